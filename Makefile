@@ -1,0 +1,52 @@
+# lkbuild: a BuildKit frontend that builds LinuxKit operating systems.
+#
+#   make demo       set up everything, build examples/minimal.yml into out/ and boot it in qemu
+#   make test       unit tests, then integration and boot tests against the local environment
+#   make env        install/start the local registry, buildkitd and the buildx builder (idempotent)
+#   make env-stop   stop exactly what `make env` started
+#   make images     build and push the frontend image and the offline stand-in images
+
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/lkbuild
+
+.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/lkbuild
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test-unit:
+	$(GO) test -short ./...
+
+env:
+	hack/env.sh start
+
+env-stop:
+	hack/env.sh stop
+
+images: env build
+	hack/images.sh
+
+# Integration and boot tests need the environment and the images; they are
+# skipped with a message under -short.
+test-integration: images
+	source .lkbuild/env && $(GO) test -count=1 -timeout 30m ./...
+
+test: lint test-unit test-integration
+
+demo: images
+	hack/demo.sh
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,127 @@
+// Package fstree walks a root filesystem tree on disk in a deterministic
+// order and describes each entry the way archive writers need it: type,
+// permissions, owner, device numbers, symlink target and hardlink groups.
+//
+// Only metadata is held in memory; file contents are opened one at a time by
+// the caller, so writers built on it stream.
+package fstree
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+// Entry is one path in the tree.
+type Entry struct {
+	Path     string // slash-separated, relative to the root, no leading "/"
+	Mode     fs.FileMode
+	UID, GID uint32
+	Size     int64
+	ModTime  time.Time
+	Rdev     uint64 // device number for character and block devices
+	Linkname string // symlink target
+	// LinkGroup is non-zero for regular files that share an inode with another
+	// path in the tree; all paths of one inode have the same LinkGroup.
+	LinkGroup int
+	// FirstLink is true for the first path (in walk order) of a link group.
+	FirstLink bool
+	// NLink is the number of paths in the tree sharing this inode (1 if none).
+	NLink int
+}
+
+// Options select what Walk visits.
+type Options struct {
+	// Skip reports whether a path (relative, slash-separated) and, for a
+	// directory, everything below it, must be left out.
+	Skip func(rel string, isDir bool) bool
+}
+
+// Walk lists every entry under root (root itself excluded), parents before
+// children and siblings sorted by name, so the order is the same for equal
+// trees whatever the on-disk directory order.
+func Walk(root string, opt Options) ([]Entry, error) {
+	type ino struct{ dev, ino uint64 }
+	var entries []Entry
+	groups := map[ino][]int{}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		f, err := os.Open(filepath.Join(root, dir))
+		if err != nil {
+			return err
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", dir, err)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			rel := path.Join(dir, name)
+			full := filepath.Join(root, rel)
+			fi, err := os.Lstat(full)
+			if err != nil {
+				return err
+			}
+			if opt.Skip != nil && opt.Skip(rel, fi.IsDir()) {
+				continue
+			}
+			e := Entry{Path: rel, Mode: fi.Mode(), Size: fi.Size(), ModTime: fi.ModTime(), NLink: 1}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				e.UID, e.GID = st.Uid, st.Gid
+				e.Rdev = uint64(st.Rdev)
+				if fi.Mode().IsRegular() && st.Nlink > 1 {
+					k := ino{uint64(st.Dev), st.Ino}
+					groups[k] = append(groups[k], len(entries))
+				}
+			}
+			switch {
+			case fi.Mode()&fs.ModeSymlink != 0:
+				if e.Linkname, err = os.Readlink(full); err != nil {
+					return err
+				}
+				e.Size = int64(len(e.Linkname))
+			case !fi.Mode().IsRegular():
+				e.Size = 0
+			}
+			entries = append(entries, e)
+			if fi.IsDir() {
+				if err := walk(rel); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(""); err != nil {
+		return nil, err
+	}
+	// Number link groups in walk order so the numbering is deterministic.
+	keys := make([]ino, 0, len(groups))
+	for k, idx := range groups {
+		if len(idx) > 1 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return groups[keys[i]][0] < groups[keys[j]][0] })
+	for n, k := range keys {
+		idx := groups[k]
+		for i, at := range idx {
+			entries[at].LinkGroup = n + 1
+			entries[at].NLink = len(idx)
+			entries[at].FirstLink = i == 0
+		}
+	}
+	return entries, nil
+}
+
+// Major and Minor split a Linux device number.
+func Major(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&^0xfff) }
+
+// Minor returns the minor part of a Linux device number.
+func Minor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&^0xff) }

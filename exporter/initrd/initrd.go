@@ -1,0 +1,155 @@
+// Package initrd writes a root filesystem tree as a gzip-compressed newc cpio
+// initramfs, the way LinuxKit's kernel+initrd output does: everything but
+// boot/, which holds the kernel, its command line and CPU microcode.
+//
+// The archive is streamed: file contents are copied one file at a time into
+// a parallel gzip writer, so memory use does not grow with the tree.
+package initrd
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/pgzip"
+	"github.com/lkbuild/lkbuild/exporter/cpio"
+	"github.com/lkbuild/lkbuild/exporter/fstree"
+)
+
+// Options control the archive.
+type Options struct {
+	// Epoch, when set, clamps every modification time to it (SOURCE_DATE_EPOCH),
+	// so equal trees give equal bytes.
+	Epoch *time.Time
+	// Skip leaves out paths, as fstree.Options.Skip. Nil means SkipBoot.
+	Skip func(rel string, isDir bool) bool
+}
+
+// SkipBoot leaves out boot/ and everything in it: LinuxKit writes the kernel,
+// cmdline and microcode found there as separate files, never into the initrd.
+func SkipBoot(rel string, isDir bool) bool { return rel == "boot" }
+
+// Write writes the gzip-compressed cpio archive of root to w.
+func Write(w io.Writer, root string, opt Options) error {
+	zw, err := pgzip.NewWriterLevel(w, pgzip.DefaultCompression)
+	if err != nil {
+		return err
+	}
+	if err := zw.SetConcurrency(1<<20, 4); err != nil {
+		return err
+	}
+	if err := WriteCPIO(zw, root, opt); err != nil {
+		zw.Close()
+		return err
+	}
+	return zw.Close()
+}
+
+// WriteCPIO writes the uncompressed cpio archive of root to w.
+func WriteCPIO(w io.Writer, root string, opt Options) error {
+	skip := opt.Skip
+	if skip == nil {
+		skip = SkipBoot
+	}
+	entries, err := fstree.Walk(root, fstree.Options{Skip: skip})
+	if err != nil {
+		return fmt.Errorf("walking %s: %w", root, err)
+	}
+	cw := cpio.NewWriter(w)
+	groupIno := map[int]uint32{}
+	buf := make([]byte, 1<<20)
+	for i, e := range entries {
+		mtime := e.ModTime
+		if opt.Epoch != nil && mtime.After(*opt.Epoch) {
+			mtime = *opt.Epoch
+		}
+		h := &cpio.Header{
+			Name:  e.Path,
+			Mode:  modeBits(e.Mode),
+			UID:   e.UID,
+			GID:   e.GID,
+			NLink: uint32(e.NLink),
+			Mtime: mtime.Unix(),
+			Ino:   uint32(i + 1),
+			Size:  e.Size,
+		}
+		if e.Mode.IsDir() {
+			h.NLink = 2
+		}
+		if e.LinkGroup != 0 {
+			// Hardlinks share an inode number; the data goes with the first
+			// path and the kernel links the later ones to it.
+			if ino, ok := groupIno[e.LinkGroup]; ok {
+				h.Ino = ino
+				h.Size = 0
+			} else {
+				groupIno[e.LinkGroup] = h.Ino
+			}
+		}
+		switch {
+		case e.Mode&fs.ModeSymlink != 0:
+			h.Linkname = e.Linkname
+		case e.Mode&fs.ModeDevice != 0:
+			h.RDevMajor, h.RDevMinor = fstree.Major(e.Rdev), fstree.Minor(e.Rdev)
+		}
+		if err := cw.WriteHeader(h); err != nil {
+			return err
+		}
+		if e.Mode.IsRegular() && h.Size > 0 {
+			if err := copyFile(cw, filepath.Join(root, e.Path), h.Size, buf); err != nil {
+				return fmt.Errorf("%s: %w", e.Path, err)
+			}
+		}
+	}
+	return cw.Close()
+}
+
+func copyFile(w io.Writer, name string, size int64, buf []byte) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.CopyBuffer(w, io.LimitReader(f, size), buf)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("file changed size while archiving (%d of %d bytes)", n, size)
+	}
+	return nil
+}
+
+// modeBits converts a Go file mode into stat(2) type and permission bits.
+func modeBits(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	switch {
+	case m.IsDir():
+		bits |= cpio.TypeDir
+	case m&fs.ModeSymlink != 0:
+		bits |= cpio.TypeSymlink
+	case m&fs.ModeNamedPipe != 0:
+		bits |= cpio.TypeFifo
+	case m&fs.ModeSocket != 0:
+		bits |= cpio.TypeSocket
+	case m&fs.ModeCharDevice != 0:
+		bits |= cpio.TypeChar
+	case m&fs.ModeDevice != 0:
+		bits |= cpio.TypeBlock
+	default:
+		bits |= cpio.TypeReg
+	}
+	return bits
+}

@@ -1,0 +1,154 @@
+// Package mkimage turns a root filesystem tree into LinuxKit's output
+// artifacts. It is what `lkbuild mkimage` runs inside the build, with the
+// merged rootfs mounted read-only; it knows nothing of BuildKit.
+package mkimage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/lkbuild/lkbuild/exporter/initrd"
+)
+
+// Options describe one run.
+type Options struct {
+	Format string     // output format, a key of Formats
+	Name   string     // base name of the files written, LinuxKit's -name
+	Input  string     // root filesystem tree
+	Output string     // directory that receives the artifacts
+	Epoch  *time.Time // SOURCE_DATE_EPOCH, if set
+}
+
+// Writer writes the artifacts of one format.
+type Writer func(o Options) error
+
+// Formats maps each format name to its writer.
+var Formats = map[string]Writer{
+	"kernel+initrd": writeKernelInitrd,
+}
+
+// FormatNames returns the names of Formats, sorted.
+func FormatNames() []string {
+	names := make([]string, 0, len(Formats))
+	for n := range Formats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Run writes the artifacts of o.Format. On error, files it created in
+// o.Output are removed, so nothing half-written is left behind.
+func Run(o Options) error {
+	w, ok := Formats[o.Format]
+	if !ok {
+		return fmt.Errorf("unknown format %q (known: %v)", o.Format, FormatNames())
+	}
+	if o.Name == "" {
+		return errors.New("no output name")
+	}
+	if _, err := os.Stat(o.Input); err != nil {
+		return fmt.Errorf("input tree: %w", err)
+	}
+	if err := os.MkdirAll(o.Output, 0o755); err != nil {
+		return err
+	}
+	before, err := listDir(o.Output)
+	if err != nil {
+		return err
+	}
+	if err := w(o); err != nil {
+		after, _ := listDir(o.Output)
+		for n := range after {
+			if !before[n] {
+				os.RemoveAll(filepath.Join(o.Output, n))
+			}
+		}
+		return fmt.Errorf("%s: %w", o.Format, err)
+	}
+	return nil
+}
+
+func listDir(dir string) (map[string]bool, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, e := range ents {
+		m[e.Name()] = true
+	}
+	return m, nil
+}
+
+// writeKernelInitrd writes <name>-kernel, <name>-initrd.img (microcode
+// cpio first when boot/ucode.cpio exists, then the gzip cpio of the tree
+// without boot/) and <name>-cmdline (only when not empty, as LinuxKit).
+func writeKernelInitrd(o Options) error {
+	base := filepath.Join(o.Output, o.Name)
+	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(base+"-initrd.img", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := appendIfExists(f, filepath.Join(o.Input, "boot", "ucode.cpio")); err != nil {
+		f.Close()
+		return err
+	}
+	if err := initrd.Write(f, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
+		f.Close()
+		return fmt.Errorf("initrd: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(cmdline) > 0 {
+		return os.WriteFile(base+"-cmdline", cmdline, 0o644)
+	}
+	return nil
+}
+
+func copyIfExists(src, dst string) error {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func appendIfExists(w io.Writer, src string) error {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	_, err = io.Copy(w, in)
+	return err
+}

@@ -1,0 +1,226 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/lkbuild/lkbuild/llbgen"
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/frontend/dockerui"
+	"github.com/moby/buildkit/frontend/gateway/client"
+	"github.com/moby/buildkit/frontend/subrequests/lint"
+	"github.com/moby/buildkit/frontend/subrequests/targets"
+	"github.com/moby/buildkit/solver/errdefs"
+	"github.com/moby/buildkit/solver/pb"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const (
+	// OptHelperImage names the image that provides /lkbuild for the
+	// in-build helper when the frontend does not run from its own image
+	// (lkbuild build runs it in-process).
+	OptHelperImage = "helper-image"
+	// ArgName is the build-arg that sets the artifacts' base name
+	// (LinuxKit's -name); the default is the YAML file name without its
+	// extension.
+	ArgName = "NAME"
+	// ArgSourceDateEpoch makes output timestamps reproducible.
+	ArgSourceDateEpoch = "SOURCE_DATE_EPOCH"
+)
+
+// Build is the gateway frontend's entry point.
+func Build(ctx context.Context, c client.Client) (*client.Result, error) {
+	bc, err := dockerui.NewClient(c)
+	if err != nil {
+		return nil, err
+	}
+	src, err := bc.ReadEntrypoint(ctx, "yaml")
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := spec.Parse(src.Filename, src.Data)
+	if err != nil {
+		return nil, withSource(err, src.SourceMap)
+	}
+
+	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
+		ListTargets: listTargets,
+		Lint: func(ctx context.Context) (*lint.LintResults, error) {
+			// Parsing succeeded above, so the YAML has no errors; lkbuild
+			// has no style warnings yet.
+			return &lint.LintResults{}, nil
+		},
+	}); err != nil || ok {
+		return res, err
+	}
+
+	target := bc.Target
+	if target == "" {
+		target = llbgen.DefaultTarget
+	}
+	name := bc.BuildArgs[ArgName]
+	if name == "" {
+		name = strings.TrimSuffix(path.Base(src.Filename), path.Ext(src.Filename))
+	}
+	epoch, err := parseEpoch(bc.BuildArgs[ArgSourceDateEpoch])
+	if err != nil {
+		return nil, err
+	}
+	buildPlatform := platforms.DefaultSpec()
+	if len(bc.BuildPlatforms) > 0 {
+		buildPlatform = bc.BuildPlatforms[0]
+	}
+	helper, err := helperImage(c, buildPlatform)
+	if err != nil {
+		return nil, err
+	}
+	caps := c.BuildOpts().LLBCaps
+	noMerge := caps.Supports(pb.CapMergeOp) != nil
+	if err := caps.Supports(pb.CapFileSymlinkCreate); err != nil {
+		return nil, fmt.Errorf("this BuildKit cannot create symlinks with FileOp (needed for etc/mtab and files[].symlink): %w", err)
+	}
+	var mainContext *llb.State
+	if needsContext(cfg) {
+		if mainContext, err = bc.MainContext(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	rb, err := bc.Build(ctx, func(ctx context.Context, platform *ocispecs.Platform, idx int) (*dockerui.BuildResult, error) {
+		tp := buildPlatform
+		if platform != nil {
+			tp = *platform
+		}
+		r, err := llbgen.Build(ctx, cfg, llbgen.Options{
+			Target:         target,
+			Name:           name,
+			TargetPlatform: tp,
+			BuildPlatform:  buildPlatform,
+			Resolver:       c,
+			ResolveMode:    bc.ImageResolveMode.String(),
+			Helper:         helper,
+			Context:        mainContext,
+			Epoch:          epoch,
+			NoMergeOp:      noMerge,
+			SourceMaps:     map[string]*llb.SourceMap{src.Filename: src.SourceMap},
+		})
+		if err != nil {
+			return nil, withSource(err, src.SourceMap)
+		}
+		def, err := r.Output.Marshal(ctx, llb.Platform(tp))
+		if err != nil {
+			return nil, fmt.Errorf("marshalling LLB: %w", err)
+		}
+		res, err := c.Solve(ctx, client.SolveRequest{
+			Definition:   def.ToPB(),
+			CacheImports: bc.CacheImports,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ref, err := res.SingleRef()
+		if err != nil {
+			return nil, err
+		}
+		img := &dockerspec.DockerOCIImage{Image: ocispecs.Image{Platform: tp}}
+		img.Config.Labels = map[string]string{"org.mobyproject.linuxkit.target": target}
+		return &dockerui.BuildResult{Reference: ref, Image: img, Epoch: epoch}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rb.Finalize()
+}
+
+// helperImage returns the image that runs `lkbuild mkimage`: the one named
+// by the helper-image option, else the frontend's own image.
+func helperImage(c client.Client, buildPlatform ocispecs.Platform) (*llb.State, error) {
+	if ref := c.BuildOpts().Opts[OptHelperImage]; ref != "" {
+		st := llb.Image(ref, llb.Platform(buildPlatform), llb.WithCustomName("[internal] lkbuild helper "+ref))
+		return &st, nil
+	}
+	if cf, ok := c.(interface{ CurrentFrontend() (*llb.State, error) }); ok {
+		st, err := cf.CurrentFrontend()
+		if err != nil {
+			return nil, fmt.Errorf("loading the frontend image as helper: %w", err)
+		}
+		if st != nil {
+			return st, nil
+		}
+	}
+	return nil, nil
+}
+
+func listTargets(context.Context) (*targets.List, error) {
+	l := &targets.List{}
+	for _, t := range llbgen.Targets() {
+		l.Targets = append(l.Targets, targets.Target{
+			Name:        t.Name,
+			Description: t.Description,
+			Default:     t.Name == llbgen.DefaultTarget,
+		})
+	}
+	return l, nil
+}
+
+func parseEpoch(v string) (*time.Time, error) {
+	if v == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("build-arg %s: %q is not a number of seconds", ArgSourceDateEpoch, v)
+	}
+	t := time.Unix(n, 0).UTC()
+	return &t, nil
+}
+
+// withSource attaches the YAML lines of spec errors to err, so buildx
+// prints them under the message.
+func withSource(err error, sm *llb.SourceMap) error {
+	if sm == nil {
+		return err
+	}
+	var ranges []*pb.Range
+	var errs spec.Errors
+	var one *spec.Error
+	switch {
+	case errors.As(err, &errs):
+		for _, e := range errs {
+			ranges = append(ranges, lineRange(e))
+		}
+	case errors.As(err, &one):
+		ranges = append(ranges, lineRange(one))
+	default:
+		return err
+	}
+	return errdefs.WithSource(err, &errdefs.Source{
+		Info:   &pb.SourceInfo{Filename: sm.Filename, Data: sm.Data, Language: sm.Language},
+		Ranges: ranges,
+	})
+}
+
+func lineRange(e *spec.Error) *pb.Range {
+	return &pb.Range{
+		Start: &pb.Position{Line: int32(e.Line), Character: int32(e.Col)},
+		End:   &pb.Position{Line: int32(e.Line), Character: int32(e.Col)},
+	}
+}
+
+// needsContext reports whether files are read from the build context.
+func needsContext(cfg *spec.Config) bool {
+	for _, f := range cfg.Files {
+		if f.Source != "" {
+			return true
+		}
+	}
+	return false
+}

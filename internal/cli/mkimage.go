@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lkbuild/lkbuild/exporter/mkimage"
+	"github.com/spf13/cobra"
+)
+
+func mkimageCmd() *cobra.Command {
+	var o mkimage.Options
+	var epoch int64 = -1
+	cmd := &cobra.Command{
+		Use:   "mkimage --format FORMAT --name NAME --input DIR --output DIR",
+		Short: "Write the artifacts of an output format from a root filesystem tree (runs inside builds)",
+		Long: "Write the artifacts of one output format from a root filesystem tree. The frontend runs this\n" +
+			"inside the build with the merged root filesystem mounted read-only.\n\nFormats: " +
+			strings.Join(mkimage.FormatNames(), ", "),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if epoch >= 0 {
+				t := time.Unix(epoch, 0).UTC()
+				o.Epoch = &t
+			}
+			if o.Input == "" || o.Output == "" || o.Format == "" {
+				return fmt.Errorf("--format, --input and --output are required")
+			}
+			return mkimage.Run(o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Format, "format", "", "output format")
+	f.StringVar(&o.Name, "name", "linuxkit", "base name of the files written")
+	f.StringVar(&o.Input, "input", "", "root filesystem tree")
+	f.StringVar(&o.Output, "output", "", "directory for the artifacts")
+	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
+	return cmd
+}

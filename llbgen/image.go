@@ -1,0 +1,144 @@
+package llbgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sync"
+
+	"github.com/distribution/reference"
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
+)
+
+// resolvedImage is an image ref pinned to the digest the registry returned,
+// with the parts of its config that bundles need.
+type resolvedImage struct {
+	Ref    string // as written in the YAML
+	Pinned string // normalized name@digest
+	Config spec.ImageConfig
+}
+
+// resolveImages resolves every ref concurrently for the target platform.
+func resolveImages(ctx context.Context, refs []string, opt Options) (map[string]*resolvedImage, error) {
+	out := make(map[string]*resolvedImage, len(refs))
+	var mu sync.Mutex
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, ref := range refs {
+		eg.Go(func() error {
+			ri, err := resolveImage(ctx, ref, opt)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[ref] = ri
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func resolveImage(ctx context.Context, ref string, opt Options) (*resolvedImage, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return nil, fmt.Errorf("image %q: %w", ref, err)
+	}
+	named = reference.TagNameOnly(named)
+	p := opt.TargetPlatform
+	resolved, dgst, dt, err := opt.Resolver.ResolveImageConfig(ctx, named.String(), sourceresolver.Opt{
+		LogName: fmt.Sprintf("[internal] load metadata for %s", named.String()),
+		ImageOpt: &sourceresolver.ResolveImageOpt{
+			Platform:    &p,
+			ResolveMode: opt.ResolveMode,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolving image %s: %w", ref, err)
+	}
+	var img ocispecs.Image
+	if err := json.Unmarshal(dt, &img); err != nil {
+		return nil, fmt.Errorf("image %s: parsing config: %w", ref, err)
+	}
+	pinned := named.String()
+	if resolved != "" {
+		pinned = resolved
+	}
+	if dgst != "" {
+		if n, err := reference.ParseNormalizedNamed(pinned); err == nil {
+			if c, err := reference.WithDigest(reference.TrimNamed(n), dgst); err == nil {
+				pinned = c.String()
+			}
+		}
+	}
+	return &resolvedImage{
+		Ref:    ref,
+		Pinned: pinned,
+		Config: spec.ImageConfig{
+			Entrypoint: img.Config.Entrypoint,
+			Cmd:        img.Config.Cmd,
+			Env:        img.Config.Env,
+			WorkingDir: img.Config.WorkingDir,
+			Labels:     img.Config.Labels,
+		},
+	}, nil
+}
+
+// source returns the image as an LLB source for the target platform.
+func (b *builder) source(ref string, name string) llb.State {
+	ri := b.images[ref]
+	return llb.Image(ri.Pinned, llb.Platform(b.opt.TargetPlatform), llb.WithCustomName(name))
+}
+
+// Paths LinuxKit drops from every image: files Docker adds to containers
+// and device nodes that belong to the running system.
+var excludedPaths = []string{".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname", "etc/hosts", "etc/resolv.conf", "etc/mtab"}
+
+// hostsFile replaces every image's etc/hosts.
+const hostsFile = `127.0.0.1       localhost
+::1     localhost ip6-localhost ip6-loopback
+fe00::0 ip6-localnet
+ff00::0 ip6-mcastprefix
+ff02::1 ip6-allnodes
+ff02::2 ip6-allrouters
+`
+
+// resolvConf replaces the resolv.conf of containers' images.
+const resolvConf = "\n# no resolv.conf configured\n"
+
+// initResolvConf is where the resolv.conf of init images points.
+const initResolvConf = "/run/resolvconf/resolv.conf"
+
+// imageTree places the filtered content of an image at dest ("/" or a
+// bundle directory) on an empty state, as LinuxKit's image extraction does:
+// excluded paths dropped, etc/hosts and etc/resolv.conf replaced, and the
+// directories every root filesystem needs created when missing. For init
+// images resolv.conf is a symlink into /run.
+func (b *builder) imageTree(img llb.State, dest string, init bool, name string) llb.State {
+	at := func(p string) string { return path.Join(dest, p) }
+	ct := llb.WithCreatedTime(b.epoch())
+	fa := llb.Mkdir(dest, 0o755, llb.WithParents(true), ct).
+		Copy(img, "/", dest, &llb.CopyInfo{
+			CopyDirContentsOnly: true,
+			ExcludePatterns:     excludedPaths,
+			AllowEmptyWildcard:  true,
+		})
+	for _, d := range []string{"dev", "dev/pts", "dev/shm", "etc", "proc", "sys"} {
+		fa = fa.Mkdir(at(d), 0o755, llb.WithParents(true), ct)
+	}
+	fa = fa.Mkfile(at("etc/hosts"), 0o644, []byte(hostsFile), ct)
+	if init {
+		fa = fa.Symlink(initResolvConf, at("etc/resolv.conf"), ct)
+	} else {
+		fa = fa.Mkfile(at("etc/resolv.conf"), 0o644, []byte(resolvConf), ct)
+	}
+	fa = fa.Symlink("/proc/mounts", at("etc/mtab"), ct)
+	return llb.Scratch().File(fa, llb.WithCustomName(name))
+}

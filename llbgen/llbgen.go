@@ -1,0 +1,227 @@
+package llbgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/pb"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Options is everything the conversion needs besides the configuration.
+type Options struct {
+	// Target is the output format (see Targets); empty means DefaultTarget.
+	Target string
+	// Name is the base name of the artifacts, LinuxKit's -name.
+	Name string
+	// TargetPlatform is the platform of the images in the root filesystem.
+	TargetPlatform ocispecs.Platform
+	// BuildPlatform is where helpers run: target content is only mounted
+	// read-only, never executed, so no emulation is needed.
+	BuildPlatform ocispecs.Platform
+	// Resolver resolves image configs (the gateway client in a build).
+	Resolver llb.ImageMetaResolver
+	// ResolveMode is passed to the resolver ("default", "pull", "local").
+	ResolveMode string
+	// Helper is the image holding /lkbuild (the frontend image itself).
+	Helper *llb.State
+	// Context is the build context, the source of files[].source.
+	Context *llb.State
+	// Epoch is SOURCE_DATE_EPOCH: timestamps of created files and the
+	// clamp for artifact timestamps. Nil means the Unix epoch for created
+	// files, as LinuxKit, and no clamping.
+	Epoch *time.Time
+	// NoMergeOp makes the root filesystem a chain of copies, for daemons
+	// without MergeOp (Docker's classic image store).
+	NoMergeOp bool
+	// SourceMaps maps YAML file names to their source maps, so errors in
+	// ops point at the YAML lines.
+	SourceMaps map[string]*llb.SourceMap
+}
+
+// Result is the conversion's output.
+type Result struct {
+	// Rootfs is the assembled root filesystem.
+	Rootfs llb.State
+	// Output is what the target exports: the rootfs itself or the
+	// directory of artifacts written by mkimage.
+	Output llb.State
+	// Target is the target built.
+	Target Target
+}
+
+type builder struct {
+	cfg    *spec.Config
+	opt    Options
+	images map[string]*resolvedImage
+}
+
+// Build compiles cfg into LLB for one target platform.
+func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) {
+	if opt.Target == "" {
+		opt.Target = DefaultTarget
+	}
+	target, ok := LookupTarget(opt.Target)
+	if !ok {
+		return nil, fmt.Errorf("unknown target %q (see --call targets)", opt.Target)
+	}
+	if opt.Name == "" {
+		return nil, errors.New("no output name")
+	}
+	if opt.Resolver == nil {
+		return nil, errors.New("no image resolver")
+	}
+	if opt.TargetPlatform.OS == "" {
+		return nil, errors.New("no target platform")
+	}
+	images, err := resolveImages(ctx, cfg.Images(), opt)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{cfg: cfg, opt: opt, images: images}
+	rootfs, err := b.rootfs()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Rootfs: rootfs, Output: rootfs, Target: target}
+	if !target.Rootfs {
+		if opt.Helper == nil {
+			return nil, errors.New("target " + target.Name + " needs the lkbuild helper image")
+		}
+		res.Output = b.mkimage(target, rootfs)
+	}
+	return res, nil
+}
+
+func (b *builder) epoch() time.Time {
+	if b.opt.Epoch != nil {
+		return *b.opt.Epoch
+	}
+	return time.Unix(0, 0).UTC()
+}
+
+// at returns a constraint pointing the op at pos in the YAML.
+func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
+	sm := b.opt.SourceMaps[pos.File]
+	if sm == nil || pos.Line == 0 {
+		return llb.WithDescription(nil)
+	}
+	line := int32(pos.Line)
+	return sm.Location([]*pb.Range{{Start: &pb.Position{Line: line}, End: &pb.Position{Line: line}}})
+}
+
+// rootfs assembles kernel, init images, bundles and files.
+func (b *builder) rootfs() (llb.State, error) {
+	var layers []llb.State
+	if k := b.cfg.Kernel; k.Image != "" {
+		layers = append(layers, b.kernel(k))
+	}
+	for i, ref := range b.cfg.Init {
+		var pos spec.Pos
+		if i < len(b.cfg.InitPos) {
+			pos = b.cfg.InitPos[i]
+		}
+		img := b.source(ref, fmt.Sprintf("[init] %s", ref))
+		layers = append(layers, b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref)))
+		_ = pos
+	}
+	cfgs := map[string]spec.ImageConfig{}
+	for ref, ri := range b.images {
+		cfgs[ref] = ri.Config
+	}
+	bundles, err := spec.Bundles(b.cfg, cfgs)
+	if err != nil {
+		return llb.State{}, err
+	}
+	for _, bd := range bundles {
+		layers = append(layers, b.bundle(bd))
+	}
+	if len(b.cfg.Files) > 0 {
+		st, err := b.files()
+		if err != nil {
+			return llb.State{}, err
+		}
+		layers = append(layers, st)
+	}
+	if len(layers) == 0 {
+		return llb.Scratch(), nil
+	}
+	return b.merge(layers), nil
+}
+
+// merge stacks layers in order; later layers win on conflicts.
+func (b *builder) merge(layers []llb.State) llb.State {
+	if len(layers) == 1 {
+		return layers[0]
+	}
+	if !b.opt.NoMergeOp {
+		return llb.Merge(layers, llb.WithCustomName("[rootfs] merge"))
+	}
+	st := layers[0]
+	for i, l := range layers[1:] {
+		st = st.File(llb.Copy(l, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true, AllowEmptyWildcard: true}),
+			llb.WithCustomNamef("[rootfs] merge layer %d", i+2))
+	}
+	return st
+}
+
+// kernel places the kernel at boot/kernel, its command line at
+// boot/cmdline, the microcode at boot/ucode.cpio and unpacks the modules
+// tarball at /.
+func (b *builder) kernel(k spec.Kernel) llb.State {
+	img := b.source(k.Image, fmt.Sprintf("[kernel] %s", k.Image))
+	ct := llb.WithCreatedTime(b.epoch())
+	fa := llb.Mkdir("/boot", 0o755, ct).
+		Copy(img, path.Join("/", k.Binary), "/boot/kernel").
+		Mkfile("/boot/cmdline", 0o644, []byte(k.Cmdline), ct)
+	if k.UCode != "" {
+		fa = fa.Copy(img, path.Join("/", k.UCode), "/boot/ucode.cpio")
+	}
+	if !k.NoTar && k.Tar != "" {
+		fa = fa.Copy(img, path.Join("/", k.Tar), "/", &llb.CopyInfo{AttemptUnpack: true})
+	}
+	return llb.Scratch().File(fa, llb.WithCustomNamef("[kernel] extract %s", k.Image), b.at(k.Pos))
+}
+
+// bundle lays out one runc bundle: config.json, runtime.json and the image
+// in rootfs/ (readonly) or lower/ with empty tmp/ and rootfs/ (writable).
+func (b *builder) bundle(bd spec.Bundle) llb.State {
+	dir := path.Join("/", bd.Dir)
+	imgDir := path.Join(dir, "rootfs")
+	if !bd.Readonly {
+		imgDir = path.Join(dir, "lower")
+	}
+	label := fmt.Sprintf("[%s %s]", bd.Section, path.Base(bd.Dir))
+	img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
+	st := b.imageTree(img, imgDir, false, label+" extract "+bd.Image)
+	ct := llb.WithCreatedTime(b.epoch())
+	fa := llb.Mkfile(path.Join(dir, "config.json"), 0o644, bd.Config, ct).
+		Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
+	if !bd.Readonly {
+		fa = fa.Mkdir(path.Join(dir, "tmp"), 0o755, ct).
+			Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
+	}
+	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"))
+}
+
+// mkimage runs `lkbuild mkimage` from the helper image on the build
+// platform over the read-only root filesystem and returns its output dir.
+func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
+	args := []string{"/lkbuild", "mkimage", "--format", t.Name, "--name", b.opt.Name, "--input", "/in", "--output", "/out"}
+	if b.opt.Epoch != nil {
+		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
+	}
+	helper := *b.opt.Helper
+	run := helper.Run(
+		llb.Args(args),
+		llb.Network(llb.NetModeNone),
+		llb.AddMount("/in", rootfs, llb.Readonly),
+		llb.WithCustomNamef("[%s] lkbuild mkimage", t.Name),
+	)
+	return run.AddMount("/out", llb.Scratch())
+}
