@@ -41,7 +41,7 @@ images: env build
 # Integration and boot tests need the environment and the images; they are
 # skipped with a message under -short.
 test-integration: images
-	source .lkbuild/env && $(GO) test -count=1 -timeout 30m ./...
+	source .lkbuild/env && LKBUILD_INTEGRATION=1 $(GO) test -count=1 -timeout 40m ./...
 
 test: lint test-unit test-integration
 

@@ -105,11 +105,12 @@ func (b *builder) epoch() time.Time {
 	return time.Unix(0, 0).UTC()
 }
 
-// at returns a constraint pointing the op at pos in the YAML.
+// at returns a constraint pointing the op at pos in the YAML (a nil
+// source map adds nothing).
 func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
-	sm := b.opt.SourceMaps[pos.File]
-	if sm == nil || pos.Line == 0 {
-		return llb.WithDescription(nil)
+	var sm *llb.SourceMap
+	if pos.Line > 0 {
+		sm = b.opt.SourceMaps[pos.File]
 	}
 	line := int32(pos.Line)
 	return sm.Location([]*pb.Range{{Start: &pb.Position{Line: line}, End: &pb.Position{Line: line}}})
@@ -121,14 +122,9 @@ func (b *builder) rootfs() (llb.State, error) {
 	if k := b.cfg.Kernel; k.Image != "" {
 		layers = append(layers, b.kernel(k))
 	}
-	for i, ref := range b.cfg.Init {
-		var pos spec.Pos
-		if i < len(b.cfg.InitPos) {
-			pos = b.cfg.InitPos[i]
-		}
+	for _, ref := range b.cfg.Init {
 		img := b.source(ref, fmt.Sprintf("[init] %s", ref))
 		layers = append(layers, b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref)))
-		_ = pos
 	}
 	cfgs := map[string]spec.ImageConfig{}
 	for ref, ri := range b.images {
@@ -141,17 +137,13 @@ func (b *builder) rootfs() (llb.State, error) {
 	for _, bd := range bundles {
 		layers = append(layers, b.bundle(bd))
 	}
-	if len(b.cfg.Files) > 0 {
-		st, err := b.files()
-		if err != nil {
-			return llb.State{}, err
-		}
-		layers = append(layers, st)
+	st := llb.Scratch()
+	if len(layers) > 0 {
+		st = b.merge(layers)
 	}
-	if len(layers) == 0 {
-		return llb.Scratch(), nil
-	}
-	return b.merge(layers), nil
+	// Files go on top of the merged tree rather than into a layer of their
+	// own, so parent directories that exist keep their mode and owner.
+	return b.withFiles(st, spec.IDs(b.cfg))
 }
 
 // merge stacks layers in order; later layers win on conflicts.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/lkbuild/lkbuild/internal/envfile"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
@@ -17,14 +17,22 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-type buildFlags struct {
-	file, target, output, platform, helper, addr, progress string
-	buildArgs                                              []string
-	noCache                                                bool
+// BuildOptions are the inputs of Build (the flags of `lkbuild build`).
+type BuildOptions struct {
+	File      string   // LinuxKit YAML
+	Context   string   // build context directory
+	Target    string   // output format
+	Output    string   // directory receiving the artifacts
+	Platform  string   // comma-separated target platforms
+	Helper    string   // image providing /lkbuild
+	Addr      string   // BuildKit daemon address
+	Progress  string   // progress display mode
+	BuildArgs []string // KEY=VALUE
+	NoCache   bool
 }
 
 func buildCmd() *cobra.Command {
-	var fl buildFlags
+	var fl BuildOptions
 	cmd := &cobra.Command{
 		Use:   "build [flags] [CONTEXT]",
 		Short: "Build a LinuxKit YAML with a BuildKit daemon, running the frontend in-process",
@@ -37,49 +45,58 @@ The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbu
 		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			contextDir := "."
+			fl.Context = "."
 			if len(args) == 1 {
-				contextDir = args[0]
+				fl.Context = args[0]
 			}
-			return runBuild(cmd.Context(), fl, contextDir)
+			return Build(cmd.Context(), fl)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&fl.file, "file", "f", "", "LinuxKit YAML to build (required)")
-	f.StringVar(&fl.target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
-	f.StringVarP(&fl.output, "output", "o", "out", "directory that receives the artifacts")
-	f.StringVar(&fl.platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
-	f.StringArrayVar(&fl.buildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH)")
-	f.StringVar(&fl.helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
-	f.StringVar(&fl.addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
-	f.StringVar(&fl.progress, "progress", "auto", "progress output: auto, plain, tty, quiet, rawjson")
-	f.BoolVar(&fl.noCache, "no-cache", false, "do not use the build cache")
+	f.StringVarP(&fl.File, "file", "f", "", "LinuxKit YAML to build (required)")
+	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
+	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts")
+	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
+	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH)")
+	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
+	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
+	f.StringVar(&fl.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet, rawjson")
+	f.BoolVar(&fl.NoCache, "no-cache", false, "do not use the build cache")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
 
-func runBuild(ctx context.Context, fl buildFlags, contextDir string) error {
-	env := loadEnvFile()
-	addr := firstNonEmpty(fl.addr, os.Getenv("BUILDKIT_HOST"), env["BUILDKIT_HOST"])
+// Build runs the frontend in-process against a BuildKit daemon and moves
+// the artifacts into fl.Output only when the build succeeded.
+func Build(ctx context.Context, fl BuildOptions) error {
+	if fl.Context == "" {
+		fl.Context = "."
+	}
+	if fl.Progress == "" {
+		fl.Progress = "auto"
+	}
+	wd, _ := os.Getwd()
+	env := envfile.Find(wd)
+	addr := firstNonEmpty(fl.Addr, os.Getenv("BUILDKIT_HOST"), env["BUILDKIT_HOST"])
 	if addr == "" {
 		return errors.New("no BuildKit daemon: set --addr or BUILDKIT_HOST, or run `make env`")
 	}
-	helper := firstNonEmpty(fl.helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
+	helper := firstNonEmpty(fl.Helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
 
-	attrs := map[string]string{"filename": filepath.Base(fl.file)}
-	if fl.target != "" {
-		attrs["target"] = fl.target
+	attrs := map[string]string{"filename": filepath.Base(fl.File)}
+	if fl.Target != "" {
+		attrs["target"] = fl.Target
 	}
-	if fl.platform != "" {
-		attrs["platform"] = fl.platform
+	if fl.Platform != "" {
+		attrs["platform"] = fl.Platform
 	}
 	if helper != "" {
 		attrs[frontend.OptHelperImage] = helper
 	}
-	if fl.noCache {
+	if fl.NoCache {
 		attrs["no-cache"] = ""
 	}
-	for _, a := range fl.buildArgs {
+	for _, a := range fl.BuildArgs {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
 			v, ok = os.LookupEnv(k)
@@ -88,16 +105,16 @@ func runBuild(ctx context.Context, fl buildFlags, contextDir string) error {
 			attrs["build-arg:"+k] = v
 		}
 	}
-	ctxFS, err := fsutil.NewFS(contextDir)
+	ctxFS, err := fsutil.NewFS(fl.Context)
 	if err != nil {
 		return fmt.Errorf("build context: %w", err)
 	}
-	fileFS, err := fsutil.NewFS(filepath.Dir(fl.file))
+	fileFS, err := fsutil.NewFS(filepath.Dir(fl.File))
 	if err != nil {
-		return fmt.Errorf("%s: %w", fl.file, err)
+		return fmt.Errorf("%s: %w", fl.File, err)
 	}
 
-	out, err := filepath.Abs(fl.output)
+	out, err := filepath.Abs(fl.Output)
 	if err != nil {
 		return err
 	}
@@ -123,7 +140,7 @@ func runBuild(ctx context.Context, fl buildFlags, contextDir string) error {
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
 		FrontendAttrs: attrs,
 	}
-	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.progress))
+	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.Progress))
 	if err != nil {
 		return err
 	}
@@ -133,8 +150,20 @@ func runBuild(ctx context.Context, fl buildFlags, contextDir string) error {
 		_, err := c.Build(ectx, opt, "lkbuild", frontend.Build, ch)
 		return err
 	})
+	shown := ch
+	if fl.OnStatus != nil {
+		shown = make(chan *client.SolveStatus)
+		eg.Go(func() error {
+			defer close(shown)
+			for st := range ch {
+				fl.OnStatus(st)
+				shown <- st
+			}
+			return nil
+		})
+	}
 	eg.Go(func() error {
-		_, err := display.UpdateFrom(context.WithoutCancel(ectx), ch)
+		_, err := display.UpdateFrom(context.WithoutCancel(ectx), shown)
 		return err
 	})
 	if err := eg.Wait(); err != nil {
@@ -162,37 +191,6 @@ func moveInto(src, dst string) error {
 		}
 	}
 	return nil
-}
-
-// loadEnvFile reads KEY=VALUE lines from .lkbuild/env in the working
-// directory or one of its parents (the file `make env` writes).
-func loadEnvFile() map[string]string {
-	m := map[string]string{}
-	dir, err := os.Getwd()
-	if err != nil {
-		return m
-	}
-	for {
-		f, err := os.Open(filepath.Join(dir, ".lkbuild", "env"))
-		if err == nil {
-			defer f.Close()
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				line := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(sc.Text()), "export "))
-				k, v, ok := strings.Cut(line, "=")
-				if !ok || strings.HasPrefix(k, "#") {
-					continue
-				}
-				m[k] = strings.Trim(v, `"'`)
-			}
-			return m
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return m
-		}
-		dir = parent
-	}
 }
 
 func firstNonEmpty(v ...string) string {

@@ -1,0 +1,103 @@
+package cpio
+
+import (
+	"bytes"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+func writeSample(t *testing.T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	entries := []struct {
+		h    Header
+		data string
+	}{
+		{Header{Name: "etc", Mode: TypeDir | 0o755}, ""},
+		{Header{Name: "etc/hosts", Mode: TypeReg | 0o644, UID: 1, GID: 2, Mtime: 1700000000}, "127.0.0.1 localhost\n"},
+		{Header{Name: "etc/mtab", Mode: TypeSymlink | 0o777, Linkname: "/proc/mounts"}, ""},
+		{Header{Name: "dev", Mode: TypeDir | 0o755}, ""},
+		{Header{Name: "dev/null", Mode: TypeChar | 0o666, RDevMajor: 1, RDevMinor: 3}, ""},
+		{Header{Name: "odd", Mode: TypeReg | 0o600}, "abc"},
+	}
+	for i, e := range entries {
+		h := e.h
+		h.Ino = uint32(i + 1)
+		h.Size = int64(len(e.data))
+		if err := w.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	data := writeSample(t)
+	if len(data)%4 != 0 {
+		t.Errorf("archive length %d is not 4-aligned", len(data))
+	}
+	r := NewReader(bytes.NewReader(data))
+	var got []string
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r)
+		got = append(got, h.Name+"|"+string(body)+"|"+h.Linkname)
+		if h.Name == "dev/null" && (h.RDevMajor != 1 || h.RDevMinor != 3) {
+			t.Errorf("dev/null device = %d:%d, want 1:3", h.RDevMajor, h.RDevMinor)
+		}
+		if h.Name == "etc/hosts" && (h.UID != 1 || h.GID != 2 || h.Mtime != 1700000000) {
+			t.Errorf("etc/hosts header = %+v", h)
+		}
+	}
+	want := "etc||,etc/hosts|127.0.0.1 localhost\n|,etc/mtab||/proc/mounts,dev||,dev/null||,odd|abc|"
+	if strings.Join(got, ",") != want {
+		t.Errorf("entries:\n got %q\nwant %q", strings.Join(got, ","), want)
+	}
+}
+
+func TestShortWriteIsAnError(t *testing.T) {
+	w := NewWriter(io.Discard)
+	if err := w.WriteHeader(&Header{Name: "f", Mode: TypeReg, Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err == nil {
+		t.Fatal("Close after a short entry succeeded")
+	}
+	if _, err := w.Write([]byte("abcdef")); err == nil {
+		t.Fatal("writing past the entry size succeeded")
+	}
+}
+
+// TestGNUCpioReadsIt checks the format against GNU cpio when installed.
+func TestGNUCpioReadsIt(t *testing.T) {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		t.Skip("GNU cpio not installed")
+	}
+	cmd := exec.Command("cpio", "-it", "--quiet")
+	cmd.Stdin = bytes.NewReader(writeSample(t))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(string(out)), []string{"etc", "etc/hosts", "etc/mtab", "dev", "dev/null", "odd"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("cpio -t = %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,66 @@
+package mkimage
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestKernelInitrd(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
+	os.WriteFile(filepath.Join(in, "boot/kernel"), []byte("KERNEL"), 0o644)
+	os.WriteFile(filepath.Join(in, "boot/cmdline"), []byte("console=ttyS0"), 0o644)
+	os.WriteFile(filepath.Join(in, "boot/ucode.cpio"), []byte("UCODE"), 0o644)
+	os.WriteFile(filepath.Join(in, "init"), []byte("#!/bin/sh"), 0o755)
+	if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := os.ReadFile(filepath.Join(out, "sys-kernel"))
+	c, _ := os.ReadFile(filepath.Join(out, "sys-cmdline"))
+	i, _ := os.ReadFile(filepath.Join(out, "sys-initrd.img"))
+	if string(k) != "KERNEL" || string(c) != "console=ttyS0" {
+		t.Errorf("kernel %q cmdline %q", k, c)
+	}
+	if len(i) < 7 || string(i[:5]) != "UCODE" || i[5] != 0x1f || i[6] != 0x8b {
+		t.Errorf("initrd must be the microcode followed by a gzip stream, starts %q", i[:min(len(i), 8)])
+	}
+}
+
+func TestNoCmdlineWhenEmpty(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
+	os.WriteFile(filepath.Join(in, "boot/cmdline"), nil, 0o644)
+	if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "sys-cmdline")); !os.IsNotExist(err) {
+		t.Errorf("empty cmdline written: %v", err)
+	}
+}
+
+func TestFailureLeavesNothing(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	// An unreadable file makes the initrd fail after files were created.
+	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
+	os.WriteFile(filepath.Join(in, "boot/kernel"), []byte("KERNEL"), 0o644)
+	os.Symlink("x", filepath.Join(in, "dangling"))
+	Formats["test-fail"] = func(o Options) error {
+		os.WriteFile(filepath.Join(o.Output, "half"), []byte("x"), 0o644)
+		return os.ErrInvalid
+	}
+	defer delete(Formats, "test-fail")
+	if err := Run(Options{Format: "test-fail", Name: "sys", Input: in, Output: out}); err == nil {
+		t.Fatal("expected an error")
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 0 {
+		t.Errorf("output holds %d entries after a failure", len(ents))
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if err := Run(Options{Format: "nope", Name: "x", Input: t.TempDir(), Output: t.TempDir()}); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+}

@@ -1,0 +1,215 @@
+package frontend_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lkbuild/lkbuild/exporter/cpio"
+	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/testenv"
+	"github.com/moby/buildkit/client"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func build(t *testing.T, env testenv.Env, o cli.BuildOptions) string {
+	t.Helper()
+	if o.Output == "" {
+		o.Output = filepath.Join(t.TempDir(), "out")
+	}
+	o.Addr, o.Helper, o.Progress = env.Addr, env.Helper, "plain"
+	if o.Context == "" {
+		o.Context = env.Root
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := cli.Build(ctx, o); err != nil {
+		t.Fatalf("build %s: %v", o.File, err)
+	}
+	return o.Output
+}
+
+// readInitrd returns the entries of a gzip cpio initrd by name.
+func readInitrd(t *testing.T, name string) (map[string]*cpio.Header, map[string][]byte) {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cpio.NewReader(zr)
+	hdrs, data := map[string]*cpio.Header{}, map[string][]byte{}
+	for {
+		h, err := r.Next()
+		if err == io.EOF {
+			return hdrs, data
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrs[h.Name] = h
+		if strings.HasSuffix(h.Name, ".json") {
+			data[h.Name], _ = io.ReadAll(r)
+		}
+	}
+}
+
+func TestMinimalKernelInitrd(t *testing.T) {
+	env := testenv.Integration(t)
+	out := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Target: "kernel+initrd"})
+
+	kernel, err := os.ReadFile(filepath.Join(out, "minimal-kernel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kernel) < 0x206 || string(kernel[0x202:0x206]) != "HdrS" {
+		t.Error("minimal-kernel is not an x86 bzImage")
+	}
+	cmdline, _ := os.ReadFile(filepath.Join(out, "minimal-cmdline"))
+	if string(cmdline) != "console=ttyS0 console=tty0" {
+		t.Errorf("cmdline = %q", cmdline)
+	}
+	hdrs, data := readInitrd(t, filepath.Join(out, "minimal-initrd.img"))
+	for _, p := range []string{
+		"init", "usr/bin/runc", "bin/busybox",
+		"containers/onboot/000-hello/config.json", "containers/onboot/000-hello/runtime.json",
+		"containers/onboot/000-hello/rootfs/bin/busybox",
+		"containers/services/httpd/config.json", "containers/services/httpd/rootfs/bin/httpd",
+	} {
+		if hdrs[p] == nil {
+			t.Errorf("initrd lacks %s", p)
+		}
+	}
+	for _, p := range []string{"boot", "boot/kernel", "containers/onboot/000-hello/rootfs/.dockerenv"} {
+		if hdrs[p] != nil {
+			t.Errorf("initrd must not hold %s", p)
+		}
+	}
+	if h := hdrs["etc/mtab"]; h == nil || h.Linkname != "/proc/mounts" {
+		t.Errorf("etc/mtab = %+v, want a symlink to /proc/mounts", h)
+	}
+	if h := hdrs["etc/resolv.conf"]; h == nil || h.Linkname != "/run/resolvconf/resolv.conf" {
+		t.Errorf("init image etc/resolv.conf = %+v, want a symlink into /run", h)
+	}
+	var cfg specs.Spec
+	if err := json.Unmarshal(data["containers/onboot/000-hello/config.json"], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Process.Args, " "); got != "/bin/echo lkbuild-demo: hello from onboot" {
+		t.Errorf("onboot hello args = %q", got)
+	}
+}
+
+func TestSecondBuildIsCached(t *testing.T) {
+	env := testenv.Integration(t)
+	o := cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml")}
+	build(t, env, o)
+	var mu sync.Mutex
+	mkimage := map[string]bool{}
+	o.OnStatus = func(st *client.SolveStatus) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, v := range st.Vertexes {
+			if strings.Contains(v.Name, "lkbuild mkimage") && v.Completed != nil {
+				mkimage[v.Digest.String()] = v.Cached
+			}
+		}
+	}
+	start := time.Now()
+	build(t, env, o)
+	t.Logf("second identical build took %s", time.Since(start))
+	if len(mkimage) == 0 {
+		t.Fatal("no mkimage step reported")
+	}
+	for d, cached := range mkimage {
+		if !cached {
+			t.Errorf("mkimage step %s ran again instead of coming from the cache", d)
+		}
+	}
+}
+
+func TestTarTarget(t *testing.T) {
+	env := testenv.Integration(t)
+	out := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Target: "tar"})
+	for p, mode := range map[string]os.FileMode{
+		"boot/kernel":                            0o644,
+		"boot/cmdline":                           0o644,
+		"containers/services/httpd/config.json":  0o644,
+		"containers/services/httpd/runtime.json": 0o644,
+	} {
+		fi, err := os.Lstat(filepath.Join(out, p))
+		if err != nil {
+			t.Errorf("rootfs lacks %s: %v", p, err)
+			continue
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode %v, want %v", p, fi.Mode().Perm(), mode)
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(out, "containers/services/httpd/rootfs/etc/mtab")); err != nil || target != "/proc/mounts" {
+		t.Errorf("bundle etc/mtab -> %q (%v)", target, err)
+	}
+	hosts, _ := os.ReadFile(filepath.Join(out, "containers/services/httpd/rootfs/etc/hosts"))
+	if !bytes.HasPrefix(hosts, []byte("127.0.0.1       localhost")) {
+		t.Errorf("bundle etc/hosts = %q", hosts)
+	}
+}
+
+func TestYAMLErrorNamesLine(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := t.TempDir()
+	bad := "kernel:\n  image: linuxkit/kernel:6.12.59\n  cmdlin: \"console=ttyS0\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "bad.yml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	err := cli.Build(context.Background(), cli.BuildOptions{File: filepath.Join(dir, "bad.yml"), Context: dir, Output: out,
+		Addr: env.Addr, Helper: env.Helper, Progress: "quiet"})
+	if err == nil {
+		t.Fatal("a YAML with an unknown key built")
+	}
+	if !strings.Contains(err.Error(), "bad.yml:3:3") || !strings.Contains(err.Error(), "cmdlin") {
+		t.Errorf("error %q does not name bad.yml:3:3 and the key", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed build left %s behind", out)
+	}
+}
+
+// TestBuildxSyntaxLine drives the real user path: docker buildx with the
+// `# syntax=` line of the example resolving the frontend image pushed to the
+// local registry.
+func TestBuildxSyntaxLine(t *testing.T) {
+	env := testenv.Integration(t)
+	if err := exec.Command("docker", "buildx", "inspect", "lkbuild").Run(); err != nil {
+		if testenv.Required() {
+			t.Fatalf("docker buildx builder lkbuild missing: %v", err)
+		}
+		t.Skip("docker buildx builder lkbuild missing (make env)")
+	}
+	out := t.TempDir()
+	cmd := exec.Command("docker", "buildx", "build", "--builder", "lkbuild", "--progress", "plain",
+		"-f", "examples/minimal.yml", "--target", "kernel+initrd", "-o", "type=local,dest="+out, ".")
+	cmd.Dir = env.Root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("docker buildx build: %v\n%s", err, b)
+	}
+	for _, f := range []string{"minimal-kernel", "minimal-initrd.img", "minimal-cmdline"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("buildx output lacks %s", f)
+		}
+	}
+}

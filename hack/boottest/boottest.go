@@ -1,0 +1,119 @@
+// Package boottest boots lkbuild's artifacts in qemu (software emulation,
+// TCG) and watches the serial console for the markers the stand-in init and
+// the example containers print.
+package boottest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Console is the serial output of a booted machine.
+type Console struct {
+	mu    sync.Mutex
+	lines []string
+	cond  chan struct{}
+	done  chan struct{}
+	err   error
+}
+
+// QEMUKernel boots kernel+initrd with qemu-system-x86_64 and returns its
+// console; ctx bounds the machine's life.
+func QEMUKernel(ctx context.Context, kernel, initrd, cmdline string, log io.Writer) (*Console, error) {
+	args := []string{
+		"-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+		"-nographic", "-no-reboot", "-serial", "mon:stdio",
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", strings.TrimSpace(cmdline + " console=ttyS0 panic=-1"),
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	}
+	return start(ctx, exec.CommandContext(ctx, "qemu-system-x86_64", args...), log)
+}
+
+func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
+	}
+	c := &Console{cond: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			if log != nil {
+				fmt.Fprintln(log, line)
+			}
+			c.mu.Lock()
+			c.lines = append(c.lines, line)
+			close(c.cond)
+			c.cond = make(chan struct{})
+			c.mu.Unlock()
+		}
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// WaitFor waits until every marker has appeared on the console, in any
+// order. It fails when the machine stops first or timeout passes.
+func (c *Console) WaitFor(timeout time.Duration, markers ...string) error {
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		missing := c.missing(markers)
+		cond := c.cond
+		c.mu.Unlock()
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-cond:
+		case <-c.done:
+			c.mu.Lock()
+			missing = c.missing(markers)
+			c.mu.Unlock()
+			if len(missing) == 0 {
+				return nil
+			}
+			return fmt.Errorf("machine stopped (%v) before printing %q", c.err, missing)
+		case <-deadline:
+			return fmt.Errorf("no %q on the console after %s", missing, timeout)
+		}
+	}
+}
+
+func (c *Console) missing(markers []string) []string {
+	var out []string
+	for _, m := range markers {
+		found := false
+		for _, l := range c.lines {
+			if strings.Contains(l, m) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Output returns everything printed so far.
+func (c *Console) Output() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.lines, "\n")
+}

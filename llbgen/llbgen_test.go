@@ -1,0 +1,203 @@
+package llbgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	"github.com/moby/buildkit/solver/pb"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// fakeResolver answers image config requests from a table, as a registry
+// would, and records what it was asked.
+type fakeResolver struct {
+	mu      sync.Mutex
+	configs map[string]ocispecs.ImageConfig
+	asked   map[string]int
+	plat    map[string]string
+}
+
+func (r *fakeResolver) ResolveImageConfig(ctx context.Context, ref string, opt sourceresolver.Opt) (string, digest.Digest, []byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.asked == nil {
+		r.asked, r.plat = map[string]int{}, map[string]string{}
+	}
+	r.asked[ref]++
+	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
+		r.plat[ref] = opt.ImageOpt.Platform.Architecture
+	}
+	img := ocispecs.Image{Platform: ocispecs.Platform{OS: "linux", Architecture: "amd64"}, Config: r.configs[ref]}
+	dt, err := json.Marshal(img)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return ref, digest.FromString(ref), dt, nil
+}
+
+var amd64 = ocispecs.Platform{OS: "linux", Architecture: "amd64"}
+
+func parseFile(t *testing.T, name string) *spec.Config {
+	t.Helper()
+	dt, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := spec.Parse(name, dt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func options(r llb.ImageMetaResolver) Options {
+	helper := llb.Image("docker.io/lkbuild/lkbuild:test")
+	return Options{Name: "minimal", TargetPlatform: amd64, BuildPlatform: amd64, Resolver: r, Helper: &helper}
+}
+
+// ops marshals st and decodes every op of the definition.
+func ops(t *testing.T, st llb.State) []*pb.Op {
+	t.Helper()
+	def, err := st.Marshal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*pb.Op
+	for _, dt := range def.Def {
+		var op pb.Op
+		if err := op.UnmarshalVT(dt); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &op)
+	}
+	return out
+}
+
+func TestMinimalGraph(t *testing.T) {
+	r := &fakeResolver{configs: map[string]ocispecs.ImageConfig{
+		"docker.io/library/busybox:1.36": {Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}},
+	}}
+	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), options(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every distinct image is resolved once, for the target platform.
+	for _, ref := range []string{"docker.io/linuxkit/kernel:6.12.59", "docker.io/library/busybox:1.36"} {
+		if r.asked[ref] != 1 || r.plat[ref] != "amd64" {
+			t.Errorf("%s resolved %d times for %q, want once for amd64", ref, r.asked[ref], r.plat[ref])
+		}
+	}
+	var merges, execs int
+	var sources []string
+	for _, op := range ops(t, res.Output) {
+		switch {
+		case op.GetMerge() != nil:
+			merges++
+			// kernel, two init images, two bundles
+			if n := len(op.GetMerge().GetInputs()); n != 5 {
+				t.Errorf("merge of %d inputs, want 5", n)
+			}
+		case op.GetExec() != nil:
+			execs++
+			args := strings.Join(op.GetExec().GetMeta().GetArgs(), " ")
+			if args != "/lkbuild mkimage --format kernel+initrd --name minimal --input /in --output /out" {
+				t.Errorf("mkimage args = %q", args)
+			}
+			for _, m := range op.GetExec().GetMounts() {
+				if m.GetDest() == "/in" && !m.GetReadonly() {
+					t.Error("the rootfs must be mounted read-only")
+				}
+			}
+			if op.GetExec().GetNetwork() != pb.NetMode_NONE {
+				t.Error("mkimage must run without network")
+			}
+		case op.GetSource() != nil:
+			sources = append(sources, op.GetSource().GetIdentifier())
+		}
+	}
+	if merges != 1 || execs != 1 {
+		t.Errorf("%d merges and %d execs, want 1 and 1", merges, execs)
+	}
+	want := "docker-image://docker.io/library/busybox:1.36@" + digest.FromString("docker.io/library/busybox:1.36").String()
+	found := false
+	for _, s := range sources {
+		found = found || s == want
+	}
+	if !found {
+		t.Errorf("images are not pinned by digest: sources %v", sources)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	cfg := parseFile(t, "../examples/minimal.yml")
+	var first []byte
+	for i := 0; i < 10; i++ {
+		res, err := Build(context.Background(), cfg, options(&fakeResolver{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		def, err := res.Output.Marshal(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dt := []byte(fmt.Sprint(def.Def))
+		if first == nil {
+			first = dt
+		} else if string(dt) != string(first) {
+			t.Fatalf("marshal %d differs from the first", i)
+		}
+	}
+}
+
+func TestNoMergeOpFallback(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.NoMergeOp = true
+	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops(t, res.Rootfs) {
+		if op.GetMerge() != nil {
+			t.Fatal("MergeOp used although the daemon lacks it")
+		}
+	}
+}
+
+func TestTarTargetIsTheRootfs(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops(t, res.Output) {
+		if op.GetExec() != nil {
+			t.Fatal("the tar target must not run the helper")
+		}
+	}
+}
+
+func TestUnknownTarget(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "floppy"
+	if _, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o); err == nil || !strings.Contains(err.Error(), "floppy") {
+		t.Fatalf("err = %v, want an unknown target error", err)
+	}
+}
+
+func TestOptionalPattern(t *testing.T) {
+	for in, want := range map[string]string{"/etc/foo.conf": "/etc/[f]oo.conf", "/a/-x": "/a/[\\-]x", "/": "/"} {
+		if got := optionalPattern(in); got != want {
+			t.Errorf("optionalPattern(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
