@@ -42,44 +42,38 @@ pinned_version() {
 	awk -v m="$2" '$1 == "require" && $2 == m { print $3; exit } $1 == m { print $2; exit }' "$1/go.mod"
 }
 
-# built_from_pin DIR BINARY: was BINARY built from the module version DIR/go.mod pins?
-built_from_pin() {
-	local modline
-	modline="$(go version -m "$2" 2>/dev/null | awk '$1 == "mod" { print $2 " " $3; exit }')"
-	[ -n "$modline" ] && [ "${modline#* }" = "$(pinned_version "$1" "${modline%% *}")" ]
+# ldflags MOD: link flags that stamp the pinned version into the binaries
+# (so `docker buildx inspect` and `buildctl debug info` report it).
+ldflags() {
+	local dir="$ROOT/hack/tools/$1"
+	case "$1" in
+	buildkit) echo "-s -w -X github.com/moby/buildkit/version.Version=$(pinned_version "$dir" github.com/moby/buildkit)" ;;
+	registry) echo "-s -w -X github.com/distribution/distribution/v3/version.version=$(pinned_version "$dir" github.com/distribution/distribution/v3)" ;;
+	buildx) echo "-s -w -X github.com/docker/buildx/version.Version=$(pinned_version "$dir" github.com/docker/buildx)" ;;
+	esac
 }
 
+# build_tools builds each tools module's binaries into .cache/bin when one is
+# missing or the module (go.mod, go.sum, tools.go) or its link flags changed.
 build_tools() {
 	mkdir -p "$BIN_DIR"
-	local mod dir stamp want pair bin pkg need
+	local mod dir stamp want pair bin pkg need flags
 	for mod in buildkit registry buildx; do
 		dir="$ROOT/hack/tools/$mod"
 		stamp="$BIN_DIR/.stamp-$mod"
-		want="$(hash_files "$dir/go.mod" "$dir/go.sum" "$dir/tools.go")"
+		flags="$(ldflags "$mod")"
+		want="$( (cat "$dir/go.mod" "$dir/go.sum" "$dir/tools.go"; echo "$flags") | sha256sum | cut -d' ' -f1)"
 		need=0
+		[ "$(cat "$stamp" 2>/dev/null)" = "$want" ] || need=1
 		for pair in ${TOOLS[$mod]}; do
 			[ -x "$BIN_DIR/${pair%%=*}" ] || need=1
 		done
-		if [ "$need" = 0 ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-			need=1
-			if [ ! -e "$stamp" ]; then
-				# Binaries without a stamp (built by hand): adopt them if they
-				# were built from the versions go.mod pins.
-				need=0
-				for pair in ${TOOLS[$mod]}; do
-					built_from_pin "$dir" "$BIN_DIR/${pair%%=*}" || need=1
-				done
-				if [ "$need" = 0 ]; then
-					log "tools: adopting the existing $mod binaries in .cache/bin"
-					echo "$want" >"$stamp"
-				fi
-			fi
-		fi
 		[ "$need" = 1 ] || continue
+		command -v go >/dev/null || die "go is not on PATH (needed to build hack/tools/$mod)"
 		for pair in ${TOOLS[$mod]}; do
 			bin="${pair%%=*}" pkg="${pair#*=}"
 			log "tools: building $bin from hack/tools/$mod (minutes on a cold Go cache)"
-			(cd "$dir" && CGO_ENABLED=0 go build -trimpath -o "$BIN_DIR/.$bin.tmp" "$pkg")
+			(cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$flags" -o "$BIN_DIR/.$bin.tmp" "$pkg")
 			mv -f "$BIN_DIR/.$bin.tmp" "$BIN_DIR/$bin"
 		done
 		echo "$want" >"$stamp"
@@ -100,7 +94,7 @@ daemon() {
 	local name="$1" bin="$2"
 	shift 2
 	printf '\n==== %s start %s\n' "$name" "$(date -Is)" >>"$STATE/$name.log"
-	setsid "$bin" "$@" </dev/null >>"$STATE/$name.log" 2>&1 &
+	setsid "$bin" "$@" </dev/null >>"$STATE/$name.log" 2>&1 9>&- &
 	echo $! >"$STATE/$name.pid"
 }
 
@@ -114,7 +108,21 @@ wait_for() { # seconds description command...
 	die "$what did not come up in ${n}s (see $STATE/*.log)"
 }
 
+# restart_if_rebuilt NAME BINARY: stop a daemon we started whose binary was
+# rebuilt since (its /proc/PID/exe is deleted), so start brings up the new one.
+restart_if_rebuilt() {
+	local pid exe
+	pid="$(cat "$STATE/$1.pid" 2>/dev/null || true)"
+	[ -n "$pid" ] || return 0
+	exe="$(readlink "/proc/$pid/exe" 2>/dev/null || true)"
+	if [ "$exe" = "$2 (deleted)" ]; then
+		log "$1: binary was rebuilt: restarting"
+		stop_daemon "$1" "$2" 30
+	fi
+}
+
 start_registry() {
+	restart_if_rebuilt registry "$BIN_DIR/registry"
 	if registry_up; then
 		log "registry: already serving on $REGISTRY_ADDR"
 		return
@@ -132,6 +140,7 @@ start_registry() {
 }
 
 start_buildkitd() {
+	restart_if_rebuilt buildkitd "$BIN_DIR/buildkitd"
 	if buildkitd_up; then
 		log "buildkitd: already running on $SOCK"
 		return
@@ -186,7 +195,7 @@ export BUILDKIT_HOST='$BUILDKIT_ADDR'
 export LKBUILD_REGISTRY='$REGISTRY_ADDR'
 export LKBUILD_FRONTEND='$FRONTEND_REF'
 export BUILDX_BUILDER=lkbuild
-case ":\$PATH:" in *':$BIN_DIR:'*) ;; *) export PATH='$BIN_DIR':"\$PATH" ;; esac
+export PATH="$BIN_DIR:\$PATH"
 EOF
 	mv -f "$tmp" "$STATE/env"
 }
@@ -259,8 +268,10 @@ stop() {
 	exec 9>"$STATE/env.lock"
 	flock 9
 	stop_daemon buildkitd "$BIN_DIR/buildkitd" 30
-	rm -f "$SOCK"
-	unmount_leftovers
+	if ! buildkitd_up; then
+		rm -f "$SOCK"
+		unmount_leftovers
+	fi
 	stop_daemon registry "$BIN_DIR/registry" 10
 }
 

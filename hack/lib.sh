@@ -18,8 +18,6 @@ export PATH
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# sha256 of the concatenated contents of the given files.
-hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 registry_up() { curl -fsS -o /dev/null --max-time 2 "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 

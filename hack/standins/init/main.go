@@ -10,14 +10,16 @@
 // /containers/services/* in the background with runc, then reaps children
 // until poweroff/reboot, when /containers/onshutdown/* run.
 //
-// Console markers, one line each:
+// Console markers, one line each, <name> being the YAML name (the bundle
+// directory without LinuxKit's "000-" order prefix; runc's container id is
+// the directory name):
 //
-//	lkinit: onboot <dir> start
-//	lkinit: onboot <dir> exit <code>
-//	lkinit: service <dir> started
-//	lkinit: service <dir> exit <code>
+//	lkinit: onboot <name> start
+//	lkinit: onboot <name> exit <code>
+//	lkinit: service <name> started
+//	lkinit: service <name> exit <code>
 //	lkinit: all services started
-//	lkinit: onshutdown <dir> start / exit <code>
+//	lkinit: onshutdown <name> start / exit <code>
 //	lkinit: shutdown <poweroff|reboot|halt>
 //
 // Kernel command line: lkinit.rw keeps / writable (LinuxKit remounts it
@@ -42,8 +44,10 @@ const (
 )
 
 // defaultModules are loaded (if present) at boot; failures are ignored.
+// busybox modprobe ignores softdeps: crc32c_generic comes first for
+// libcrc32c (erofs) and ext4.
 var defaultModules = []string{
-	"overlay", "squashfs", "erofs", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "ext4", "loop",
+	"crc32c_generic", "overlay", "squashfs", "erofs", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "ext4", "loop",
 	"virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_scsi", "virtio_console", "virtio-rng",
 	"sr_mod", "sd_mod", "ata_piix", "ahci", "e1000", "9pnet_virtio", "9p", "fuse", "tun", "veth", "bridge",
 	"vmw_vsock_virtio_transport",
@@ -78,11 +82,6 @@ func main() {
 			logf("remount / read-only: %v", err)
 		}
 	}
-	setHostname()
-	if err := loopbackUp(); err != nil {
-		logf("lo: %v", err)
-	}
-
 	r := newReaper()
 	go r.loop()
 
@@ -92,7 +91,12 @@ func main() {
 	// Ctrl-Alt-Del sends SIGINT to init instead of rebooting at once.
 	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_CAD_OFF)
 
+	// Modules first: NIC drivers must be loaded for the MAC-based hostname.
 	loadModules(r, cmdline)
+	setHostname()
+	if err := loopbackUp(); err != nil {
+		logf("lo: %v", err)
+	}
 	enableCgroupControllers()
 
 	runBundles(r, "onboot")
@@ -185,23 +189,22 @@ func runBundles(r *reaper, kind string) {
 		logf("%s: %v", dir, err)
 		return
 	}
-	for _, name := range names {
-		bundle := filepath.Join(dir, name)
+	for _, id := range names {
+		bundle := filepath.Join(dir, id)
+		name := displayName(kind, id)
 		logf("%s %s start", kind, name)
 		if err := prepareBundle(bundle); err != nil {
 			logf("%s %s: prepare: %v", kind, name, err)
 			logf("%s %s exit %d", kind, name, 126)
 			continue
 		}
-		pid, done, err := r.start([]string{runcBinary, "run", "--bundle", bundle, name}, nil)
+		_, done, err := r.start([]string{runcBinary, "run", "--bundle", bundle, id}, nil)
 		if err != nil {
 			logf("%s %s: %v", kind, name, err)
 			logf("%s %s exit %d", kind, name, 127)
 			continue
 		}
-		ws := <-done
-		_ = pid
-		logf("%s %s exit %d", kind, name, exitCode(ws))
+		logf("%s %s exit %d", kind, name, exitCode(<-done))
 	}
 }
 
@@ -214,13 +217,14 @@ func startServices(r *reaper) {
 		logf("%s: %v", dir, err)
 		return
 	}
-	for _, name := range names {
-		bundle := filepath.Join(dir, name)
+	for _, id := range names {
+		bundle := filepath.Join(dir, id)
+		name := displayName("services", id)
 		if err := prepareBundle(bundle); err != nil {
 			logf("service %s: prepare: %v", name, err)
 			continue
 		}
-		_, done, err := r.start([]string{runcBinary, "run", "--bundle", bundle, name}, nil)
+		_, done, err := r.start([]string{runcBinary, "run", "--bundle", bundle, id}, nil)
 		if err != nil {
 			logf("service %s: %v", name, err)
 			continue

@@ -227,6 +227,23 @@ func bundleNames(dir string) ([]string, error) {
 	return names, nil
 }
 
+// displayName is the name a bundle directory is reported under on the
+// console: the YAML name, i.e. without the "000-" order prefix LinuxKit puts
+// on onboot and onshutdown directories. Services have no prefix.
+func displayName(kind, dir string) string {
+	if kind == "services" {
+		return dir
+	}
+	i := 0
+	for i < len(dir) && dir[i] >= '0' && dir[i] <= '9' {
+		i++
+	}
+	if i > 0 && i < len(dir)-1 && dir[i] == '-' {
+		return dir[i+1:]
+	}
+	return dir
+}
+
 // cmdlineFlags parses /proc/cmdline content into key -> value ("" for bare words).
 func cmdlineFlags(cmdline string) map[string]string {
 	m := map[string]string{}

@@ -209,3 +209,20 @@ func TestExitCode(t *testing.T) {
 		t.Errorf("SIGKILL -> %d", c)
 	}
 }
+
+func TestDisplayName(t *testing.T) {
+	for _, tc := range []struct{ kind, dir, want string }{
+		{"onboot", "000-hello", "hello"},
+		{"onboot", "012-dhcpcd", "dhcpcd"},
+		{"onboot", "000-001-x", "001-x"},
+		{"onshutdown", "003-shutdown", "shutdown"},
+		{"onboot", "hello", "hello"},
+		{"onboot", "000-", "000-"},
+		{"services", "000-web", "000-web"},
+		{"services", "getty", "getty"},
+	} {
+		if got := displayName(tc.kind, tc.dir); got != tc.want {
+			t.Errorf("displayName(%q, %q) = %q, want %q", tc.kind, tc.dir, got, tc.want)
+		}
+	}
+}

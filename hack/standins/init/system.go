@@ -281,7 +281,9 @@ func setHostname() {
 	}
 	if err := syscall.Sethostname([]byte(name)); err != nil {
 		logf("hostname: %v", err)
+		return
 	}
+	logf("hostname %s", name)
 }
 
 func firstMAC() string {

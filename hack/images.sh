@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# hack/images.sh [NAME...]: build and push the lkbuild frontend image and the
+# OFFLINE STAND-INS for the LinuxKit images the examples and tests name, into
+# the local registry of hack/env.sh (127.0.0.1:5000). NAME is one of
+# kernel init runc busybox lkbuild (default: all, in that order).
+#
+# Nothing can be pulled from a public registry here, so every image is built
+# FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a context
+# prepared under .cache/images/<name>/ out of Debian packages and our own
+# binaries; the Dockerfiles are hack/images/<name>/Dockerfile. buildkitd
+# mirrors docker.io to the local registry, so `linuxkit/kernel:6.12.59` in a
+# LinuxKit YAML resolves to the stand-in pushed here.
+#
+# An image is rebuilt only when its inputs (Dockerfile and context) changed or
+# it is missing from the registry; FORCE=1 rebuilds everything.
+# LKBUILD_BIN=<static binary> puts another binary than bin/lkbuild in the
+# frontend image (e.g. a placeholder while cmd/lkbuild does not build).
+set -euo pipefail
+# shellcheck source=hack/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+IMAGES_DIR="$CACHE/images"
+DEBS_DIR="$CACHE/debs"
+FORCE="${FORCE:-0}"
+# Timestamps inside the stand-in images and kernel.tar (seconds since the epoch).
+EPOCH=0
+
+declare -A REFS=(
+	[lkbuild]="lkbuild/lkbuild:v0.1"
+	[kernel]="linuxkit/kernel:6.12.59"
+	[init]="linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a"
+	[runc]="linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492"
+	[busybox]="library/busybox:1.36"
+)
+ALL=(kernel init runc busybox lkbuild)
+
+# Modules put in the stand-in kernel's kernel.tar (with their dependencies).
+# The stand-in init loads the same list at boot (hack/standins/init).
+KERNEL_MODULES=(crc32c_generic overlay squashfs erofs isofs vfat nls_cp437 nls_ascii nls_utf8 ext4 loop
+	virtio_pci virtio_mmio virtio_blk virtio_net virtio_scsi virtio_console virtio-rng
+	sr_mod sd_mod ata_piix ahci e1000 9pnet_virtio 9p fuse tun veth bridge vmw_vsock_virtio_transport)
+
+BUSYBOX=/bin/busybox
+RUNC=/usr/sbin/runc
+
+is_static() { ! ldd "$1" >/dev/null 2>&1; }
+
+# fresh_ctx NAME: an empty context directory for NAME.
+fresh_ctx() {
+	local ctx="$IMAGES_DIR/$1"
+	rm -rf "$ctx"
+	mkdir -p "$ctx"
+	echo "$ctx"
+}
+
+# busybox_tree DIR init|image: busybox at /bin/busybox with applet symlinks:
+# where busybox installs them (/bin, /sbin, /usr/bin, /usr/sbin) for init,
+# all in /bin (as the busybox image has them) for image.
+busybox_tree() {
+	local dir="$1" layout="$2" p
+	is_static "$BUSYBOX" || die "$BUSYBOX is not static (install busybox-static)"
+	install -D -m 0755 "$BUSYBOX" "$dir/bin/busybox"
+	if [ "$layout" = init ]; then
+		while read -r p; do
+			case "$p" in "" | linuxrc | sbin/init | bin/busybox) continue ;; esac
+			mkdir -p "$dir/$(dirname "$p")"
+			ln -sfn /bin/busybox "$dir/$p"
+		done < <("$BUSYBOX" --list-full)
+	else
+		while read -r p; do
+			case "$p" in "" | busybox | linuxrc) continue ;; esac
+			ln -sfn busybox "$dir/bin/$p"
+		done < <("$BUSYBOX" --list)
+	fi
+}
+
+base_etc() {
+	local dir="$1"
+	mkdir -p "$dir/etc"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/etc/passwd"
+	printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$dir/etc/group"
+	mkdir -p "$dir/root" "$dir/tmp"
+	chmod 0700 "$dir/root"
+	chmod 1777 "$dir/tmp"
+}
+
+prep_lkbuild() {
+	local bin="${LKBUILD_BIN:-$ROOT/bin/lkbuild}" ctx
+	[ -x "$bin" ] || die "$bin missing: run 'make build' (or 'make images')"
+	is_static "$bin" || die "$bin is not statically linked (build it with CGO_ENABLED=0)"
+	ctx="$(fresh_ctx lkbuild)"
+	install -m 0755 "$bin" "$ctx/lkbuild"
+}
+
+prep_init() {
+	local ctx
+	ctx="$(fresh_ctx init)"
+	busybox_tree "$ctx" init
+	# The init uses only the standard library: build it as a module of its own
+	# so a main go.mod in flux does not matter.
+	local src="$IMAGES_DIR/.init-src"
+	rm -rf "$src"
+	mkdir -p "$src"
+	cp "$ROOT"/hack/standins/init/*.go "$src/"
+	rm -f "$src"/*_test.go
+	printf 'module lkinit\n\ngo 1.22\n' >"$src/go.mod"
+	(cd "$src" && GOWORK=off GOFLAGS= CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false \
+		-ldflags '-s -w' -o "$ctx/init" .)
+	rm -rf "$src"
+	is_static "$ctx/init" || die "stand-in init is not static"
+	ln -sfn /init "$ctx/sbin/init"
+	base_etc "$ctx"
+	mkdir -p "$ctx"/{dev,proc,sys,run,var,mnt,containers}
+}
+
+prep_runc() {
+	local ctx lib
+	[ -x "$RUNC" ] || die "$RUNC missing (apt package runc)"
+	ctx="$(fresh_ctx runc)"
+	install -D -m 0755 "$RUNC" "$ctx/usr/bin/runc"
+	# Shared libraries at the paths the binary asks for, the loader included.
+	for lib in $(ldd "$RUNC" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$ctx$(dirname "$lib")"
+		cp -L "$lib" "$ctx$lib"
+		chmod 0755 "$ctx$lib"
+	done
+}
+
+prep_busybox() {
+	local ctx
+	ctx="$(fresh_ctx busybox)"
+	busybox_tree "$ctx" image
+	base_etc "$ctx"
+	mkdir -p "$ctx"/{home,usr/sbin,var}
+}
+
+# kernel_deb: path of the cached Debian kernel package, downloading the one
+# linux-image-amd64 currently depends on when none is cached.
+kernel_deb() {
+	local deb pkg
+	deb="$(find "$DEBS_DIR" -maxdepth 1 -name 'linux-image-6.1.*-amd64_*_amd64.deb' 2>/dev/null | sort -V | tail -1)"
+	if [ -n "$deb" ]; then
+		echo "$deb"
+		return
+	fi
+	pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { print $2; exit }')"
+	if [ -z "$pkg" ]; then
+		apt-get update -qq >&2
+		pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { print $2; exit }')"
+	fi
+	[ -n "$pkg" ] || die "cannot find the Debian linux-image-6.1.*-amd64 package"
+	mkdir -p "$DEBS_DIR"
+	log "kernel: downloading $pkg"
+	(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$pkg" >&2)
+	find "$DEBS_DIR" -maxdepth 1 -name "${pkg}_*_amd64.deb" | sort -V | tail -1
+}
+
+# module_closure MODDIR NAME...: module paths (relative to MODDIR) for NAMEs and
+# everything they depend on, from MODDIR/modules.dep.
+module_closure() {
+	local moddir="$1"
+	shift
+	awk -v want="$*" '
+		function norm(p,   b) { b = p; sub(/.*\//, "", b); sub(/\.ko(\.[a-z]+)?$/, "", b); gsub(/-/, "_", b); return b }
+		{
+			p = $1; sub(/:$/, "", p); byname[norm(p)] = p; deps[p] = ""
+			for (i = 2; i <= NF; i++) deps[p] = deps[p] " " $i
+		}
+		END {
+			n = split(want, w, " ")
+			for (i = 1; i <= n; i++) {
+				k = w[i]; gsub(/-/, "_", k)
+				if (k in byname) q[++qn] = byname[k]
+			}
+			while (qi < qn) {
+				p = q[++qi]
+				if (p in seen) continue
+				seen[p] = 1; print p
+				m = split(deps[p], d, " ")
+				for (j = 1; j <= m; j++) q[++qn] = d[j]
+			}
+		}' "$moddir/modules.dep" | sort
+}
+
+prep_kernel() {
+	local deb key work ver full sub ctx m
+	deb="$(kernel_deb)"
+	key="$(basename "$deb") $(sha256sum <"$0" | cut -d' ' -f1)"
+	ctx="$IMAGES_DIR/kernel"
+	if [ "$FORCE" != 1 ] && [ -f "$ctx/kernel" ] && [ "$(cat "$IMAGES_DIR/kernel.prep" 2>/dev/null)" = "$key" ]; then
+		return
+	fi
+	log "kernel: preparing from $(basename "$deb")"
+	work="$IMAGES_DIR/.work-kernel"
+	rm -rf "$work" "$IMAGES_DIR/kernel.prep"
+	mkdir -p "$work/full"
+	dpkg -x "$deb" "$work/full"
+	ver="$(basename "$(find "$work/full/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -1)")"
+	[ -n "$ver" ] && [ -f "$work/full/boot/vmlinuz-$ver" ] || die "unexpected layout in $deb"
+	full="$work/full/lib/modules/$ver"
+	depmod -b "$work/full" "$ver"
+
+	sub="$work/sub/lib/modules/$ver"
+	mkdir -p "$sub"
+	for m in $(module_closure "$full" "${KERNEL_MODULES[@]}"); do
+		install -D -m 0644 "$full/$m" "$sub/$m"
+	done
+	cp "$full/modules.builtin" "$full/modules.builtin.modinfo" "$sub/"
+	(cd "$sub" && grep -Fxf <(find kernel -type f | sort) "$full/modules.order" >modules.order || true)
+	depmod -b "$work/sub" "$ver"
+	find "$work/sub" -type d -exec chmod 0755 {} +
+	find "$work/sub" -type f -exec chmod 0644 {} +
+
+	ctx="$(fresh_ctx kernel)"
+	install -m 0644 "$work/full/boot/vmlinuz-$ver" "$ctx/kernel"
+	tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
+		-C "$work/sub" -cf "$ctx/kernel.tar" lib
+	log "kernel: $ver, $(tar -tf "$ctx/kernel.tar" | grep -c '\.ko') modules in kernel.tar ($(du -h "$ctx/kernel.tar" | cut -f1))"
+	rm -rf "$work"
+	echo "$key" >"$IMAGES_DIR/kernel.prep"
+}
+
+# ctx_hash NAME: hash of NAME's Dockerfile and prepared context.
+ctx_hash() {
+	local ctx="$IMAGES_DIR/$1"
+	{
+		cat "$ROOT/hack/images/$1/Dockerfile"
+		tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner -C "$ctx" -cf - .
+	} | sha256sum | cut -d' ' -f1
+}
+
+build_push() {
+	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log"
+	# Fixed timestamps in the context: layers do not change when content does not.
+	find "$ctx" -exec touch -h -d "@$EPOCH" {} +
+	log "$name: building and pushing $ref"
+	if ! buildctl --addr "$BUILDKIT_ADDR" build --progress=plain \
+		--frontend dockerfile.v0 \
+		--local context="$ctx" --local dockerfile="$ROOT/hack/images/$name" \
+		--opt platform=linux/amd64 --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" \
+		--output "type=image,name=$ref,push=true,registry.insecure=true,rewrite-timestamp=true" \
+		>"$logf" 2>&1; then
+		tail -40 "$logf" >&2
+		die "$name: build failed (log: $logf)"
+	fi
+}
+
+main() {
+	local names=("$@") name repo tag stamp want start t0
+	[ "${#names[@]}" -gt 0 ] || names=("${ALL[@]}")
+	for name in "${names[@]}"; do
+		[ -n "${REFS[$name]:-}" ] || die "unknown image '$name' (one of: ${ALL[*]})"
+	done
+	if ! registry_up || ! buildkitd_up; then
+		"$ROOT/hack/env.sh" start
+	fi
+	mkdir -p "$IMAGES_DIR"
+	t0=$SECONDS
+	for name in "${names[@]}"; do
+		start=$SECONDS
+		"prep_$name"
+		repo="${REFS[$name]%:*}" tag="${REFS[$name]##*:}"
+		stamp="$IMAGES_DIR/$name.stamp"
+		want="$(ctx_hash "$name")"
+		if [ "$FORCE" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && manifest_exists "$repo" "$tag"; then
+			log "$name: $REGISTRY_ADDR/${REFS[$name]} is up to date"
+			continue
+		fi
+		rm -f "$stamp"
+		build_push "$name"
+		manifest_exists "$repo" "$tag" || die "$name: pushed but $REGISTRY_ADDR/${REFS[$name]} is not in the registry"
+		echo "$want" >"$stamp"
+		log "$name: pushed $REGISTRY_ADDR/${REFS[$name]} ($((SECONDS - start))s)"
+	done
+	log "done in $((SECONDS - t0))s"
+}
+
+main "$@"
