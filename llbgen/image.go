@@ -73,7 +73,7 @@ func resolveImage(ctx context.Context, ref string, opt Options) (*resolvedImage,
 	}
 	if dgst != "" {
 		if n, err := reference.ParseNormalizedNamed(pinned); err == nil {
-			if c, err := reference.WithDigest(reference.TrimNamed(n), dgst); err == nil {
+			if c, err := reference.WithDigest(n, dgst); err == nil {
 				pinned = c.String()
 			}
 		}

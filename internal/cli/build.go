@@ -29,6 +29,9 @@ type BuildOptions struct {
 	Progress  string   // progress display mode
 	BuildArgs []string // KEY=VALUE
 	NoCache   bool
+	// OnStatus, when set, sees every progress update (tests use it to
+	// check which steps came from the cache).
+	OnStatus func(*client.SolveStatus)
 }
 
 func buildCmd() *cobra.Command {

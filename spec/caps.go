@@ -1,0 +1,74 @@
+package spec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// allCapabilities lists the Linux capabilities in kernel order, as
+// LinuxKit's `all` expands them.
+var allCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+	"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+	"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+}
+
+func knownCapability(c string) bool {
+	for _, k := range allCapabilities {
+		if c == k {
+			return true
+		}
+	}
+	return false
+}
+
+var rlimitTypes = map[string]bool{
+	"RLIMIT_CPU": true, "RLIMIT_FSIZE": true, "RLIMIT_DATA": true, "RLIMIT_STACK": true, "RLIMIT_CORE": true,
+	"RLIMIT_RSS": true, "RLIMIT_NPROC": true, "RLIMIT_NOFILE": true, "RLIMIT_MEMLOCK": true, "RLIMIT_AS": true,
+	"RLIMIT_LOCKS": true, "RLIMIT_SIGPENDING": true, "RLIMIT_MSGQUEUE": true, "RLIMIT_NICE": true,
+	"RLIMIT_RTPRIO": true, "RLIMIT_RTTIME": true,
+}
+
+// parseRlimit parses "name,soft,hard"; the name may omit RLIMIT_ and the
+// limits may be "unlimited".
+func parseRlimit(s string) (specs.POSIXRlimit, error) {
+	parts := strings.SplitN(s, ",", 3)
+	if len(parts) != 3 {
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q is not name,soft,hard", s)
+	}
+	name := strings.ToUpper(strings.TrimSpace(parts[0]))
+	if !strings.HasPrefix(name, "RLIMIT_") {
+		name = "RLIMIT_" + name
+	}
+	if !rlimitTypes[name] {
+		return specs.POSIXRlimit{}, fmt.Errorf("unknown rlimit %q", strings.TrimSpace(parts[0]))
+	}
+	limit := func(v string) (uint64, error) {
+		v = strings.TrimSpace(v)
+		if strings.EqualFold(v, "unlimited") {
+			return ^uint64(0), nil
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("rlimit %q: %q is not a number or unlimited", s, v)
+		}
+		return n, nil
+	}
+	soft, err := limit(parts[1])
+	if err != nil {
+		return specs.POSIXRlimit{}, err
+	}
+	hard, err := limit(parts[2])
+	if err != nil {
+		return specs.POSIXRlimit{}, err
+	}
+	return specs.POSIXRlimit{Type: name, Soft: soft, Hard: hard}, nil
+}

@@ -1,0 +1,331 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ID is a user or group id written as a number or as a name (of another
+// container, resolved to the id allocated to it, or "root").
+type ID struct {
+	Name   string
+	Number uint32
+	IsName bool
+}
+
+func (id ID) String() string {
+	if id.IsName {
+		return id.Name
+	}
+	return strconv.FormatUint(uint64(id.Number), 10)
+}
+
+// MarshalJSON writes the id as LinuxKit's metadata does: a number or a string.
+func (id ID) MarshalJSON() ([]byte, error) {
+	if id.IsName {
+		return json.Marshal(id.Name)
+	}
+	return json.Marshal(id.Number)
+}
+
+// MarshalYAML writes the id as a number or a string.
+func (id ID) MarshalYAML() (any, error) {
+	if id.IsName {
+		return id.Name, nil
+	}
+	return id.Number, nil
+}
+
+// decoder turns a yaml.Node tree into the model strictly: unknown keys,
+// duplicate keys and wrong types are errors at their line and column.
+type decoder struct {
+	file string
+	errs *errorList
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+var (
+	posType = reflect.TypeOf(Pos{})
+	idType  = reflect.TypeOf(ID{})
+)
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!str":
+			return fmt.Sprintf("the string %q", n.Value)
+		case "!!null":
+			return "null"
+		default:
+			return fmt.Sprintf("%s %s", strings.TrimPrefix(n.Tag, "!!"), n.Value)
+		}
+	}
+	return "an unsupported node"
+}
+
+// fieldName is a struct field's YAML key: its yaml tag, else its json tag,
+// else its name in lower case (what LinuxKit's YAML library does for the
+// OCI types, which only carry json tags).
+func fieldName(f reflect.StructField) (name string, inline, skip bool) {
+	tag, ok := f.Tag.Lookup("yaml")
+	if !ok {
+		tag, ok = f.Tag.Lookup("json")
+	}
+	if tag == "-" {
+		return "", false, true
+	}
+	parts := strings.Split(tag, ",")
+	for _, p := range parts[1:] {
+		if p == "inline" {
+			return "", true, false
+		}
+	}
+	if ok && parts[0] != "" {
+		return parts[0], false, false
+	}
+	if f.Anonymous && f.Type.Kind() == reflect.Struct {
+		return "", true, false
+	}
+	return strings.ToLower(f.Name), false, false
+}
+
+// fields maps YAML keys to field indexes, following inline structs.
+func fields(t reflect.Type) map[string][]int {
+	m := map[string][]int{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, inline, skip := fieldName(f)
+		switch {
+		case skip:
+		case inline:
+			for k, idx := range fields(f.Type) {
+				m[k] = append([]int{i}, idx...)
+			}
+		default:
+			m[name] = []int{i}
+		}
+	}
+	return m
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return
+		}
+		n = n.Content[0]
+	}
+	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+	switch v.Kind() {
+	case reflect.Pointer:
+		if isNull {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), field)
+		return
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.errs.add(d.pos(n), field, "%v", err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+		return
+	}
+	if isNull {
+		return
+	}
+	if v.Type() == idType {
+		d.decodeID(n, v, field)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, field)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errs.add(d.pos(n), field, "expected a list, got %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.errs.add(d.pos(n), field, "expected a mapping, got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, ev, join(field, k.Value))
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+		}
+		v.Set(m)
+	default:
+		d.decodeScalar(n, v, field)
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+		f.Set(reflect.ValueOf(d.pos(n)))
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errs.add(d.pos(n), field, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	idx := fields(v.Type())
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		name := join(field, k.Value)
+		if seen[k.Value] {
+			d.errs.add(d.pos(k), name, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		fi, ok := idx[k.Value]
+		if !ok {
+			d.errs.add(d.pos(k), name, "unknown field (known: %s)", knownKeys(idx))
+			continue
+		}
+		d.decode(val, v.FieldByIndex(fi), name)
+	}
+}
+
+func knownKeys(idx map[string][]int) string {
+	keys := make([]string, 0, len(idx))
+	for k := range idx {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.ScalarNode {
+		d.errs.add(d.pos(n), field, "expected %s, got %s", want(v.Kind()), kindName(n))
+		return
+	}
+	var err error
+	switch v.Kind() {
+	case reflect.String:
+		if n.Tag != "!!str" {
+			d.errs.add(d.pos(n), field, "expected a string, got %s (quote it)", kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+		return
+	case reflect.Bool:
+		if n.Tag != "!!bool" {
+			d.errs.add(d.pos(n), field, "expected true or false, got %s", kindName(n))
+			return
+		}
+		var b bool
+		err = n.Decode(&b)
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var i int64
+		if n.Tag == "!!int" {
+			err = n.Decode(&i)
+		} else {
+			err = fmt.Errorf("not an integer")
+		}
+		if err == nil && v.OverflowInt(i) {
+			err = fmt.Errorf("out of range")
+		}
+		if err == nil {
+			v.SetInt(i)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var u uint64
+		if n.Tag == "!!int" {
+			err = n.Decode(&u)
+		} else {
+			err = fmt.Errorf("not an integer")
+		}
+		if err == nil && v.OverflowUint(u) {
+			err = fmt.Errorf("out of range")
+		}
+		if err == nil {
+			v.SetUint(u)
+		}
+	case reflect.Float32, reflect.Float64:
+		var f float64
+		err = n.Decode(&f)
+		v.SetFloat(f)
+	default:
+		err = fmt.Errorf("unsupported type %s", v.Type())
+	}
+	if err != nil {
+		d.errs.add(d.pos(n), field, "expected %s, got %s", want(v.Kind()), kindName(n))
+	}
+}
+
+func (d *decoder) decodeID(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Tag {
+		case "!!int":
+			var u uint32
+			if err := n.Decode(&u); err == nil {
+				v.Set(reflect.ValueOf(ID{Number: u}))
+				return
+			}
+		case "!!str":
+			v.Set(reflect.ValueOf(ID{Name: n.Value, IsName: true}))
+			return
+		}
+	}
+	d.errs.add(d.pos(n), field, "expected a user/group id (a number or a name), got %s", kindName(n))
+}
+
+func want(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "a list"
+	}
+	return "a mapping"
+}
+
+func join(field, key string) string {
+	if field == "" {
+		return key
+	}
+	return field + "." + key
+}

@@ -1,0 +1,521 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"reflect"
+	"sort"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"gopkg.in/yaml.v3"
+)
+
+// LabelConfig is the image label that carries an image's default overrides.
+const LabelConfig = "org.mobyproject.config"
+
+// Bundle is one runc bundle to place in the root filesystem.
+type Bundle struct {
+	Section  string // "onboot", "onshutdown" or "services"
+	Name     string
+	Dir      string // e.g. containers/onboot/000-dhcpcd (no leading slash)
+	Image    string // image ref as written in the YAML
+	Readonly bool   // image in Dir/rootfs; else in Dir/lower with empty Dir/tmp and Dir/rootfs
+	Config   []byte // config.json
+	Runtime  []byte // runtime.json
+	Pos      Pos    // the YAML entry
+}
+
+// IDs allocates the uid/gid of every container by name, from 100 in
+// LinuxKit's order (onboot, onshutdown, services), for names used as
+// uid, gid or additionalGids.
+func IDs(cfg *Config) map[string]uint32 {
+	ids := map[string]uint32{}
+	id := uint32(100)
+	for _, list := range [][]*Image{cfg.Onboot, cfg.Onshutdown, cfg.Services} {
+		for _, img := range list {
+			ids[img.Name] = id
+			id++
+		}
+	}
+	return ids
+}
+
+// ResolveID turns an ID into a number: nil, "" and "root" are 0, other
+// names are looked up in ids.
+func ResolveID(id *ID, ids map[string]uint32) (uint32, error) {
+	if id == nil {
+		return 0, nil
+	}
+	if !id.IsName {
+		return id.Number, nil
+	}
+	if id.Name == "" || id.Name == "root" {
+		return 0, nil
+	}
+	if n, ok := ids[id.Name]; ok {
+		return n, nil
+	}
+	return 0, fmt.Errorf("cannot find id %q (not a container name)", id.Name)
+}
+
+// Bundles generates every bundle in LinuxKit's order. imageConfigs is
+// keyed by the image ref as written in the YAML.
+func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error) {
+	ids := IDs(cfg)
+	var out []Bundle
+	sections := []struct {
+		name   string
+		images []*Image
+		prefix bool
+	}{{"onboot", cfg.Onboot, true}, {"onshutdown", cfg.Onshutdown, true}, {"services", cfg.Services, false}}
+	for _, s := range sections {
+		for i, img := range s.images {
+			dir := path.Join("containers", s.name, img.Name)
+			if s.prefix {
+				dir = path.Join("containers", s.name, fmt.Sprintf("%03d-%s", i, img.Name))
+			}
+			ic := imageConfigs[img.Image]
+			oci, rt, err := ConfigToOCI(img, ic, ids)
+			if err != nil {
+				return nil, &Error{File: img.Pos.File, Line: img.Pos.Line, Col: img.Pos.Col,
+					Field: fmt.Sprintf("%s[%d]", s.name, i), Msg: fmt.Sprintf("%s: %v", img.Image, err)}
+			}
+			readonly := oci.Root.Readonly
+			rt.Mounts = ptr(append(rootfsMounts(dir, readonly), *rt.Mounts...))
+			config, err := json.MarshalIndent(oci, "", "    ")
+			if err != nil {
+				return nil, err
+			}
+			runtime, err := json.MarshalIndent(rt, "", "    ")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Bundle{Section: s.name, Name: img.Name, Dir: dir, Image: img.Image,
+				Readonly: readonly, Config: config, Runtime: runtime, Pos: img.Pos})
+		}
+	}
+	return out, nil
+}
+
+// rootfsMounts are the runtime mounts that make a bundle's rootfs/: a bind
+// of itself for read-only containers (runc wants a mount point), a tmpfs
+// upper and an overlay for writable ones.
+func rootfsMounts(dir string, readonly bool) []specs.Mount {
+	root := "/" + path.Join(dir, "rootfs")
+	if readonly {
+		return []specs.Mount{{Source: root, Destination: root, Options: []string{"bind"}}}
+	}
+	tmp := "/" + path.Join(dir, "tmp")
+	return []specs.Mount{
+		{Source: "tmpfs", Type: "tmpfs", Destination: tmp},
+		{Destination: tmp, Options: []string{"remount", "private"}},
+		{Source: "overlay", Type: "overlay", Destination: root, Options: []string{
+			"lowerdir=/" + path.Join(dir, "lower"), "upperdir=" + path.Join(tmp, "upper"), "workdir=" + path.Join(tmp, "work"),
+		}},
+	}
+}
+
+// parseLabel reads the org.mobyproject.config label (YAML or JSON).
+func parseLabel(ref, label string) (*Overrides, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(label), &doc); err != nil {
+		return nil, fmt.Errorf("image %s: label %s: %v", ref, LabelConfig, err)
+	}
+	errs := &errorList{}
+	var img Image
+	(&decoder{file: "label " + LabelConfig, errs: errs}).decode(&doc, reflect.ValueOf(&img).Elem(), "")
+	if err := errs.err(); err != nil {
+		return nil, fmt.Errorf("image %s: bad label %s: %v", ref, LabelConfig, err)
+	}
+	return &img.Overrides, nil
+}
+
+// ConfigToOCI generates the OCI runtime config and runtime.json of an
+// entry: image config < label < YAML, with LinuxKit's defaults.
+func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec, Runtime, error) {
+	label := &Overrides{}
+	if s := ic.Labels[LabelConfig]; s != "" {
+		var err error
+		if label, err = parseLabel(img.Image, s); err != nil {
+			return specs.Spec{}, Runtime{}, err
+		}
+	}
+	y := &img.Overrides
+
+	args := pick3(append(append([]string(nil), ic.Entrypoint...), ic.Cmd...), label.Command, y.Command)
+	env := pick3(ic.Env, label.Env, y.Env)
+	cwd := firstSet("/", ic.WorkingDir, label.Cwd, y.Cwd)
+	readonly := pickBool(label.Readonly, y.Readonly)
+
+	devOpts := []string{"nosuid", "strictatime", "mode=755", "size=65536k"}
+	sysOpts := []string{"nosuid", "noexec", "nodev"}
+	if readonly {
+		devOpts = append(devOpts, "ro")
+		sysOpts = append(sysOpts, "ro")
+	}
+	mounts := map[string]specs.Mount{
+		"/proc":          {Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec", "relatime"}},
+		"/dev":           {Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: devOpts},
+		"/dev/pts":       {Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}},
+		"/sys":           {Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
+		"/sys/fs/cgroup": {Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
+	}
+	for _, t := range pick(label.Tmpfs, y.Tmpfs) {
+		dest, opts, hasOpts := strings.Cut(t, ":")
+		if strings.Contains(opts, ":") {
+			return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse tmpfs, too many ':': %s", t)
+		}
+		m := specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs"}
+		if hasOpts {
+			m.Options = strings.Split(opts, ",")
+		}
+		mounts[dest] = m
+	}
+	for _, b := range pick(mergeLists(label.Binds, y.BindsAdd), y.Binds) {
+		parts := strings.Split(b, ":")
+		if len(parts) < 2 || len(parts) > 3 {
+			return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse bind %q (src:dst[:options])", b)
+		}
+		opts := []string{"rw", "rbind", "rshared"}
+		if len(parts) == 3 {
+			opts = append(strings.Split(parts[2], ","), "rbind")
+		}
+		mounts[parts[1]] = specs.Mount{Destination: parts[1], Type: "bind", Source: volumeSource(parts[0]), Options: opts}
+	}
+	for _, m := range pickMounts(label.Mounts, y.Mounts) {
+		tp, src, dest := m.Type, m.Source, m.Destination
+		if tp == "" {
+			switch src {
+			case "mqueue", "devpts", "proc", "sysfs", "cgroup":
+				tp = src
+			}
+		}
+		if tp == "" && dest == "/dev" {
+			tp = "tmpfs"
+		}
+		if tp == "" {
+			return specs.Spec{}, Runtime{}, fmt.Errorf("mount for destination %s is missing type", dest)
+		}
+		if src == "" {
+			src = tp
+		}
+		if dest == "" {
+			dest = defaultMountpoint(tp)
+		}
+		if dest == "" {
+			return specs.Spec{}, Runtime{}, fmt.Errorf("mount type %s is missing destination", tp)
+		}
+		mounts[dest] = specs.Mount{Destination: dest, Type: tp, Source: volumeSource(src), Options: m.Options}
+	}
+	mountList := make([]specs.Mount, 0, len(mounts))
+	for _, m := range mounts {
+		mountList = append(mountList, m)
+	}
+	sort.Slice(mountList, func(i, j int) bool { return mountList[i].Destination < mountList[j].Destination })
+
+	var namespaces []specs.LinuxNamespace
+	ns := func(t specs.LinuxNamespaceType, v string, none bool) {
+		if v == "host" || v == "root" {
+			return
+		}
+		if v == "new" || (none && v == "none") {
+			v = ""
+		}
+		namespaces = append(namespaces, specs.LinuxNamespace{Type: t, Path: v})
+	}
+	ns(specs.NetworkNamespace, firstSet("root", label.Net, y.Net), true)
+	ns(specs.IPCNamespace, firstSet("root", label.Ipc, y.Ipc), false)
+	ns(specs.UTSNamespace, firstSet("root", label.Uts, y.Uts), false)
+	ns(specs.PIDNamespace, firstSet("", label.Pid, y.Pid), false)
+	ns(specs.UserNamespace, firstSet("root", label.Userns, y.Userns), false)
+	namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.MountNamespace})
+
+	bounding := map[string]bool{}
+	caps, err := expandCaps(pick(mergeLists(label.Capabilities, y.CapabilitiesAdd), y.Capabilities))
+	if err != nil {
+		return specs.Spec{}, Runtime{}, err
+	}
+	ambient, err := expandCaps(pick(label.Ambient, y.Ambient))
+	if err != nil {
+		return specs.Spec{}, Runtime{}, err
+	}
+	for _, c := range append(append([]string(nil), caps...), ambient...) {
+		bounding[c] = true
+	}
+	boundingList := make([]string, 0, len(bounding))
+	for c := range bounding {
+		boundingList = append(boundingList, c)
+	}
+	sort.Strings(boundingList)
+
+	var rlimits []specs.POSIXRlimit
+	for _, r := range pick(label.Rlimits, y.Rlimits) {
+		rl, err := parseRlimit(r)
+		if err != nil {
+			return specs.Spec{}, Runtime{}, err
+		}
+		rlimits = append(rlimits, rl)
+	}
+
+	uid, err := ResolveID(pickID(label.UID, y.UID), ids)
+	if err != nil {
+		return specs.Spec{}, Runtime{}, fmt.Errorf("uid: %w", err)
+	}
+	gid, err := ResolveID(pickID(label.GID, y.GID), ids)
+	if err != nil {
+		return specs.Spec{}, Runtime{}, fmt.Errorf("gid: %w", err)
+	}
+	var groups []uint32
+	agids := label.AdditionalGids
+	if y.AdditionalGids != nil {
+		agids = y.AdditionalGids
+	}
+	if agids != nil {
+		for _, g := range *agids {
+			n, err := ResolveID(&g, ids)
+			if err != nil {
+				return specs.Spec{}, Runtime{}, fmt.Errorf("additionalGids: %w", err)
+			}
+			groups = append(groups, n)
+		}
+	}
+
+	oci := specs.Spec{Version: specs.Version}
+	oci.Process = &specs.Process{
+		User: specs.User{UID: uid, GID: gid, AdditionalGids: groups},
+		Args: args,
+		Env:  env,
+		Cwd:  cwd,
+		Capabilities: &specs.LinuxCapabilities{
+			Bounding: boundingList, Effective: caps, Inheritable: boundingList, Permitted: boundingList, Ambient: ambient,
+		},
+		Rlimits:         rlimits,
+		NoNewPrivileges: pickBool(label.NoNewPrivileges, y.NoNewPrivileges),
+		OOMScoreAdj:     pickPtr(label.OOMScoreAdj, y.OOMScoreAdj),
+	}
+	oci.Root = &specs.Root{Path: "rootfs", Readonly: readonly}
+	oci.Hostname = firstSet("", label.Hostname, y.Hostname)
+	oci.Mounts = mountList
+	oci.Annotations = pickMap(label.Annotations, y.Annotations)
+
+	resources := specs.LinuxResources{}
+	if r := pickPtr(label.Resources, y.Resources); r != nil {
+		resources = *r
+	}
+	var devices []specs.LinuxDevice
+	devs := label.Devices
+	if y.Devices != nil {
+		devs = y.Devices
+	}
+	if devs != nil {
+		for _, d := range *devs {
+			if d.Path == "all" {
+				resources.Devices = append(resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Access: "rwm"})
+				continue
+			}
+			var mode uint32
+			if _, err := fmt.Sscanf(d.Mode, "%o", &mode); err != nil {
+				return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse device mode %q as octal", d.Mode)
+			}
+			fm := os.FileMode(mode)
+			ld := specs.LinuxDevice{Path: d.Path, Type: d.Type, Major: d.Major, Minor: d.Minor, FileMode: &fm}
+			devices = append(devices, ld)
+			major, minor := d.Major, d.Minor
+			resources.Devices = append(resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		}
+	}
+	oci.Linux = &specs.Linux{
+		UIDMappings:       pickSlice(label.UIDMappings, y.UIDMappings),
+		GIDMappings:       pickSlice(label.GIDMappings, y.GIDMappings),
+		Sysctl:            pickMap(label.Sysctl, y.Sysctl),
+		Resources:         &resources,
+		CgroupsPath:       deref(pickPtr(label.CgroupsPath, y.CgroupsPath)),
+		Namespaces:        namespaces,
+		Devices:           devices,
+		RootfsPropagation: deref(pickPtr(label.RootfsPropagation, y.RootfsPropagation)),
+		MaskedPaths:       pick(label.MaskedPaths, y.MaskedPaths),
+		ReadonlyPaths:     pick(label.ReadonlyPaths, y.ReadonlyPaths),
+	}
+	return oci, mergeRuntime(label.Runtime, y.Runtime), nil
+}
+
+// volumeSource maps a bind or mount source that names a volume (does not
+// start with "/") to the volume's merged directory.
+func volumeSource(src string) string {
+	if src == "" || strings.HasPrefix(src, "/") || !volumeNameRE.MatchString(src) {
+		return src
+	}
+	switch src {
+	case "tmpfs", "proc", "sysfs", "devpts", "cgroup", "mqueue", "overlay":
+		return src
+	}
+	return "/containers/volumes/" + src + "/merged"
+}
+
+func defaultMountpoint(tp string) string {
+	switch tp {
+	case "proc":
+		return "/proc"
+	case "devpts":
+		return "/dev/pts"
+	case "sysfs":
+		return "/sys"
+	case "cgroup":
+		return "/sys/fs/cgroup"
+	case "mqueue":
+		return "/dev/mqueue"
+	}
+	return ""
+}
+
+func expandCaps(caps []string) ([]string, error) {
+	if len(caps) == 1 {
+		switch strings.ToLower(caps[0]) {
+		case "none":
+			return []string{}, nil
+		case "all":
+			return append([]string(nil), allCapabilities...), nil
+		}
+	}
+	for _, c := range caps {
+		if !knownCapability(c) {
+			return nil, fmt.Errorf("unknown capability: %s", c)
+		}
+	}
+	return caps, nil
+}
+
+func mergeRuntime(a, b *Runtime) Runtime {
+	if a == nil {
+		a = &Runtime{}
+	}
+	if b == nil {
+		b = &Runtime{}
+	}
+	str := func(x, y *string) *string {
+		if v := pickPtr(x, y); v != nil {
+			return v
+		}
+		return ptr("")
+	}
+	ifaces := []Interface{}
+	if b.Interfaces != nil {
+		ifaces = *b.Interfaces
+	} else if a.Interfaces != nil {
+		ifaces = *a.Interfaces
+	}
+	return Runtime{
+		Cgroups:    ptr(pick(a.Cgroups, b.Cgroups)),
+		Mounts:     ptr(pickMounts(a.Mounts, b.Mounts)),
+		Mkdir:      ptr(pick(a.Mkdir, b.Mkdir)),
+		Interfaces: &ifaces,
+		BindNS: Namespaces{
+			Cgroup: str(a.BindNS.Cgroup, b.BindNS.Cgroup),
+			Ipc:    str(a.BindNS.Ipc, b.BindNS.Ipc),
+			Mnt:    str(a.BindNS.Mnt, b.BindNS.Mnt),
+			Net:    str(a.BindNS.Net, b.BindNS.Net),
+			Pid:    str(a.BindNS.Pid, b.BindNS.Pid),
+			User:   str(a.BindNS.User, b.BindNS.User),
+			Uts:    str(a.BindNS.Uts, b.BindNS.Uts),
+		},
+		Namespace: str(a.Namespace, b.Namespace),
+	}
+}
+
+// Precedence helpers: the YAML value (second) wins over the label's.
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func pickPtr[T any](label, yaml *T) *T {
+	if yaml != nil {
+		return yaml
+	}
+	return label
+}
+
+func pick(label, yaml *[]string) []string {
+	if v := pickPtr(label, yaml); v != nil {
+		return *v
+	}
+	return []string{}
+}
+
+func pickSlice[T any](label, yaml *[]T) []T {
+	if v := pickPtr(label, yaml); v != nil {
+		return *v
+	}
+	return []T{}
+}
+
+func pickMounts(label, yaml *[]specs.Mount) []specs.Mount { return pickSlice(label, yaml) }
+
+func pick3(image []string, label, yaml *[]string) []string {
+	if v := pickPtr(label, yaml); v != nil {
+		return *v
+	}
+	return image
+}
+
+func pickBool(label, yaml *bool) bool {
+	if v := pickPtr(label, yaml); v != nil {
+		return *v
+	}
+	return false
+}
+
+func pickID(label, yaml *ID) *ID { return pickPtr(label, yaml) }
+
+func pickMap(label, yaml *map[string]string) map[string]string {
+	if v := pickPtr(label, yaml); v != nil {
+		return *v
+	}
+	return map[string]string{}
+}
+
+// firstSet returns the last non-empty value, else def.
+func firstSet(def string, vals ...string) string {
+	out := def
+	for _, v := range vals {
+		if v != "" {
+			out = v
+		}
+	}
+	return out
+}
+
+// mergeLists is the label list extended by the YAML's `.add` list
+// (LinuxKit's capabilities.add and binds.add).
+func mergeLists(label, add *[]string) *[]string {
+	switch {
+	case label == nil && add == nil:
+		return &[]string{}
+	case add == nil:
+		return label
+	case label == nil:
+		return add
+	}
+	out := append(append([]string(nil), *label...), *add...)
+	return &out
+}
+
+// Metadata renders the whole configuration as LinuxKit's files[].metadata
+// does ("yaml" or "json").
+func Metadata(cfg *Config, format string) ([]byte, error) {
+	switch format {
+	case "json":
+		return json.MarshalIndent(cfg, "", "    ")
+	case "yaml":
+		return yaml.Marshal(cfg)
+	}
+	return nil, fmt.Errorf("unknown metadata format %q", format)
+}

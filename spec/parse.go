@@ -1,0 +1,305 @@
+package spec
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/reference"
+	"gopkg.in/yaml.v3"
+)
+
+// Parse parses one LinuxKit YAML file strictly and validates it. The
+// returned error is an Errors listing every problem with its position.
+func Parse(filename string, data []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlSyntaxError(filename, err)
+	}
+	errs := &errorList{}
+	d := &decoder{file: filename, errs: errs}
+	cfg := &Config{}
+	if len(doc.Content) > 0 {
+		root := doc.Content[0]
+		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+		cfg.InitPos = initPositions(d, root)
+	}
+	if errs.err() == nil {
+		validate(cfg, errs)
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	cfg.Kernel.applyDefaults()
+	return cfg, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntaxError(filename string, err error) error {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return Errors{{File: filename, Line: line, Col: 1, Msg: "YAML syntax: " + m[2]}}
+	}
+	return Errors{{File: filename, Line: 1, Col: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+}
+
+func initPositions(d *decoder, root *yaml.Node) []Pos {
+	if root.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "init" && root.Content[i+1].Kind == yaml.SequenceNode {
+			var ps []Pos
+			for _, n := range root.Content[i+1].Content {
+				ps = append(ps, d.pos(n))
+			}
+			return ps
+		}
+	}
+	return nil
+}
+
+func (k *Kernel) applyDefaults() {
+	if k.Binary == "" {
+		k.Binary = "kernel"
+	}
+	switch {
+	case k.TarOpt == nil:
+		k.Tar = "kernel.tar"
+	case *k.TarOpt == "" || *k.TarOpt == "none":
+		k.Tar, k.NoTar = "", true
+	default:
+		k.Tar = *k.TarOpt
+	}
+}
+
+var volumeNameRE = regexp.MustCompile(`^[a-z0-9_-]*$`)
+
+// validate checks what the schema and LinuxKit's loader check beyond types.
+func validate(cfg *Config, errs *errorList) {
+	checkRef := func(p Pos, field, ref string) {
+		if ref == "" {
+			errs.add(p, field, "image is required")
+			return
+		}
+		if _, err := reference.ParseNormalizedNamed(ref); err != nil {
+			errs.add(p, field, "invalid image reference %q: %v", ref, err)
+		}
+	}
+	if cfg.Kernel.Image != "" {
+		checkRef(cfg.Kernel.Pos, "kernel.image", cfg.Kernel.Image)
+	}
+	for i, ref := range cfg.Init {
+		p := Pos{}
+		if i < len(cfg.InitPos) {
+			p = cfg.InitPos[i]
+		}
+		checkRef(p, fmt.Sprintf("init[%d]", i), ref)
+	}
+	sections := []struct {
+		name   string
+		images []*Image
+	}{{"onboot", cfg.Onboot}, {"onshutdown", cfg.Onshutdown}, {"services", cfg.Services}}
+	for _, s := range sections {
+		for i, img := range s.images {
+			field := fmt.Sprintf("%s[%d]", s.name, i)
+			if img == nil {
+				errs.add(Pos{}, field, "empty entry")
+				continue
+			}
+			if img.Name == "" {
+				errs.add(img.Pos, field+".name", "name is required")
+			}
+			checkRef(img.Pos, field+".image", img.Image)
+			validateOverrides(img.Pos, field, &img.Overrides, errs)
+		}
+	}
+	names := map[string]bool{}
+	for i, img := range cfg.Services {
+		if img != nil && img.Name != "" {
+			if names[img.Name] {
+				errs.add(img.Pos, fmt.Sprintf("services[%d].name", i), "duplicate service name %q", img.Name)
+			}
+			names[img.Name] = true
+		}
+	}
+	vols := map[string]bool{}
+	for i, v := range cfg.Volumes {
+		field := fmt.Sprintf("volumes[%d]", i)
+		if v == nil {
+			continue
+		}
+		switch {
+		case v.Name == "":
+			errs.add(v.Pos, field+".name", "name is required")
+		case !volumeNameRE.MatchString(v.Name):
+			errs.add(v.Pos, field+".name", "invalid volume name %q (lower case letters, digits, _ and - only)", v.Name)
+		case vols[v.Name]:
+			errs.add(v.Pos, field+".name", "duplicate volume name %q", v.Name)
+		}
+		vols[v.Name] = true
+		if v.Image != "" {
+			checkRef(v.Pos, field+".image", v.Image)
+		}
+		if v.Format != "" && v.Format != "filesystem" && v.Format != "oci" {
+			errs.add(v.Pos, field+".format", "unknown format %q (filesystem or oci)", v.Format)
+		}
+	}
+	for i, f := range cfg.Files {
+		if f != nil {
+			validateFile(f, fmt.Sprintf("files[%d]", i), errs)
+		}
+	}
+}
+
+func validateFile(f *File, field string, errs *errorList) {
+	if f.Path == "" {
+		errs.add(f.Pos, field+".path", "path is required")
+	}
+	if f.Mode != "" {
+		if _, err := strconv.ParseUint(f.Mode, 8, 32); err != nil {
+			errs.add(f.Pos, field+".mode", "%q is not an octal mode", f.Mode)
+		}
+	}
+	kinds := 0
+	for _, set := range []bool{f.Directory, f.Symlink != "", f.Contents != nil, f.Source != "", f.Metadata != ""} {
+		if set {
+			kinds++
+		}
+	}
+	switch {
+	case f.Directory && f.Contents != nil:
+		errs.add(f.Pos, field, "directory with contents not allowed")
+	case f.Contents != nil && f.Source != "":
+		errs.add(f.Pos, field, "specified contents and source")
+	case f.Contents != nil && f.Metadata != "":
+		errs.add(f.Pos, field, "specified contents and metadata")
+	case f.Source != "" && f.Metadata != "":
+		errs.add(f.Pos, field, "specified source and metadata")
+	case kinds == 0:
+		errs.add(f.Pos, field, "contents of file (%s) not specified: give contents, source, metadata, directory or symlink", f.Path)
+	}
+	if f.Metadata != "" && f.Metadata != "yaml" && f.Metadata != "json" {
+		errs.add(f.Pos, field+".metadata", "unknown metadata format %q (yaml or json)", f.Metadata)
+	}
+}
+
+// validateOverrides checks values whose syntax LinuxKit checks when it
+// generates the OCI config, so errors in the YAML point at their line.
+func validateOverrides(p Pos, field string, o *Overrides, errs *errorList) {
+	checkCaps := func(name string, caps *[]string) {
+		if caps == nil {
+			return
+		}
+		if len(*caps) == 1 {
+			switch strings.ToLower((*caps)[0]) {
+			case "all", "none":
+				return
+			}
+		}
+		for i, c := range *caps {
+			if !knownCapability(c) {
+				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, name, i), "unknown capability %q", c)
+			}
+		}
+	}
+	checkCaps("capabilities", o.Capabilities)
+	checkCaps("capabilities.add", o.CapabilitiesAdd)
+	checkCaps("ambient", o.Ambient)
+	if o.Rlimits != nil {
+		for i, r := range *o.Rlimits {
+			if _, err := parseRlimit(r); err != nil {
+				errs.add(p, fmt.Sprintf("%s.rlimits[%d]", field, i), "%v", err)
+			}
+		}
+	}
+	for _, list := range []struct {
+		name  string
+		binds *[]string
+	}{{"binds", o.Binds}, {"binds.add", o.BindsAdd}} {
+		if list.binds == nil {
+			continue
+		}
+		for i, b := range *list.binds {
+			if n := strings.Count(b, ":"); n < 1 || n > 2 {
+				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, list.name, i), "bind %q is not src:dst[:options]", b)
+			}
+		}
+	}
+	if o.Tmpfs != nil {
+		for i, t := range *o.Tmpfs {
+			if strings.Count(t, ":") > 1 {
+				errs.add(p, fmt.Sprintf("%s.tmpfs[%d]", field, i), "tmpfs %q has too many ':'", t)
+			}
+		}
+	}
+	if o.Devices != nil {
+		for i, dev := range *o.Devices {
+			if dev.Path == "all" {
+				continue
+			}
+			if _, err := strconv.ParseInt(dev.Mode, 8, 32); err != nil {
+				errs.add(p, fmt.Sprintf("%s.devices[%d].mode", field, i), "%q is not an octal mode", dev.Mode)
+			}
+		}
+	}
+}
+
+// Merge appends b onto a as `linuxkit build a.yml b.yml` does: later
+// non-empty kernel fields win, every list appends.
+func Merge(a, b *Config) *Config {
+	out := *a
+	k := &out.Kernel
+	if b.Kernel.Image != "" {
+		k.Image, k.Pos = b.Kernel.Image, b.Kernel.Pos
+	}
+	if b.Kernel.Cmdline != "" {
+		k.Cmdline = b.Kernel.Cmdline
+	}
+	if b.Kernel.Binary != "" && b.Kernel.Binary != "kernel" {
+		k.Binary = b.Kernel.Binary
+	}
+	if b.Kernel.TarOpt != nil {
+		k.TarOpt, k.Tar, k.NoTar = b.Kernel.TarOpt, b.Kernel.Tar, b.Kernel.NoTar
+	}
+	if b.Kernel.UCode != "" {
+		k.UCode = b.Kernel.UCode
+	}
+	out.Init = append(append([]string(nil), a.Init...), b.Init...)
+	out.InitPos = append(append([]Pos(nil), a.InitPos...), b.InitPos...)
+	out.Onboot = append(append([]*Image(nil), a.Onboot...), b.Onboot...)
+	out.Onshutdown = append(append([]*Image(nil), a.Onshutdown...), b.Onshutdown...)
+	out.Services = append(append([]*Image(nil), a.Services...), b.Services...)
+	out.Files = append(append([]*File(nil), a.Files...), b.Files...)
+	out.Volumes = append(append([]*Volume(nil), a.Volumes...), b.Volumes...)
+	return &out
+}
+
+// Images returns every distinct image ref of the configuration in
+// first-use order: kernel, init, onboot, onshutdown, services.
+func (c *Config) Images() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(r string) {
+		if r != "" && !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	add(c.Kernel.Image)
+	for _, r := range c.Init {
+		add(r)
+	}
+	for _, list := range [][]*Image{c.Onboot, c.Onshutdown, c.Services} {
+		for _, img := range list {
+			add(img.Image)
+		}
+	}
+	return out
+}
+
+func sortStrings(s []string) { sort.Strings(s) }
