@@ -14,6 +14,7 @@ echo "==> built in ${SECONDS}s: $(cd out && echo minimal-*)"
 
 log=out/minimal-console.log
 markers=("lkbuild-demo: hello from onboot" "lkbuild-demo: httpd service up")
+: >"$log"
 echo "==> booting out/minimal-kernel + out/minimal-initrd.img in qemu (TCG); console follows"
 qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
 	-serial mon:stdio -kernel out/minimal-kernel -initrd out/minimal-initrd.img \

@@ -144,7 +144,7 @@ func prepareBundle(bundle string) error {
 			logf("cgroup %s: %v", cg, err)
 		}
 	}
-	if len(rt.Interfaces) > 0 || len(rt.BindNS) > 0 {
+	if len(rt.Interfaces) > 0 || hasBindNS(rt.BindNS) {
 		logf("%s: runtime interfaces/bindNS are not supported by the stand-in init (ignored)", filepath.Base(bundle))
 	}
 	return nil
@@ -271,4 +271,15 @@ func shutdown(r *reaper, what string, cmd int) {
 	}
 	// Reboot only returns on error; keep reaping as PID 1 must not exit.
 	select {}
+}
+
+// hasBindNS reports whether any namespace is to be bound (LinuxKit writes
+// every key, with "" for none).
+func hasBindNS(m map[string]string) bool {
+	for _, v := range m {
+		if v != "" {
+			return true
+		}
+	}
+	return false
 }
