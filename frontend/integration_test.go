@@ -86,7 +86,7 @@ func TestMinimalKernelInitrd(t *testing.T) {
 	for _, p := range []string{
 		"init", "usr/bin/runc", "bin/busybox",
 		"containers/onboot/000-hello/config.json", "containers/onboot/000-hello/runtime.json",
-		"containers/onboot/000-hello/rootfs/bin/busybox",
+		"containers/onboot/000-hello/lower/bin/busybox", "containers/onboot/000-hello/tmp", "containers/onboot/000-hello/rootfs",
 		"containers/services/httpd/config.json", "containers/services/httpd/rootfs/bin/httpd",
 	} {
 		if hdrs[p] == nil {

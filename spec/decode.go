@@ -212,7 +212,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		seen[k.Value] = true
 		fi, ok := idx[k.Value]
 		if !ok {
-			d.errs.add(d.pos(k), name, "unknown field (known: %s)", knownKeys(idx))
+			if guess := closest(k.Value, idx); guess != "" {
+				d.errs.add(d.pos(k), name, "unknown field, did you mean %q?", guess)
+			} else {
+				d.errs.add(d.pos(k), name, "unknown field (known: %s)", knownKeys(idx))
+			}
 			continue
 		}
 		d.decode(val, v.FieldByIndex(fi), name)
@@ -328,4 +332,36 @@ func join(field, key string) string {
 		return key
 	}
 	return field + "." + key
+}
+
+// closest returns the known key nearest to key when it is a likely typo
+// (edit distance at most 2), else "".
+func closest(key string, idx map[string][]int) string {
+	best, bestDist := "", 3
+	for k := range idx {
+		if d := editDistance(key, k); d < bestDist || (d == bestDist && k < best) {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

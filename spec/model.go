@@ -36,10 +36,10 @@ type Kernel struct {
 
 // Image is an entry of onboot, onshutdown or services.
 type Image struct {
-	Name        string `yaml:"name" json:"name"`
-	Image       string `yaml:"image" json:"image"`
+	Name      string `yaml:"name" json:"name"`
+	Image     string `yaml:"image" json:"image"`
 	Overrides `yaml:",inline"`
-	Pos         Pos `yaml:"-" json:"-"`
+	Pos       Pos `yaml:"-" json:"-"`
 }
 
 // Overrides are what an entry or the org.mobyproject.config label may set
