@@ -121,7 +121,7 @@ const initResolvConf = "/run/resolvconf/resolv.conf"
 // excluded paths dropped, etc/hosts and etc/resolv.conf replaced, and the
 // directories every root filesystem needs created when missing. For init
 // images resolv.conf is a symlink into /run.
-func (b *builder) imageTree(img llb.State, dest string, init bool, name string) llb.State {
+func (b *builder) imageTree(img llb.State, dest string, init bool, name string, pos spec.Pos) llb.State {
 	at := func(p string) string { return path.Join(dest, p) }
 	ct := llb.WithCreatedTime(b.epoch())
 	fa := llb.Mkdir(dest, 0o755, llb.WithParents(true), ct).
@@ -140,5 +140,5 @@ func (b *builder) imageTree(img llb.State, dest string, init bool, name string) 
 		fa = fa.Mkfile(at("etc/resolv.conf"), 0o644, []byte(resolvConf), ct)
 	}
 	fa = fa.Symlink("/proc/mounts", at("etc/mtab"), ct)
-	return llb.Scratch().File(fa, llb.WithCustomName(name))
+	return llb.Scratch().File(fa, llb.WithCustomName(name), b.at(pos))
 }

@@ -122,9 +122,13 @@ func (b *builder) rootfs() (llb.State, error) {
 	if k := b.cfg.Kernel; k.Image != "" {
 		layers = append(layers, b.kernel(k))
 	}
-	for _, ref := range b.cfg.Init {
+	for i, ref := range b.cfg.Init {
+		var pos spec.Pos
+		if i < len(b.cfg.InitPos) {
+			pos = b.cfg.InitPos[i]
+		}
 		img := b.source(ref, fmt.Sprintf("[init] %s", ref))
-		layers = append(layers, b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref)))
+		layers = append(layers, b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref), pos))
 	}
 	cfgs := map[string]spec.ImageConfig{}
 	for ref, ri := range b.images {
@@ -190,7 +194,7 @@ func (b *builder) bundle(bd spec.Bundle) llb.State {
 	}
 	label := fmt.Sprintf("[%s %s]", bd.Section, path.Base(bd.Dir))
 	img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
-	st := b.imageTree(img, imgDir, false, label+" extract "+bd.Image)
+	st := b.imageTree(img, imgDir, false, label+" extract "+bd.Image, bd.Pos)
 	ct := llb.WithCreatedTime(b.epoch())
 	fa := llb.Mkfile(path.Join(dir, "config.json"), 0o644, bd.Config, ct).
 		Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
@@ -198,7 +202,7 @@ func (b *builder) bundle(bd spec.Bundle) llb.State {
 		fa = fa.Mkdir(path.Join(dir, "tmp"), 0o755, ct).
 			Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
 	}
-	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"))
+	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"), b.at(bd.Pos))
 }
 
 // mkimage runs `lkbuild mkimage` from the helper image on the build
