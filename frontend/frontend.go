@@ -115,7 +115,11 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		if err != nil {
 			return nil, withSource(err, src.SourceMap)
 		}
-		def, err := r.Output.Marshal(ctx, llb.Platform(tp))
+		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
+		if bc.IsNoCache("") {
+			marshal = append(marshal, llb.IgnoreCache)
+		}
+		def, err := r.Output.Marshal(ctx, marshal...)
 		if err != nil {
 			return nil, fmt.Errorf("marshalling LLB: %w", err)
 		}

@@ -1,10 +1,13 @@
 package frontend_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -210,6 +213,87 @@ func TestBuildxSyntaxLine(t *testing.T) {
 	for _, f := range []string{"minimal-kernel", "minimal-initrd.img", "minimal-cmdline"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("buildx output lacks %s", f)
+		}
+	}
+}
+
+func TestReproducible(t *testing.T) {
+	env := testenv.Integration(t)
+	var sums []string
+	for i := 0; i < 2; i++ {
+		out := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), NoCache: true,
+			BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}})
+		dt, err := os.ReadFile(filepath.Join(out, "minimal-initrd.img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, fmt.Sprintf("%x", sha256.Sum256(dt)))
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two uncached builds with the same SOURCE_DATE_EPOCH differ: %s %s", sums[0], sums[1])
+	}
+}
+
+// TestFilesAndName builds a YAML whose files come from the build context,
+// exports LinuxKit's tar format and checks the entries (owners survive only
+// in the tar, not in a local directory export), then checks the NAME
+// build-arg.
+func TestFilesAndName(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := filepath.Join(env.Root, "frontend/testdata")
+	tarFile := filepath.Join(t.TempDir(), "files.tar")
+	build(t, env, cli.BuildOptions{File: filepath.Join(dir, "files.yml"), Context: dir, Target: "tar", Output: "type=tar,dest=" + tarFile})
+	f, err := os.Open(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	hdrs, data := map[string]*tar.Header{}, map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		hdrs[name] = h
+		if h.Typeflag == tar.TypeReg && h.Size < 1024 {
+			b, _ := io.ReadAll(tr)
+			data[name] = string(b)
+		}
+	}
+	check := func(p string, mode int64, uid, gid int, content string) {
+		t.Helper()
+		h := hdrs[p]
+		if h == nil {
+			t.Errorf("rootfs lacks %s", p)
+			return
+		}
+		if h.Mode&0o7777 != mode || h.Uid != uid || h.Gid != gid {
+			t.Errorf("%s: mode %o owner %d:%d, want %o %d:%d", p, h.Mode, h.Uid, h.Gid, mode, uid, gid)
+		}
+		if content != "" && data[p] != content {
+			t.Errorf("%s = %q, want %q", p, data[p], content)
+		}
+	}
+	check("etc/motd", 0o644, 0, 0, "welcome to lkbuild\n")
+	check("etc/app.conf", 0o640, 0, 100, "key = value\n")
+	check("var/lib/app", 0o700, 1000, 0, "")
+	check("etc", 0o755, 0, 0, "")
+	if h := hdrs["etc/localtime"]; h == nil || h.Linkname != "/usr/share/zoneinfo/UTC" {
+		t.Errorf("etc/localtime = %+v", h)
+	}
+	if hdrs["etc/missing.conf"] != nil {
+		t.Error("an optional missing source was created")
+	}
+
+	kout := build(t, env, cli.BuildOptions{File: filepath.Join(dir, "files.yml"), Context: dir, BuildArgs: []string{"NAME=custom"}})
+	for _, f := range []string{"custom-kernel", "custom-initrd.img", "custom-cmdline"} {
+		if _, err := os.Stat(filepath.Join(kout, f)); err != nil {
+			t.Errorf("NAME=custom: no %s", f)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbu
 	f := cmd.Flags()
 	f.StringVarP(&fl.File, "file", "f", "", "LinuxKit YAML to build (required)")
 	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
-	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts")
+	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
 	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH)")
 	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
@@ -117,7 +118,11 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		return fmt.Errorf("%s: %w", fl.File, err)
 	}
 
-	out, err := filepath.Abs(fl.Output)
+	exp, err := parseOutput(fl.Output)
+	if err != nil {
+		return err
+	}
+	out, err := filepath.Abs(exp.dest)
 	if err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	defer c.Close()
 
 	opt := client.SolveOpt{
-		Exports:       []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: tmp}},
+		Exports:       []client.ExportEntry{exp.entry(tmp)},
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
 		FrontendAttrs: attrs,
 	}
@@ -172,7 +177,59 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err := eg.Wait(); err != nil {
 		return err
 	}
-	return moveInto(tmp, out)
+	return exp.commit(tmp, out)
+}
+
+// output is where `-o` sends the result: a directory (type=local, the
+// default) or a tar file (type=tar, LinuxKit's tar format for `--target tar`).
+type output struct {
+	typ, dest string
+}
+
+// parseOutput reads `-o DIR` or buildx-style `-o type=local|tar,dest=PATH`.
+func parseOutput(v string) (output, error) {
+	if !strings.Contains(v, "=") {
+		return output{typ: client.ExporterLocal, dest: v}, nil
+	}
+	o := output{typ: client.ExporterLocal}
+	for _, kv := range strings.Split(v, ",") {
+		k, val, _ := strings.Cut(kv, "=")
+		switch k {
+		case "type":
+			o.typ = val
+		case "dest":
+			o.dest = val
+		default:
+			return o, fmt.Errorf("-o %s: unknown key %q (type, dest)", v, k)
+		}
+	}
+	if o.typ != client.ExporterLocal && o.typ != client.ExporterTar {
+		return o, fmt.Errorf("-o %s: type must be local or tar", v)
+	}
+	if o.dest == "" {
+		return o, fmt.Errorf("-o %s: no dest", v)
+	}
+	return o, nil
+}
+
+const tarName = "result.tar"
+
+// entry exports into the temporary directory tmp.
+func (o output) entry(tmp string) client.ExportEntry {
+	if o.typ == client.ExporterTar {
+		return client.ExportEntry{Type: client.ExporterTar, Output: func(map[string]string) (io.WriteCloser, error) {
+			return os.Create(filepath.Join(tmp, tarName))
+		}}
+	}
+	return client.ExportEntry{Type: client.ExporterLocal, OutputDir: tmp}
+}
+
+// commit moves the finished export from tmp to dest.
+func (o output) commit(tmp, dest string) error {
+	if o.typ == client.ExporterTar {
+		return os.Rename(filepath.Join(tmp, tarName), dest)
+	}
+	return moveInto(tmp, dest)
 }
 
 // moveInto moves every entry of src into dst, replacing entries of the same name.

@@ -1,0 +1,63 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/solver/errdefs"
+)
+
+func TestParseEpoch(t *testing.T) {
+	if e, err := parseEpoch(""); e != nil || err != nil {
+		t.Errorf("empty: %v %v", e, err)
+	}
+	if e, err := parseEpoch("1700000000"); err != nil || e.Unix() != 1700000000 {
+		t.Errorf("number: %v %v", e, err)
+	}
+	if _, err := parseEpoch("yesterday"); err == nil {
+		t.Error("a non-number was accepted")
+	}
+}
+
+func TestListTargets(t *testing.T) {
+	l, err := listTargets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := 0
+	for _, tg := range l.Targets {
+		if tg.Description == "" {
+			t.Errorf("%s has no description", tg.Name)
+		}
+		if tg.Default {
+			defaults++
+			if tg.Name != "kernel+initrd" {
+				t.Errorf("default target %s", tg.Name)
+			}
+		}
+	}
+	if defaults != 1 {
+		t.Errorf("%d default targets", defaults)
+	}
+}
+
+// TestWithSource checks that YAML errors carry the lines buildx prints.
+func TestWithSource(t *testing.T) {
+	data := []byte("kernel:\n  image: k\n  cmdlin: x\n")
+	_, err := spec.Parse("bad.yml", data)
+	if err == nil {
+		t.Fatal("expected a parse error")
+	}
+	sm := llb.NewSourceMap(nil, "bad.yml", "yaml", data)
+	srcs := errdefs.Sources(withSource(err, sm))
+	if len(srcs) != 1 || srcs[0].Info.Filename != "bad.yml" || srcs[0].Ranges[0].Start.Line != 3 {
+		t.Fatalf("sources = %+v", srcs)
+	}
+	plain := errors.New("not a YAML error")
+	if withSource(plain, sm) != plain {
+		t.Error("other errors must pass through unchanged")
+	}
+}

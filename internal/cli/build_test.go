@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseOutput(t *testing.T) {
+	for in, want := range map[string]output{
+		"out":                      {typ: "local", dest: "out"},
+		"type=local,dest=x":        {typ: "local", dest: "x"},
+		"type=tar,dest=rootfs.tar": {typ: "tar", dest: "rootfs.tar"},
+		"dest=only":                {typ: "local", dest: "only"},
+	} {
+		got, err := parseOutput(in)
+		if err != nil || got != want {
+			t.Errorf("parseOutput(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"type=oci,dest=x", "type=tar", "type=tar,dest=x,compression=gzip"} {
+		if _, err := parseOutput(bad); err == nil {
+			t.Errorf("parseOutput(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMoveIntoReplaces(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(src, "a"), []byte("new"), 0o644)
+	os.WriteFile(filepath.Join(dst, "a"), []byte("old"), 0o644)
+	os.WriteFile(filepath.Join(dst, "keep"), []byte("k"), 0o644)
+	if err := moveInto(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "a")); string(b) != "new" {
+		t.Errorf("a = %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "keep")); err != nil {
+		t.Error("unrelated files in the output must stay")
+	}
+}
