@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -100,9 +101,43 @@ func fieldName(f reflect.StructField) (name string, inline, skip bool) {
 	return strings.ToLower(f.Name), false, false
 }
 
+// schemaKeys are the keys LinuxKit's schema allows in the OCI runtime-spec
+// types it embeds (a subset of their fields), by Go field name. Mount's
+// id mappings are spelled in lower case there; elsewhere the keys are the
+// OCI JSON names.
+var schemaKeys = map[reflect.Type]map[string]string{
+	reflect.TypeOf(specs.Mount{}): {"destination": "Destination", "type": "Type", "source": "Source",
+		"options": "Options", "uidmappings": "UIDMappings", "gidmappings": "GIDMappings"},
+	reflect.TypeOf(specs.LinuxIDMapping{}):      {"hostID": "HostID", "containerID": "ContainerID", "size": "Size"},
+	reflect.TypeOf(specs.LinuxDeviceCgroup{}):   {"allow": "Allow", "type": "Type", "major": "Major", "minor": "Minor", "access": "Access"},
+	reflect.TypeOf(specs.LinuxMemory{}):         {"limit": "Limit", "reservation": "Reservation", "swap": "Swap", "kernel": "Kernel", "kernelTCP": "KernelTCP", "swappiness": "Swappiness", "disableOOMKiller": "DisableOOMKiller"},
+	reflect.TypeOf(specs.LinuxCPU{}):            {"shares": "Shares", "quota": "Quota", "period": "Period", "realtimeRuntime": "RealtimeRuntime", "realtimePeriod": "RealtimePeriod", "cpus": "Cpus", "mems": "Mems"},
+	reflect.TypeOf(specs.LinuxPids{}):           {"limit": "Limit"},
+	reflect.TypeOf(specs.LinuxWeightDevice{}):   {"major": "Major", "minor": "Minor", "weight": "Weight", "leafWeight": "LeafWeight"},
+	reflect.TypeOf(specs.LinuxThrottleDevice{}): {"major": "Major", "minor": "Minor", "rate": "Rate"},
+	reflect.TypeOf(specs.LinuxBlockIO{}): {"weight": "Weight", "leafWeight": "LeafWeight", "weightDevice": "WeightDevice",
+		"throttleReadBpsDevice": "ThrottleReadBpsDevice", "throttleWriteBpsDevice": "ThrottleWriteBpsDevice",
+		"throttleReadIOPSDevice": "ThrottleReadIOPSDevice", "throttleWriteIOPSDevice": "ThrottleWriteIOPSDevice"},
+	reflect.TypeOf(specs.LinuxHugepageLimit{}):     {"pageSize": "Pagesize", "limit": "Limit"},
+	reflect.TypeOf(specs.LinuxInterfacePriority{}): {"name": "Name", "priority": "Priority"},
+	reflect.TypeOf(specs.LinuxNetwork{}):           {"classID": "ClassID", "priorities": "Priorities"},
+	reflect.TypeOf(specs.LinuxResources{}): {"devices": "Devices", "memory": "Memory", "cpu": "CPU", "pids": "Pids",
+		"blockio": "BlockIO", "hugepageLimits": "HugepageLimits", "network": "Network"},
+}
+
 // fields maps YAML keys to field indexes, following inline structs.
 func fields(t reflect.Type) map[string][]int {
 	m := map[string][]int{}
+	if keys, ok := schemaKeys[t]; ok {
+		for k, name := range keys {
+			f, found := t.FieldByName(name)
+			if !found {
+				panic("spec: no field " + name + " in " + t.String())
+			}
+			m[k] = f.Index
+		}
+		return m
+	}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -132,29 +167,25 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		}
 		n = n.Content[0]
 	}
-	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
-	switch v.Kind() {
-	case reflect.Pointer:
-		if isNull {
-			return
+	t := v.Type()
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		// LinuxKit's schema has no nullable field: "key:" with no value
+		// is rejected rather than read as unset.
+		what := want(t.Kind())
+		if t == idType {
+			what = "a number or a name"
 		}
+		d.errs.add(d.pos(n), field, "expected %s, got null (no value)", what)
+		return
+	}
+	if v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
 		}
 		d.decode(n, v.Elem(), field)
-		return
-	case reflect.Interface:
-		var x any
-		if err := n.Decode(&x); err != nil {
-			d.errs.add(d.pos(n), field, "%v", err)
-			return
-		}
-		if x != nil {
-			v.Set(reflect.ValueOf(x))
-		}
-		return
-	}
-	if isNull {
 		return
 	}
 	if v.Type() == idType {

@@ -15,10 +15,16 @@ type Config struct {
 	Files      []*File   `yaml:"files" json:"files"`
 	Volumes    []*Volume `yaml:"volumes" json:"volumes"`
 	// Trust is accepted for compatibility with old files and ignored.
-	Trust any `yaml:"trust" json:"-"`
+	Trust *Trust `yaml:"trust" json:"-"`
 
 	// InitPos holds the position of each Init entry.
 	InitPos []Pos `yaml:"-" json:"-"`
+}
+
+// Trust is LinuxKit's former content-trust section: image and org lists.
+type Trust struct {
+	Image []string `yaml:"image"`
+	Org   []string `yaml:"org"`
 }
 
 // Kernel is the kernel section.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/distribution/reference"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"gopkg.in/yaml.v3"
 )
@@ -23,6 +24,10 @@ type Bundle struct {
 	Dir      string // e.g. containers/onboot/000-dhcpcd (no leading slash)
 	Image    string // image ref as written in the YAML
 	Readonly bool   // image in Dir/rootfs; else in Dir/lower with empty Dir/tmp and Dir/rootfs
+	// Shared is set when an earlier bundle already holds the same image:
+	// the directory (rootfs or lower of that bundle) this one mounts
+	// instead of a copy of its own, as LinuxKit extracts an image once.
+	Shared string
 	Config   []byte // config.json
 	Runtime  []byte // runtime.json
 	Pos      Pos    // the YAML entry
@@ -66,16 +71,17 @@ func ResolveID(id *ID, ids map[string]uint32) (uint32, error) {
 func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error) {
 	ids := IDs(cfg)
 	var out []Bundle
-	sections := []struct {
-		name   string
-		images []*Image
-		prefix bool
-	}{{"onboot", cfg.Onboot, true}, {"onshutdown", cfg.Onshutdown, true}, {"services", cfg.Services, false}}
-	for _, s := range sections {
+	vols := cfg.volumes()
+	extracted := map[string]string{} // normalized ref -> image dir
+	for _, s := range cfg.sections() {
 		for i, img := range s.images {
 			dir := path.Join("containers", s.name, img.Name)
-			if s.prefix {
+			if s.name != "services" {
 				dir = path.Join("containers", s.name, fmt.Sprintf("%03d-%s", i, img.Name))
+			}
+			img, err := resolveVolumes(img, vols, fmt.Sprintf("%s[%d]", s.name, i))
+			if err != nil {
+				return nil, err
 			}
 			ic := imageConfigs[img.Image]
 			oci, rt, err := ConfigToOCI(img, ic, ids)
@@ -84,7 +90,19 @@ func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error)
 					Field: fmt.Sprintf("%s[%d]", s.name, i), Msg: fmt.Sprintf("%s: %v", img.Image, err)}
 			}
 			readonly := oci.Root.Readonly
-			rt.Mounts = ptr(append(rootfsMounts(dir, readonly), *rt.Mounts...))
+			imgDir := path.Join(dir, "rootfs")
+			if !readonly {
+				imgDir = path.Join(dir, "lower")
+			}
+			key := normalizedRef(img.Image)
+			shared, dup := extracted[key]
+			if dup {
+				imgDir = shared
+			} else {
+				extracted[key] = imgDir
+				shared = ""
+			}
+			rt.Mounts = ptr(append(rootfsMounts(dir, imgDir, readonly), *rt.Mounts...))
 			config, err := json.MarshalIndent(oci, "", "    ")
 			if err != nil {
 				return nil, err
@@ -94,28 +112,38 @@ func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error)
 				return nil, err
 			}
 			out = append(out, Bundle{Section: s.name, Name: img.Name, Dir: dir, Image: img.Image,
-				Readonly: readonly, Config: config, Runtime: runtime, Pos: img.Pos})
+				Readonly: readonly, Shared: shared, Config: config, Runtime: runtime, Pos: img.Pos})
 		}
 	}
 	return out, nil
 }
 
-// rootfsMounts are the runtime mounts that make a bundle's rootfs/: a bind
-// of itself for read-only containers (runc wants a mount point), a tmpfs
-// upper and an overlay for writable ones.
-func rootfsMounts(dir string, readonly bool) []specs.Mount {
+// rootfsMounts are the runtime mounts that make a bundle's rootfs/ from
+// the image in imgDir: a bind for read-only containers (of itself, as runc
+// wants a mount point, or of the bundle that holds the image), a tmpfs upper
+// and an overlay on imgDir for writable ones.
+func rootfsMounts(dir, imgDir string, readonly bool) []specs.Mount {
 	root := "/" + path.Join(dir, "rootfs")
 	if readonly {
-		return []specs.Mount{{Source: root, Destination: root, Options: []string{"bind"}}}
+		return []specs.Mount{{Source: "/" + imgDir, Destination: root, Options: []string{"bind"}}}
 	}
 	tmp := "/" + path.Join(dir, "tmp")
 	return []specs.Mount{
 		{Source: "tmpfs", Type: "tmpfs", Destination: tmp},
 		{Destination: tmp, Options: []string{"remount", "private"}},
 		{Source: "overlay", Type: "overlay", Destination: root, Options: []string{
-			"lowerdir=/" + path.Join(dir, "lower"), "upperdir=" + path.Join(tmp, "upper"), "workdir=" + path.Join(tmp, "work"),
+			"lowerdir=/" + imgDir, "upperdir=" + path.Join(tmp, "upper"), "workdir=" + path.Join(tmp, "work"),
 		}},
 	}
+}
+
+// normalizedRef is the key under which an image is extracted once:
+// "busybox" and "docker.io/library/busybox:latest" are the same image.
+func normalizedRef(ref string) string {
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		return reference.TagNameOnly(n).String()
+	}
+	return ref
 }
 
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
@@ -183,7 +211,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if len(parts) == 3 {
 			opts = append(strings.Split(parts[2], ","), "rbind")
 		}
-		mounts[parts[1]] = specs.Mount{Destination: parts[1], Type: "bind", Source: volumeSource(parts[0]), Options: opts}
+		mounts[parts[1]] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
 	}
 	for _, m := range pickMounts(label.Mounts, y.Mounts) {
 		tp, src, dest := m.Type, m.Source, m.Destination
@@ -208,7 +236,8 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if dest == "" {
 			return specs.Spec{}, Runtime{}, fmt.Errorf("mount type %s is missing destination", tp)
 		}
-		mounts[dest] = specs.Mount{Destination: dest, Type: tp, Source: volumeSource(src), Options: m.Options}
+		mounts[dest] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
+			UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings}
 	}
 	mountList := make([]specs.Mount, 0, len(mounts))
 	for _, m := range mounts {
@@ -340,19 +369,6 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		ReadonlyPaths:     pick(label.ReadonlyPaths, y.ReadonlyPaths),
 	}
 	return oci, mergeRuntime(label.Runtime, y.Runtime), nil
-}
-
-// volumeSource maps a bind or mount source that names a volume (does not
-// start with "/") to the volume's merged directory.
-func volumeSource(src string) string {
-	if src == "" || strings.HasPrefix(src, "/") || !volumeNameRE.MatchString(src) {
-		return src
-	}
-	switch src {
-	case "tmpfs", "proc", "sysfs", "devpts", "cgroup", "mqueue", "overlay":
-		return src
-	}
-	return "/containers/volumes/" + src + "/merged"
 }
 
 func defaultMountpoint(tp string) string {

@@ -22,6 +22,9 @@ func Parse(filename string, data []byte) (*Config, error) {
 	errs := &errorList{}
 	d := &decoder{file: filename, errs: errs}
 	cfg := &Config{}
+	if len(doc.Content) == 0 {
+		return nil, Errors{{File: filename, Line: 1, Col: 1, Msg: "the file is empty"}}
+	}
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		d.decode(root, reflect.ValueOf(cfg).Elem(), "")

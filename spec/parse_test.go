@@ -2,8 +2,6 @@ package spec
 
 import (
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -93,31 +91,3 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-// TestLinuxKitExamples parses every YAML of LinuxKit's examples/ (copied as
-// test data). static-ip.yml is not valid YAML (a comment breaks a block
-// scalar) and LinuxKit rejects it too.
-func TestLinuxKitExamples(t *testing.T) {
-	files, err := filepath.Glob("testdata/linuxkit/examples/*.yml")
-	if err != nil || len(files) < 30 {
-		t.Fatalf("examples: %d files, %v", len(files), err)
-	}
-	failing := map[string]string{"static-ip.yml": "YAML syntax"}
-	ok := 0
-	for _, f := range files {
-		dt, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := filepath.Base(f)
-		_, err = Parse(name, dt)
-		switch want, bad := failing[name]; {
-		case bad && (err == nil || !strings.Contains(err.Error(), want)):
-			t.Errorf("%s: err = %v, want %q", name, err, want)
-		case !bad && err != nil:
-			t.Errorf("%s: %v", name, err)
-		case !bad:
-			ok++
-		}
-	}
-	t.Logf("%d of %d LinuxKit examples parse; %d fail as in LinuxKit", ok, len(files), len(failing))
-}

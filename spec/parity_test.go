@@ -1,0 +1,128 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// parityResult is what a LinuxKit YAML (or a group of them, merged in
+// order) gives: the first error, or each bundle's config.json and
+// runtime.json as generated from an empty image config.
+type parityResult struct {
+	Error   string                  `json:"error,omitempty"`
+	Bundles map[string]parityBundle `json:"bundles,omitempty"`
+}
+
+type parityBundle struct {
+	Error   string          `json:"error,omitempty"`
+	Config  json.RawMessage `json:"config,omitempty"`
+	Runtime json.RawMessage `json:"runtime,omitempty"`
+}
+
+// parityInputs lists every YAML of LinuxKit's examples/ and test/cases/
+// (copied under testdata/linuxkit) and the groups of groups.txt, each a
+// list of files relative to testdata/linuxkit.
+func parityInputs(t *testing.T) [][]string {
+	var inputs [][]string
+	for _, dir := range []string{"examples", "cases"} {
+		err := filepath.WalkDir(filepath.Join("testdata/linuxkit", dir), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yml") {
+				inputs = append(inputs, []string{strings.TrimPrefix(p, "testdata/linuxkit/")})
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	groups, err := os.ReadFile("testdata/linuxkit/groups.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(groups), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(line, "#") {
+			inputs = append(inputs, f)
+		}
+	}
+	return inputs
+}
+
+func parity(files []string) parityResult {
+	var srcs []Source
+	for _, f := range files {
+		dt, err := os.ReadFile(filepath.Join("testdata/linuxkit", f))
+		if err != nil {
+			return parityResult{Error: err.Error()}
+		}
+		srcs = append(srcs, Source{Filename: f, Data: dt})
+	}
+	cfg, err := Load(srcs...)
+	if err != nil {
+		return parityResult{Error: err.Error()}
+	}
+	res := parityResult{Bundles: map[string]parityBundle{}}
+	ids := IDs(cfg)
+	for _, s := range cfg.sections() {
+		for _, img := range s.images {
+			key := s.name + "/" + img.Name
+			img, err := resolveVolumes(img, cfg.volumes(), key)
+			var oci specs.Spec
+			var rt Runtime
+			if err == nil {
+				oci, rt, err = ConfigToOCI(img, ImageConfig{}, ids)
+			}
+			if err != nil {
+				res.Bundles[key] = parityBundle{Error: err.Error()}
+				continue
+			}
+			c, _ := json.MarshalIndent(oci, "", "  ")
+			r, _ := json.MarshalIndent(rt, "", "  ")
+			res.Bundles[key] = parityBundle{Config: c, Runtime: r}
+		}
+	}
+	return res
+}
+
+// TestLinuxKitParity runs every YAML of LinuxKit's examples and test cases
+// and compares the outcome with testdata/linuxkit/golden (go test -update
+// rewrites). The golden files were checked against LinuxKit's own
+// config generation, run on the same inputs.
+func TestLinuxKitParity(t *testing.T) {
+	inputs := parityInputs(t)
+	var ok, failed []string
+	for _, files := range inputs {
+		key := strings.ReplaceAll(strings.Join(files, "+"), "/", "__")
+		res := parity(files)
+		if res.Error != "" {
+			failed = append(failed, key)
+		} else {
+			ok = append(ok, key)
+		}
+		got, _ := json.MarshalIndent(res, "", "  ")
+		got = append(got, '\n')
+		golden := filepath.Join("testdata/linuxkit/golden", key+".json")
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Errorf("%s: %v (go test ./spec -update)", key, err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s:\n%s", key, golden, got)
+		}
+	}
+	sort.Strings(failed)
+	t.Logf("%d inputs: %d build, %d fail: %s", len(inputs), len(ok), len(failed), strings.Join(failed, ", "))
+}
