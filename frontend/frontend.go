@@ -34,6 +34,10 @@ const (
 	ArgName = "NAME"
 	// ArgSourceDateEpoch makes output timestamps reproducible.
 	ArgSourceDateEpoch = "SOURCE_DATE_EPOCH"
+	// ArgMerge lists more YAML files (comma separated, relative to the
+	// directory of the -f file) merged after it in order, as `linuxkit
+	// build a.yml b.yml` does.
+	ArgMerge = "MERGE"
 )
 
 // Build is the gateway frontend's entry point.
@@ -46,9 +50,21 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := spec.Parse(src.Filename, src.Data)
+	srcs := []spec.Source{{Filename: src.Filename, Data: src.Data}}
+	smaps := map[string]*llb.SourceMap{src.Filename: src.SourceMap}
+	if m := bc.BuildArgs[ArgMerge]; m != "" {
+		more, err := readMerged(ctx, c, path.Dir(src.Filename), strings.Split(m, ","))
+		if err != nil {
+			return nil, err
+		}
+		for _, sm := range more {
+			srcs = append(srcs, spec.Source{Filename: sm.Filename, Data: sm.Data})
+			smaps[sm.Filename] = sm
+		}
+	}
+	cfg, err := spec.Load(srcs...)
 	if err != nil {
-		return nil, withSource(err, src.SourceMap)
+		return nil, withSource(err, smaps)
 	}
 
 	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
@@ -110,10 +126,10 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 			Context:        mainContext,
 			Epoch:          epoch,
 			NoMergeOp:      noMerge,
-			SourceMaps:     map[string]*llb.SourceMap{src.Filename: src.SourceMap},
+			SourceMaps:     smaps,
 		})
 		if err != nil {
-			return nil, withSource(err, src.SourceMap)
+			return nil, withSource(err, smaps)
 		}
 		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
 		if bc.IsNoCache("") {
@@ -187,29 +203,81 @@ func parseEpoch(v string) (*time.Time, error) {
 	return &t, nil
 }
 
-// withSource attaches the YAML lines of spec errors to err, so buildx
-// prints them under the message.
-func withSource(err error, sm *llb.SourceMap) error {
-	if sm == nil {
-		return err
+// readMerged reads the MERGE files from the same local source as the
+// main YAML (the "dockerfile" local: the -f file's directory).
+func readMerged(ctx context.Context, c client.Client, dir string, names []string) ([]*llb.SourceMap, error) {
+	var files []string
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		if path.IsAbs(n) || strings.HasPrefix(path.Clean(n), "..") {
+			return nil, fmt.Errorf("build-arg %s: %q must be relative to the directory of the main YAML, inside it", ArgMerge, n)
+		}
+		files = append(files, path.Join(dir, n))
 	}
-	var ranges []*pb.Range
+	st := llb.Local(dockerui.DefaultLocalNameDockerfile,
+		llb.FollowPaths(files),
+		llb.SessionID(c.BuildOpts().SessionID),
+		llb.SharedKeyHint(dockerui.DefaultLocalNameDockerfile),
+		dockerui.WithInternalName("load merged YAML "+strings.Join(files, ", ")),
+		llb.Differ(llb.DiffNone, false))
+	def, err := st.Marshal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Solve(ctx, client.SolveRequest{Definition: def.ToPB()})
+	if err != nil {
+		return nil, fmt.Errorf("reading the %s files: %w", ArgMerge, err)
+	}
+	ref, err := res.SingleRef()
+	if err != nil {
+		return nil, err
+	}
+	var out []*llb.SourceMap
+	for _, f := range files {
+		dt, err := ref.ReadFile(ctx, client.ReadRequest{Filename: f})
+		if err != nil {
+			return nil, fmt.Errorf("build-arg %s: reading %s: %w", ArgMerge, f, err)
+		}
+		sm := llb.NewSourceMap(&st, f, "yaml", dt)
+		sm.Definition = def
+		out = append(out, sm)
+	}
+	return out, nil
+}
+
+// withSource attaches the YAML lines of spec errors to err, so buildx
+// prints them under the message (the file of the first error).
+func withSource(err error, smaps map[string]*llb.SourceMap) error {
+	var list []*spec.Error
 	var errs spec.Errors
 	var one *spec.Error
 	switch {
 	case errors.As(err, &errs):
-		for _, e := range errs {
-			ranges = append(ranges, lineRange(e))
-		}
+		list = errs
 	case errors.As(err, &one):
-		ranges = append(ranges, lineRange(one))
-	default:
+		list = []*spec.Error{one}
+	}
+	if len(list) == 0 {
 		return err
 	}
-	return errdefs.WithSource(err, &errdefs.Source{
-		Info:   &pb.SourceInfo{Filename: sm.Filename, Data: sm.Data, Language: sm.Language},
-		Ranges: ranges,
-	})
+	sm := smaps[list[0].File]
+	if sm == nil {
+		return err
+	}
+	var ranges []*pb.Range
+	for _, e := range list {
+		if e.File == list[0].File {
+			ranges = append(ranges, lineRange(e))
+		}
+	}
+	info := &pb.SourceInfo{Filename: sm.Filename, Data: sm.Data, Language: sm.Language}
+	if sm.Definition != nil {
+		info.Definition = sm.Definition.ToPB()
+	}
+	return errdefs.WithSource(err, &errdefs.Source{Info: info, Ranges: ranges})
 }
 
 func lineRange(e *spec.Error) *pb.Range {

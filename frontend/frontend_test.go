@@ -51,7 +51,7 @@ func TestWithSource(t *testing.T) {
 	if err == nil {
 		t.Fatal("expected a parse error")
 	}
-	sm := llb.NewSourceMap(nil, "bad.yml", "yaml", data)
+	sm := map[string]*llb.SourceMap{"bad.yml": llb.NewSourceMap(nil, "bad.yml", "yaml", data)}
 	srcs := errdefs.Sources(withSource(err, sm))
 	if len(srcs) != 1 || srcs[0].Info.Filename != "bad.yml" || srcs[0].Ranges[0].Start.Line != 3 {
 		t.Fatalf("sources = %+v", srcs)

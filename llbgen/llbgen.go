@@ -141,6 +141,13 @@ func (b *builder) rootfs() (llb.State, error) {
 	for _, bd := range bundles {
 		layers = append(layers, b.bundle(bd))
 	}
+	for _, v := range b.cfg.Volumes {
+		vol, err := b.volume(v)
+		if err != nil {
+			return llb.State{}, err
+		}
+		layers = append(layers, vol)
+	}
 	st := llb.Scratch()
 	if len(layers) > 0 {
 		st = b.merge(layers)
@@ -186,23 +193,67 @@ func (b *builder) kernel(k spec.Kernel) llb.State {
 
 // bundle lays out one runc bundle: config.json, runtime.json and the image
 // in rootfs/ (readonly) or lower/ with empty tmp/ and rootfs/ (writable).
+// A bundle whose image an earlier bundle holds (bd.Shared) gets no copy:
+// its runtime.json mounts the earlier one's directory on rootfs/.
 func (b *builder) bundle(bd spec.Bundle) llb.State {
 	dir := path.Join("/", bd.Dir)
-	imgDir := path.Join(dir, "rootfs")
-	if !bd.Readonly {
-		imgDir = path.Join(dir, "lower")
-	}
 	label := fmt.Sprintf("[%s %s]", bd.Section, path.Base(bd.Dir))
-	img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
-	st := b.imageTree(img, imgDir, false, label+" extract "+bd.Image, bd.Pos)
 	ct := llb.WithCreatedTime(b.epoch())
-	fa := llb.Mkfile(path.Join(dir, "config.json"), 0o644, bd.Config, ct).
-		Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
+	st := llb.Scratch()
+	fa := llb.Mkdir(dir, 0o755, llb.WithParents(true), ct)
+	if bd.Shared == "" {
+		imgDir := path.Join(dir, "rootfs")
+		if !bd.Readonly {
+			imgDir = path.Join(dir, "lower")
+		}
+		img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
+		st = b.imageTree(img, imgDir, false, label+" extract "+bd.Image, bd.Pos)
+		fa = nil
+	}
+	mk := func(a *llb.FileAction, p string, data []byte) *llb.FileAction {
+		if a == nil {
+			return llb.Mkfile(p, 0o644, data, ct)
+		}
+		return a.Mkfile(p, 0o644, data, ct)
+	}
+	fa = mk(fa, path.Join(dir, "config.json"), bd.Config)
+	fa = fa.Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
 	if !bd.Readonly {
-		fa = fa.Mkdir(path.Join(dir, "tmp"), 0o755, ct).
-			Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
+		fa = fa.Mkdir(path.Join(dir, "tmp"), 0o755, ct)
+	}
+	if !bd.Readonly || bd.Shared != "" {
+		fa = fa.Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
 	}
 	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"), b.at(bd.Pos))
+}
+
+// volume lays out containers/volumes/<name>: the image (filtered like an
+// init image) or nothing in lower/, and empty tmp/ and merged/, which the
+// init mounts as an overlay at boot. An oci-format volume holds the image
+// as an OCI image layout in lower/ instead.
+func (b *builder) volume(v *spec.Volume) (llb.State, error) {
+	dir := "/" + spec.VolumeDir(v.Name)
+	lower := path.Join(dir, "lower")
+	label := fmt.Sprintf("[volume %s]", v.Name)
+	ct := llb.WithCreatedTime(b.epoch())
+	var st llb.State
+	switch {
+	case v.Image == "":
+		st = llb.Scratch().File(llb.Mkdir(lower, 0o755, llb.WithParents(true), ct), llb.WithCustomName(label+" empty"), b.at(v.Pos))
+	case v.Format == "oci":
+		layout, err := b.ociLayout(v, label)
+		if err != nil {
+			return llb.State{}, err
+		}
+		st = llb.Scratch().File(llb.Mkdir(dir, 0o755, llb.WithParents(true), ct).
+			Copy(layout, "/", lower, &llb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),
+			llb.WithCustomName(label+" OCI layout of "+v.Image), b.at(v.Pos))
+	default:
+		img := b.source(v.Image, fmt.Sprintf("%s %s", label, v.Image))
+		st = b.imageTree(img, lower, true, label+" extract "+v.Image, v.Pos)
+	}
+	return st.File(llb.Mkdir(path.Join(dir, "tmp"), 0o755, ct).Mkdir(path.Join(dir, "merged"), 0o755, ct),
+		llb.WithCustomName(label+" tmp merged"), b.at(v.Pos)), nil
 }
 
 // mkimage runs `lkbuild mkimage` from the helper image on the build
@@ -220,4 +271,10 @@ func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
 		llb.WithCustomNamef("[%s] lkbuild mkimage", t.Name),
 	)
 	return run.AddMount("/out", llb.Scratch())
+}
+
+// ociLayout returns a state holding an OCI image layout of v's image for
+// each of its platforms.
+func (b *builder) ociLayout(v *spec.Volume, label string) (llb.State, error) {
+	return llb.State{}, fmt.Errorf("%s: volumes[%s]: format oci is not implemented yet", v.Pos, v.Name)
 }

@@ -27,10 +27,10 @@ type Bundle struct {
 	// Shared is set when an earlier bundle already holds the same image:
 	// the directory (rootfs or lower of that bundle) this one mounts
 	// instead of a copy of its own, as LinuxKit extracts an image once.
-	Shared string
-	Config   []byte // config.json
-	Runtime  []byte // runtime.json
-	Pos      Pos    // the YAML entry
+	Shared  string
+	Config  []byte // config.json
+	Runtime []byte // runtime.json
+	Pos     Pos    // the YAML entry
 }
 
 // IDs allocates the uid/gid of every container by name, from 100 in

@@ -283,7 +283,9 @@ func Merge(a, b *Config) *Config {
 }
 
 // Images returns every distinct image ref of the configuration in
-// first-use order: kernel, init, onboot, onshutdown, services.
+// first-use order: kernel, init, onboot, onshutdown, services, then
+// filesystem volumes (an oci-format volume's image is fetched per platform
+// of its own).
 func (c *Config) Images() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -300,6 +302,11 @@ func (c *Config) Images() []string {
 	for _, list := range [][]*Image{c.Onboot, c.Onshutdown, c.Services} {
 		for _, img := range list {
 			add(img.Image)
+		}
+	}
+	for _, v := range c.Volumes {
+		if v.Format != "oci" {
+			add(v.Image)
 		}
 	}
 	return out

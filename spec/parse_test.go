@@ -90,4 +90,3 @@ func TestMerge(t *testing.T) {
 		t.Errorf("Images() = %s", got)
 	}
 }
-

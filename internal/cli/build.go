@@ -21,6 +21,7 @@ import (
 // BuildOptions are the inputs of Build (the flags of `lkbuild build`).
 type BuildOptions struct {
 	File      string   // LinuxKit YAML
+	Merge     []string // more YAML files merged after File, in order
 	Context   string   // build context directory
 	Target    string   // output format
 	Output    string   // directory receiving the artifacts
@@ -37,6 +38,7 @@ type BuildOptions struct {
 
 func buildCmd() *cobra.Command {
 	var fl BuildOptions
+	var files []string
 	cmd := &cobra.Command{
 		Use:   "build [flags] [CONTEXT]",
 		Short: "Build a LinuxKit YAML with a BuildKit daemon, running the frontend in-process",
@@ -46,18 +48,20 @@ are given). CONTEXT (default ".") is where files[].source is read from.
 
 The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbuild/env (written by
 ` + "`make env`" + `). The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.`,
-		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/",
-		Args:    cobra.MaximumNArgs(1),
+		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/\n" +
+			"  lkbuild build -f base.yml -f debug.yml -o out/    # merged in order, like linuxkit build base.yml debug.yml",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl.Context = "."
 			if len(args) == 1 {
 				fl.Context = args[0]
 			}
+			fl.File, fl.Merge = files[0], files[1:]
 			return Build(cmd.Context(), fl)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&fl.File, "file", "f", "", "LinuxKit YAML to build (required)")
+	f.StringArrayVarP(&files, "file", "f", nil, "LinuxKit YAML to build (required); repeat to merge several files in order")
 	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
@@ -87,7 +91,14 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	}
 	helper := firstNonEmpty(fl.Helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
 
-	attrs := map[string]string{"filename": filepath.Base(fl.File)}
+	yamlDir, names, err := yamlFiles(append([]string{fl.File}, fl.Merge...))
+	if err != nil {
+		return err
+	}
+	attrs := map[string]string{"filename": names[0]}
+	if len(names) > 1 {
+		attrs["build-arg:"+frontend.ArgMerge] = strings.Join(names[1:], ",")
+	}
 	if fl.Target != "" {
 		attrs["target"] = fl.Target
 	}
@@ -113,7 +124,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return fmt.Errorf("build context: %w", err)
 	}
-	fileFS, err := fsutil.NewFS(filepath.Dir(fl.File))
+	fileFS, err := fsutil.NewFS(yamlDir)
 	if err != nil {
 		return fmt.Errorf("%s: %w", fl.File, err)
 	}
@@ -260,4 +271,33 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
+}
+
+// yamlFiles returns the directory holding all the YAML files (the
+// frontend's "dockerfile" local) and each file's slash path inside it.
+func yamlFiles(files []string) (string, []string, error) {
+	var dirs []string
+	for _, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return "", nil, err
+		}
+		dirs = append(dirs, filepath.Dir(abs))
+	}
+	root := dirs[0]
+	for _, d := range dirs[1:] {
+		for root != filepath.Dir(root) && !strings.HasPrefix(d+string(filepath.Separator), root+string(filepath.Separator)) {
+			root = filepath.Dir(root)
+		}
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		abs, _ := filepath.Abs(f)
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			return "", nil, err
+		}
+		names[i] = filepath.ToSlash(rel)
+	}
+	return root, names, nil
 }

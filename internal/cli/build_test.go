@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -38,5 +39,16 @@ func TestMoveIntoReplaces(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst, "keep")); err != nil {
 		t.Error("unrelated files in the output must stay")
+	}
+}
+
+func TestYAMLFiles(t *testing.T) {
+	root := t.TempDir()
+	dir, names, err := yamlFiles([]string{filepath.Join(root, "a/b/base.yml"), filepath.Join(root, "a/c/extra.yml"), filepath.Join(root, "a/b/d.yml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir != filepath.Join(root, "a") || strings.Join(names, " ") != "b/base.yml c/extra.yml b/d.yml" {
+		t.Errorf("dir %s names %v", dir, names)
 	}
 }
