@@ -180,10 +180,10 @@ func (b *builder) kernel(k spec.Kernel) llb.State {
 	img := b.source(k.Image, fmt.Sprintf("[kernel] %s", k.Image))
 	ct := llb.WithCreatedTime(b.epoch())
 	fa := llb.Mkdir("/boot", 0o755, ct).
-		Copy(img, path.Join("/", k.Binary), "/boot/kernel").
+		Copy(img, path.Join("/", k.File()), "/boot/kernel").
 		Mkfile("/boot/cmdline", 0o644, []byte(k.Cmdline), ct)
-	if k.UCode != "" {
-		fa = fa.Copy(img, path.Join("/", k.UCode), "/boot/ucode.cpio")
+	if u := k.UCodeFile(); u != "" {
+		fa = fa.Copy(img, path.Join("/", u), "/boot/ucode.cpio")
 	}
 	if !k.NoTar && k.Tar != "" {
 		fa = fa.Copy(img, path.Join("/", k.Tar), "/", &llb.CopyInfo{AttemptUnpack: true})

@@ -127,3 +127,30 @@ services:
 		}
 	}
 }
+
+// TestMergeKernel: as in LinuxKit, a later file's kernel fields win when
+// written, even when they name the default or clear ucode.
+func TestMergeKernel(t *testing.T) {
+	a := "kernel:\n  image: k:1\n  binary: bzImage\n  ucode: intel-ucode.cpio\n  tar: none\n"
+	b := "kernel:\n  binary: kernel\n  ucode: \"\"\n"
+	cfg, err := Load(Source{"a.yml", []byte(a)}, Source{"b.yml", []byte(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cfg.Kernel
+	if k.File() != "kernel" || k.UCodeFile() != "" || !k.NoTar || k.Image != "k:1" {
+		t.Errorf("kernel = %+v", k)
+	}
+	cfg, _ = Load(Source{"a.yml", []byte(a)})
+	if k := cfg.Kernel; k.File() != "bzImage" || k.UCodeFile() != "intel-ucode.cpio" {
+		t.Errorf("kernel = %+v", k)
+	}
+}
+
+func TestLabelRejectsNameAndImage(t *testing.T) {
+	img := &Image{Name: "a", Image: "b"}
+	_, _, err := ConfigToOCI(img, ImageConfig{Labels: map[string]string{LabelConfig: `{"name": "x", "capabilities": ["all"]}`}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "name: unknown field") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -146,6 +146,15 @@ func normalizedRef(ref string) string {
 	return ref
 }
 
+// expandRef writes a reference in full ("busybox:1.36" is
+// "docker.io/library/busybox:1.36"); an empty or invalid one is kept.
+func expandRef(ref string) string {
+	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
+		return n.String()
+	}
+	return ref
+}
+
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
 func parseLabel(ref, label string) (*Overrides, error) {
 	var doc yaml.Node
@@ -153,12 +162,12 @@ func parseLabel(ref, label string) (*Overrides, error) {
 		return nil, fmt.Errorf("image %s: label %s: %v", ref, LabelConfig, err)
 	}
 	errs := &errorList{}
-	var img Image
-	(&decoder{file: "label " + LabelConfig, errs: errs}).decode(&doc, reflect.ValueOf(&img).Elem(), "")
+	var ov Overrides // a label has no name or image
+	(&decoder{file: "label " + LabelConfig, errs: errs}).decode(&doc, reflect.ValueOf(&ov).Elem(), "")
 	if err := errs.err(); err != nil {
 		return nil, fmt.Errorf("image %s: bad label %s: %v", ref, LabelConfig, err)
 	}
-	return &img.Overrides, nil
+	return &ov, nil
 }
 
 // ConfigToOCI generates the OCI runtime config and runtime.json of an
@@ -527,6 +536,30 @@ func mergeLists(label, add *[]string) *[]string {
 // Metadata renders the whole configuration as LinuxKit's files[].metadata
 // does ("yaml" or "json").
 func Metadata(cfg *Config, format string) ([]byte, error) {
+	// Image references are written in full, as LinuxKit does.
+	c := *cfg
+	c.Kernel.Image = expandRef(c.Kernel.Image)
+	c.Init = make([]string, len(cfg.Init))
+	for i, r := range cfg.Init {
+		c.Init[i] = expandRef(r)
+	}
+	expand := func(list []*Image) []*Image {
+		out := make([]*Image, len(list))
+		for i, img := range list {
+			cp := *img
+			cp.Image = expandRef(img.Image)
+			out[i] = &cp
+		}
+		return out
+	}
+	c.Onboot, c.Onshutdown, c.Services = expand(cfg.Onboot), expand(cfg.Onshutdown), expand(cfg.Services)
+	c.Volumes = make([]*Volume, len(cfg.Volumes))
+	for i, v := range cfg.Volumes {
+		cp := *v
+		cp.Image = expandRef(v.Image)
+		c.Volumes[i] = &cp
+	}
+	cfg = &c
 	switch format {
 	case "json":
 		return json.MarshalIndent(cfg, "", "    ")

@@ -67,9 +67,7 @@ func initPositions(d *decoder, root *yaml.Node) []Pos {
 }
 
 func (k *Kernel) applyDefaults() {
-	if k.Binary == "" {
-		k.Binary = "kernel"
-	}
+	k.Tar, k.NoTar = "", false
 	switch {
 	case k.TarOpt == nil:
 		k.Tar = "kernel.tar"
@@ -263,15 +261,16 @@ func Merge(a, b *Config) *Config {
 	if b.Kernel.Cmdline != "" {
 		k.Cmdline = b.Kernel.Cmdline
 	}
-	if b.Kernel.Binary != "" && b.Kernel.Binary != "kernel" {
+	if b.Kernel.Binary != "" {
 		k.Binary = b.Kernel.Binary
 	}
 	if b.Kernel.TarOpt != nil {
 		k.TarOpt, k.Tar, k.NoTar = b.Kernel.TarOpt, b.Kernel.Tar, b.Kernel.NoTar
 	}
-	if b.Kernel.UCode != "" {
+	if b.Kernel.UCode != nil {
 		k.UCode = b.Kernel.UCode
 	}
+	k.applyDefaults()
 	out.Init = append(append([]string(nil), a.Init...), b.Init...)
 	out.InitPos = append(append([]Pos(nil), a.InitPos...), b.InitPos...)
 	out.Onboot = append(append([]*Image(nil), a.Onboot...), b.Onboot...)

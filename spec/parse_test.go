@@ -50,7 +50,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := cfg.Kernel
-	if k.Binary != "kernel" || k.Tar != "kernel.tar" || k.NoTar || k.Cmdline != "console=ttyS0" {
+	if k.File() != "kernel" || k.Binary != "" || k.Tar != "kernel.tar" || k.NoTar || k.Cmdline != "console=ttyS0" {
 		t.Errorf("kernel = %+v", k)
 	}
 	if k.Pos.Line != 2 || cfg.InitPos[0].Line != 5 {
