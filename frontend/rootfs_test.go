@@ -1,0 +1,155 @@
+package frontend_test
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/rootfs.manifest from a real build")
+
+// generated are the paths LinuxKit's image extraction adds or replaces in
+// every image tree; they appear in the manifest wherever a tree starts.
+var generated = map[string]bool{"": true, "dev": true, "dev/pts": true, "dev/shm": true, "etc": true,
+	"etc/hosts": true, "etc/resolv.conf": true, "etc/mtab": true, "proc": true, "sys": true}
+
+// treeRE splits a path inside an image tree (a bundle's rootfs/ or lower/,
+// a volume's lower/) into the tree and the path inside it.
+var treeRE = regexp.MustCompile(`^(containers/(?:onboot|onshutdown|services)/[^/]+/(?:rootfs|lower)|containers/volumes/[^/]+/lower)(?:/(.*))?$`)
+
+// manifestEntry reports whether a rootfs path belongs in the manifest:
+// everything lkbuild generates, not the stand-in images' own files (which
+// change with Debian's packages).
+func manifestEntry(p string) bool {
+	if m := treeRE.FindStringSubmatch(p); m != nil {
+		return generated[m[2]]
+	}
+	switch {
+	case strings.HasPrefix(p, "containers"), strings.HasPrefix(p, "boot"):
+		return true
+	case generated[p], strings.HasPrefix(p, "etc/app"), strings.HasPrefix(p, "var/lib/web"),
+		p == "etc/localtime", p == "etc/linuxkit-config", p == "etc/issue", p == "var", p == "var/lib":
+		return true
+	}
+	return false
+}
+
+// TestRootfsManifest builds rootfs.yml merged with rootfs-extra.yml to the
+// tar target through the real buildkitd and compares paths, types, modes,
+// owners, link targets and (for generated files) contents with
+// testdata/rootfs.manifest.
+func TestRootfsManifest(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := filepath.Join(env.Root, "frontend/testdata")
+	tarFile := filepath.Join(t.TempDir(), "rootfs.tar")
+	build(t, env, cli.BuildOptions{File: filepath.Join(dir, "rootfs.yml"), Merge: []string{filepath.Join(dir, "rootfs-extra.yml")},
+		Context: dir, Target: "tar", Output: "type=tar,dest=" + tarFile, BuildArgs: []string{"SOURCE_DATE_EPOCH=0"}})
+	f, err := os.Open(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		for _, bad := range []string{".dockerenv", "Dockerfile", "etc/hostname", "dev/console"} {
+			if p == bad || strings.HasSuffix(p, "/"+bad) {
+				t.Errorf("%s must be filtered out of every image", p)
+			}
+		}
+		if !manifestEntry(p) {
+			continue
+		}
+		line := fmt.Sprintf("%s %04o %d:%d %s", typeName(h.Typeflag), h.Mode&0o7777, h.Uid, h.Gid, p)
+		switch h.Typeflag {
+		case tar.TypeSymlink, tar.TypeLink:
+			line += " -> " + h.Linkname
+		case tar.TypeReg:
+			sum := sha256.New()
+			n, _ := io.Copy(sum, tr)
+			if !strings.HasPrefix(p, "boot/kernel") && !strings.HasPrefix(p, "boot/") || p == "boot/cmdline" {
+				line += fmt.Sprintf(" %d sha256:%x", n, sum.Sum(nil)[:8])
+			}
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	got := strings.Join(lines, "\n") + "\n"
+	golden := filepath.Join(dir, "rootfs.manifest")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("rootfs differs from %s (review, then go test ./frontend -run Manifest -update):\n%s", golden, diffLines(string(want), got))
+	}
+}
+
+func typeName(tf byte) string {
+	switch tf {
+	case tar.TypeDir:
+		return "dir"
+	case tar.TypeSymlink:
+		return "symlink"
+	case tar.TypeLink:
+		return "hardlink"
+	case tar.TypeReg:
+		return "file"
+	case tar.TypeChar:
+		return "char"
+	case tar.TypeBlock:
+		return "block"
+	case tar.TypeFifo:
+		return "fifo"
+	}
+	return fmt.Sprintf("type%c", tf)
+}
+
+// diffLines lists lines only in want (-) and only in got (+).
+func diffLines(want, got string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	w, g := in(want), in(got)
+	var out []string
+	for l := range w {
+		if !g[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range g {
+		if !w[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
