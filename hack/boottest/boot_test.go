@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,62 @@ var minimalMarkers = []string{
 	"lkbuild-demo: httpd service up",
 }
 
+// Markers of testdata/features.yml, in the order they must appear. The
+// containers' lines end in a word read back from a file, so each one shows
+// that its feature worked.
+var featuresMarkers = []string{
+	"lkinit: volume shared mounted",
+	// a writable container writes into its own root filesystem
+	"lkinit: onboot rw-rootfs start",
+	"lkbuild-features: writable rootfs: rootfs-write-ok",
+	"lkinit: onboot rw-rootfs exit 0",
+	// a files entry, read through a read-only bind
+	"lkbuild-features: files entry mode 644: files-entry-ok",
+	"lkinit: onboot files-read exit 0",
+	// a host directory bound into two containers
+	"lkbuild-features: host bind written",
+	"lkinit: onboot bind-write exit 0",
+	"lkbuild-features: host bind read back: host-bind-ok",
+	"lkinit: onboot bind-read exit 0",
+	// an empty volume bound into two containers
+	"lkbuild-features: volume written",
+	"lkinit: onboot volume-write exit 0",
+	"lkbuild-features: volume read back: volume-ok",
+	"lkinit: onboot volume-read exit 0",
+	// the poweroff service, then init's shutdown with the onshutdown container
+	"lkinit: service poweroff started",
+	"lkinit: all services started",
+	"lkbuild-features: powering off",
+	"lkinit: shutdown poweroff",
+	"lkinit: onshutdown goodbye start",
+	"lkbuild-features: onshutdown goodbye ran",
+	"lkinit: onshutdown goodbye exit 0",
+}
+
 func TestBootMinimalKernelInitrd(t *testing.T) {
+	con := buildAndBoot(t, "examples/minimal.yml")
+	if err := con.WaitFor(4*time.Minute, minimalMarkers...); err != nil {
+		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+	}
+	t.Logf("booted: all markers seen")
+}
+
+func TestBootFeatures(t *testing.T) {
+	con := buildAndBoot(t, "hack/boottest/testdata/features.yml")
+	start := time.Now()
+	if err := con.WaitForInOrder(4*time.Minute, featuresMarkers...); err != nil {
+		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+	}
+	t.Logf("booted: all %d markers seen in order after %s", len(featuresMarkers), time.Since(start).Round(time.Second))
+}
+
+// buildAndBoot builds file (relative to the repository root, which is also
+// the build context) with target kernel+initrd through the in-process
+// frontend and boots the result in qemu. The machine lives until the test
+// ends (at most 5 minutes). It skips like testenv.Integration, and when qemu
+// is missing.
+func buildAndBoot(t *testing.T, file string) *Console {
+	t.Helper()
 	env := testenv.Integration(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		if testenv.Required() {
@@ -32,24 +88,22 @@ func TestBootMinimalKernelInitrd(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Context: env.Root,
+	t.Cleanup(cancel)
+	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, file), Context: env.Root,
 		Target: "kernel+initrd", Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet"}); err != nil {
 		t.Fatal(err)
 	}
-	cmdline, err := os.ReadFile(filepath.Join(out, "minimal-cmdline"))
+	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	cmdline, err := os.ReadFile(filepath.Join(out, name+"-cmdline"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	vmctx, stop := context.WithTimeout(ctx, 5*time.Minute)
-	defer stop()
+	t.Cleanup(stop)
 	var log bytes.Buffer
-	con, err := QEMUKernel(vmctx, filepath.Join(out, "minimal-kernel"), filepath.Join(out, "minimal-initrd.img"), string(cmdline), &log)
+	con, err := QEMUKernel(vmctx, filepath.Join(out, name+"-kernel"), filepath.Join(out, name+"-initrd.img"), string(cmdline), &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := con.WaitFor(4*time.Minute, minimalMarkers...); err != nil {
-		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
-	}
-	t.Logf("booted: all markers seen")
+	return con
 }

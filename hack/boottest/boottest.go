@@ -94,6 +94,52 @@ func (c *Console) WaitFor(timeout time.Duration, markers ...string) error {
 	}
 }
 
+// WaitForInOrder waits until the markers have appeared on the console in
+// the given order, each on a line after the previous marker's line (a line
+// can hold only one marker). It fails when the machine stops first or
+// timeout passes.
+func (c *Console) WaitForInOrder(timeout time.Duration, markers ...string) error {
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		missing := c.missingInOrder(markers)
+		cond := c.cond
+		c.mu.Unlock()
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-cond:
+		case <-c.done:
+			c.mu.Lock()
+			missing = c.missingInOrder(markers)
+			c.mu.Unlock()
+			if len(missing) == 0 {
+				return nil
+			}
+			return fmt.Errorf("machine stopped (%v) before printing, in order, %q", c.err, missing)
+		case <-deadline:
+			return fmt.Errorf("no %q, in order, on the console after %s", missing, timeout)
+		}
+	}
+}
+
+// missingInOrder returns the markers from the first one not found after its
+// predecessor's line.
+func (c *Console) missingInOrder(markers []string) []string {
+	line := 0
+	for i, m := range markers {
+		for line < len(c.lines) && !strings.Contains(c.lines[line], m) {
+			line++
+		}
+		if line == len(c.lines) {
+			return markers[i:]
+		}
+		line++
+	}
+	return nil
+}
+
 func (c *Console) missing(markers []string) []string {
 	var out []string
 	for _, m := range markers {

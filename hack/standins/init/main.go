@@ -5,7 +5,8 @@
 //
 // As PID 1 it moves an initramfs root onto a tmpfs (runc's pivot_root fails
 // on rootfs), mounts the usual pseudo filesystems, sets the hostname, brings
-// up lo, loads kernel modules when /lib/modules has them, applies each
+// up lo, loads kernel modules when /lib/modules has them, mounts the volumes
+// of /containers/volumes (an overlay on a tmpfs, or read-only), applies each
 // bundle's runtime.json and runs /containers/onboot/* in order and
 // /containers/services/* in the background with runc, then reaps children
 // until poweroff/reboot, when /containers/onshutdown/* run.
@@ -14,6 +15,7 @@
 // directory without LinuxKit's "000-" order prefix; runc's container id is
 // the directory name):
 //
+//	lkinit: volume <name> mounted
 //	lkinit: onboot <name> start
 //	lkinit: onboot <name> exit <code>
 //	lkinit: service <name> started
@@ -99,6 +101,7 @@ func main() {
 	}
 	enableCgroupControllers()
 
+	mountVolumes()
 	runBundles(r, "onboot")
 	startServices(r)
 	logf("all services started")
