@@ -90,13 +90,16 @@ func TestMinimalKernelInitrd(t *testing.T) {
 		"init", "usr/bin/runc", "bin/busybox",
 		"containers/onboot/000-hello/config.json", "containers/onboot/000-hello/runtime.json",
 		"containers/onboot/000-hello/lower/bin/busybox", "containers/onboot/000-hello/tmp", "containers/onboot/000-hello/rootfs",
-		"containers/services/httpd/config.json", "containers/services/httpd/rootfs/bin/httpd",
+		"containers/services/httpd/config.json", "containers/services/httpd/rootfs",
 	} {
 		if hdrs[p] == nil {
 			t.Errorf("initrd lacks %s", p)
 		}
 	}
-	for _, p := range []string{"boot", "boot/kernel", "containers/onboot/000-hello/rootfs/.dockerenv"} {
+	// httpd uses hello's image: it is extracted once, and httpd's
+	// runtime.json mounts hello's lower/ on its rootfs/.
+	for _, p := range []string{"boot", "boot/kernel", "containers/onboot/000-hello/rootfs/.dockerenv",
+		"containers/services/httpd/rootfs/bin", "containers/services/httpd/lower"} {
 		if hdrs[p] != nil {
 			t.Errorf("initrd must not hold %s", p)
 		}
@@ -106,6 +109,9 @@ func TestMinimalKernelInitrd(t *testing.T) {
 	}
 	if h := hdrs["etc/resolv.conf"]; h == nil || h.Linkname != "/run/resolvconf/resolv.conf" {
 		t.Errorf("init image etc/resolv.conf = %+v, want a symlink into /run", h)
+	}
+	if rt := string(data["containers/services/httpd/runtime.json"]); !strings.Contains(rt, `"source": "/containers/onboot/000-hello/lower"`) {
+		t.Errorf("httpd runtime.json does not mount hello's image:\n%s", rt)
 	}
 	var cfg specs.Spec
 	if err := json.Unmarshal(data["containers/onboot/000-hello/config.json"], &cfg); err != nil {
@@ -162,10 +168,10 @@ func TestTarTarget(t *testing.T) {
 			t.Errorf("%s mode %v, want %v", p, fi.Mode().Perm(), mode)
 		}
 	}
-	if target, err := os.Readlink(filepath.Join(out, "containers/services/httpd/rootfs/etc/mtab")); err != nil || target != "/proc/mounts" {
+	if target, err := os.Readlink(filepath.Join(out, "containers/onboot/000-hello/lower/etc/mtab")); err != nil || target != "/proc/mounts" {
 		t.Errorf("bundle etc/mtab -> %q (%v)", target, err)
 	}
-	hosts, _ := os.ReadFile(filepath.Join(out, "containers/services/httpd/rootfs/etc/hosts"))
+	hosts, _ := os.ReadFile(filepath.Join(out, "containers/onboot/000-hello/lower/etc/hosts"))
 	if !bytes.HasPrefix(hosts, []byte("127.0.0.1       localhost")) {
 		t.Errorf("bundle etc/hosts = %q", hosts)
 	}
