@@ -2,7 +2,10 @@ package frontend_test
 
 import (
 	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/testenv"
+	digest "github.com/opencontainers/go-digest"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/rootfs.manifest from a real build")
@@ -61,6 +66,7 @@ func TestRootfsManifest(t *testing.T) {
 	}
 	defer f.Close()
 	var lines []string
+	layout := map[string][]byte{} // the oci volume's files
 	tr := tar.NewReader(f)
 	for {
 		h, err := tr.Next()
@@ -75,6 +81,9 @@ func TestRootfsManifest(t *testing.T) {
 			if p == bad || strings.HasSuffix(p, "/"+bad) {
 				t.Errorf("%s must be filtered out of every image", p)
 			}
+		}
+		if rel, ok := strings.CutPrefix(p, "containers/volumes/layout/lower/"); ok && h.Typeflag == tar.TypeReg {
+			layout[rel], _ = io.ReadAll(tr)
 		}
 		if !manifestEntry(p) {
 			continue
@@ -92,6 +101,7 @@ func TestRootfsManifest(t *testing.T) {
 		}
 		lines = append(lines, line)
 	}
+	checkLayout(t, layout)
 	sort.Strings(lines)
 	got := strings.Join(lines, "\n") + "\n"
 	golden := filepath.Join(dir, "rootfs.manifest")
@@ -152,4 +162,52 @@ func diffLines(want, got string) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, "\n")
+}
+
+// checkLayout follows the oci volume's index.json to the amd64 image and
+// checks its layer holds busybox.
+func checkLayout(t *testing.T, files map[string][]byte) {
+	t.Helper()
+	blob := func(d ocispecs.Descriptor, v any) []byte {
+		b, ok := files["blobs/sha256/"+d.Digest.Encoded()]
+		if !ok || digest.FromBytes(b) != d.Digest {
+			t.Fatalf("oci volume: blob %s missing or corrupt", d.Digest)
+		}
+		if v != nil {
+			if err := json.Unmarshal(b, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	if string(files["oci-layout"]) != `{"imageLayoutVersion":"1.0.0"}` {
+		t.Fatalf("oci volume: oci-layout = %q (files %d)", files["oci-layout"], len(files))
+	}
+	var top, idx ocispecs.Index
+	if err := json.Unmarshal(files["index.json"], &top); err != nil || len(top.Manifests) != 1 {
+		t.Fatalf("oci volume: index.json = %s", files["index.json"])
+	}
+	if ref := top.Manifests[0].Annotations[ocispecs.AnnotationRefName]; ref != "docker.io/library/busybox:1.36" {
+		t.Errorf("oci volume: ref name %q", ref)
+	}
+	blob(top.Manifests[0], &idx)
+	if len(idx.Manifests) != 1 || idx.Manifests[0].Platform == nil || idx.Manifests[0].Platform.Architecture != "amd64" {
+		t.Fatalf("oci volume: image index %+v", idx.Manifests)
+	}
+	var m ocispecs.Manifest
+	blob(idx.Manifests[0], &m)
+	zr, err := gzip.NewReader(bytes.NewReader(blob(m.Layers[0], nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("oci volume: layer has no bin/busybox (%v)", err)
+		}
+		if h.Name == "bin/busybox" {
+			return
+		}
+	}
 }

@@ -21,6 +21,9 @@ type resolvedImage struct {
 	Ref    string // as written in the YAML
 	Pinned string // normalized name@digest
 	Config spec.ImageConfig
+	// Raw is the image's config JSON as the registry returned it.
+	Raw      []byte
+	Platform ocispecs.Platform
 }
 
 // resolveImages resolves every ref concurrently for the target platform.
@@ -30,7 +33,7 @@ func resolveImages(ctx context.Context, refs []string, opt Options) (map[string]
 	eg, ctx := errgroup.WithContext(ctx)
 	for _, ref := range refs {
 		eg.Go(func() error {
-			ri, err := resolveImage(ctx, ref, opt)
+			ri, err := resolveImage(ctx, ref, opt.TargetPlatform, opt)
 			if err != nil {
 				return err
 			}
@@ -46,13 +49,12 @@ func resolveImages(ctx context.Context, refs []string, opt Options) (map[string]
 	return out, nil
 }
 
-func resolveImage(ctx context.Context, ref string, opt Options) (*resolvedImage, error) {
+func resolveImage(ctx context.Context, ref string, p ocispecs.Platform, opt Options) (*resolvedImage, error) {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", ref, err)
 	}
 	named = reference.TagNameOnly(named)
-	p := opt.TargetPlatform
 	resolved, dgst, dt, err := opt.Resolver.ResolveImageConfig(ctx, named.String(), sourceresolver.Opt{
 		LogName: fmt.Sprintf("[internal] load metadata for %s", named.String()),
 		ImageOpt: &sourceresolver.ResolveImageOpt{
@@ -79,8 +81,10 @@ func resolveImage(ctx context.Context, ref string, opt Options) (*resolvedImage,
 		}
 	}
 	return &resolvedImage{
-		Ref:    ref,
-		Pinned: pinned,
+		Ref:      ref,
+		Pinned:   pinned,
+		Raw:      dt,
+		Platform: p,
 		Config: spec.ImageConfig{
 			Entrypoint: img.Config.Entrypoint,
 			Cmd:        img.Config.Cmd,

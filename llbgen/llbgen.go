@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sync"
 	"time"
 
+	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Options is everything the conversion needs besides the configuration.
@@ -59,6 +63,9 @@ type builder struct {
 	cfg    *spec.Config
 	opt    Options
 	images map[string]*resolvedImage
+	// ociVolumes holds, per oci-format volume, its image for each of the
+	// volume's platforms.
+	ociVolumes map[string][]*resolvedImage
 }
 
 // Build compiles cfg into LLB for one target platform.
@@ -83,7 +90,11 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{cfg: cfg, opt: opt, images: images}
+	ociVolumes, err := resolveOCIVolumes(ctx, cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{cfg: cfg, opt: opt, images: images, ociVolumes: ociVolumes}
 	rootfs, err := b.rootfs()
 	if err != nil {
 		return nil, err
@@ -273,8 +284,81 @@ func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
 	return run.AddMount("/out", llb.Scratch())
 }
 
+// resolveOCIVolumes resolves the image of every oci-format volume for each
+// of its platforms (default: the target platform), concurrently.
+func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options) (map[string][]*resolvedImage, error) {
+	out := map[string][]*resolvedImage{}
+	var mu sync.Mutex
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, v := range cfg.Volumes {
+		if v.Format != "oci" || v.Image == "" {
+			continue
+		}
+		plats := []ocispecs.Platform{opt.TargetPlatform}
+		if len(v.Platforms) > 0 {
+			plats = plats[:0]
+			for _, s := range v.Platforms {
+				p, err := platforms.Parse(s)
+				if err != nil {
+					return nil, fmt.Errorf("%s: volume %s: platform %q: %w", v.Pos, v.Name, s, err)
+				}
+				plats = append(plats, platforms.Normalize(p))
+			}
+		}
+		out[v.Name] = make([]*resolvedImage, len(plats))
+		for i, p := range plats {
+			eg.Go(func() error {
+				ri, err := resolveImage(ctx, v.Image, p, opt)
+				if err != nil {
+					return fmt.Errorf("%s: volume %s: %w", v.Pos, v.Name, err)
+				}
+				mu.Lock()
+				out[v.Name][i] = ri
+				mu.Unlock()
+				return nil
+			})
+		}
+	}
+	return out, eg.Wait()
+}
+
 // ociLayout returns a state holding an OCI image layout of v's image for
-// each of its platforms.
+// each of its platforms, written by the helper from the platforms' root
+// filesystems (fetched for those platforms, never run).
 func (b *builder) ociLayout(v *spec.Volume, label string) (llb.State, error) {
-	return llb.State{}, fmt.Errorf("%s: volumes[%s]: format oci is not implemented yet", v.Pos, v.Name)
+	if b.opt.Helper == nil {
+		return llb.State{}, fmt.Errorf("%s: volume %s: format oci needs the lkbuild helper image", v.Pos, v.Name)
+	}
+	imgs := b.ociVolumes[v.Name]
+	ct := llb.WithCreatedTime(b.epoch())
+	var meta *llb.FileAction
+	args := []string{"/lkbuild", "ocilayout", "--ref", imgs[0].Ref, "--output", "/out"}
+	if n, err := reference.ParseNormalizedNamed(imgs[0].Ref); err == nil {
+		args[3] = reference.TagNameOnly(n).String()
+	}
+	if b.opt.Epoch != nil {
+		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
+	}
+	var opts []llb.RunOption
+	for i, ri := range imgs {
+		f := fmt.Sprintf("/%d.json", i)
+		if meta == nil {
+			meta = llb.Mkfile(f, 0o644, ri.Raw, ct)
+		} else {
+			meta = meta.Mkfile(f, 0o644, ri.Raw, ct)
+		}
+		root := fmt.Sprintf("/in/%d", i)
+		args = append(args, "--image", root+":/meta"+f)
+		img := llb.Image(ri.Pinned, llb.Platform(ri.Platform), llb.WithCustomNamef("%s %s (%s)", label, ri.Ref, platforms.Format(ri.Platform)))
+		opts = append(opts, llb.AddMount(root, img, llb.Readonly))
+	}
+	opts = append(opts,
+		llb.Args(args),
+		llb.Network(llb.NetModeNone),
+		llb.AddMount("/meta", llb.Scratch().File(meta, llb.WithCustomName(label+" image configs")), llb.Readonly),
+		llb.WithCustomNamef("%s lkbuild ocilayout %s", label, v.Image),
+		b.at(v.Pos),
+	)
+	run := b.opt.Helper.Run(opts...)
+	return run.AddMount("/out", llb.Scratch()), nil
 }

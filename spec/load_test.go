@@ -27,6 +27,8 @@ func TestLoadErrors(t *testing.T) {
 		{"file owner not a container", []string{head + "files:\n  - path: etc/x\n    contents: x\n    uid: nobody\n"},
 			`a.yml:4:5: files[0].uid: cannot find id "nobody"`},
 		{"empty file", []string{""}, "a.yml:1:1: the file is empty"},
+		{"bad volume platform", []string{head + "volumes:\n  - name: v\n    image: a\n    format: oci\n    platforms: [linux/nope/x/y]\n"}, `a.yml:4:5: volumes[0].platforms[0]: invalid platform "linux/nope/x/y"`},
+		{"oci volume without image", []string{head + "volumes:\n  - name: v\n    format: oci\n"}, `a.yml:4:5: volumes[0].image: a volume of format oci needs an image`},
 		{"null list", []string{head + "onboot:\n"}, "a.yml:3:8: onboot: expected a list, got null"},
 		{"null entry", []string{head + "services:\n  -\n"}, "a.yml:4:4: services[0]: expected a mapping, got null"},
 		{"trust keys", []string{head + "trust:\n  orgs: [x]\n"}, `a.yml:4:3: trust.orgs: unknown field, did you mean "org"?`},

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"gopkg.in/yaml.v3"
 )
@@ -148,6 +149,14 @@ func validate(cfg *Config, errs *errorList) {
 		}
 		if v.Format != "" && v.Format != "filesystem" && v.Format != "oci" {
 			errs.add(v.Pos, field+".format", "unknown format %q (filesystem or oci)", v.Format)
+		}
+		for j, p := range v.Platforms {
+			if _, err := platforms.Parse(p); err != nil {
+				errs.add(v.Pos, fmt.Sprintf("%s.platforms[%d]", field, j), "invalid platform %q: %v", p, err)
+			}
+		}
+		if v.Format == "oci" && v.Image == "" {
+			errs.add(v.Pos, field+".image", "a volume of format oci needs an image")
 		}
 	}
 	for i, f := range cfg.Files {

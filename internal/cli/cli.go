@@ -23,7 +23,7 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(frontendCmd(), buildCmd(), mkimageCmd())
+	root.AddCommand(frontendCmd(), buildCmd(), mkimageCmd(), ocilayoutCmd())
 	root.SetArgs(args)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
