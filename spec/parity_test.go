@@ -31,7 +31,7 @@ type parityBundle struct {
 // list of files relative to testdata/linuxkit.
 func parityInputs(t *testing.T) [][]string {
 	var inputs [][]string
-	for _, dir := range []string{"examples", "cases"} {
+	for _, dir := range []string{"examples", "cases", "lkbuild"} {
 		err := filepath.WalkDir(filepath.Join("testdata/linuxkit", dir), func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".yml") {
 				inputs = append(inputs, []string{strings.TrimPrefix(p, "testdata/linuxkit/")})
