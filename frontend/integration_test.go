@@ -303,3 +303,60 @@ func TestFilesAndName(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildxMerge: docker buildx merges the MERGE files after the -f file
+// (like linuxkit build a.yml b.yml), and an error in a merged file shows
+// that file's line.
+func TestBuildxMerge(t *testing.T) {
+	env := testenv.Integration(t)
+	if err := exec.Command("docker", "buildx", "inspect", "lkbuild").Run(); err != nil {
+		if testenv.Required() {
+			t.Fatalf("docker buildx builder lkbuild missing: %v", err)
+		}
+		t.Skip("docker buildx builder lkbuild missing (make env)")
+	}
+	buildx := func(merge, dest string) ([]byte, error) {
+		cmd := exec.Command("docker", "buildx", "build", "--builder", "lkbuild", "--progress", "plain",
+			"--build-arg", "BUILDKIT_SYNTAX="+env.Helper, "--build-arg", "MERGE="+merge,
+			"-f", "frontend/testdata/rootfs.yml", "--target", "tar", "-o", "type=tar,dest="+dest, "frontend/testdata")
+		cmd.Dir = env.Root
+		return cmd.CombinedOutput()
+	}
+	tarFile := filepath.Join(t.TempDir(), "rootfs.tar")
+	if b, err := buildx("rootfs-extra.yml", tarFile); err != nil {
+		t.Fatalf("docker buildx build: %v\n%s", err, b)
+	}
+	f, err := os.Open(tarFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	found := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.TrimPrefix(h.Name, "./"); n == "boot/cmdline" || n == "etc/issue" || n == "containers/services/debug/config.json" {
+			b, _ := io.ReadAll(tr)
+			found[n] = string(b)
+		}
+	}
+	if found["boot/cmdline"] != "console=ttyS0 quiet" || found["etc/issue"] != "lkbuild\n" || found["containers/services/debug/config.json"] == "" {
+		t.Errorf("merged file not applied: %q", found)
+	}
+
+	b, err := buildx("bad-extra.yml", filepath.Join(t.TempDir(), "bad.tar"))
+	if err == nil {
+		t.Fatal("a bad merged file built")
+	}
+	for _, want := range []string{"bad-extra.yml:4:15: services[0].readonly", "readonly: maybe"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("buildx output lacks %q:\n%s", want, b)
+		}
+	}
+}
