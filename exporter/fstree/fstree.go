@@ -8,6 +8,7 @@ package fstree
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -125,3 +126,38 @@ func Major(dev uint64) uint32 { return uint32((dev>>8)&0xfff | (dev>>32)&^0xfff)
 
 // Minor returns the minor part of a Linux device number.
 func Minor(dev uint64) uint32 { return uint32(dev&0xff | (dev>>12)&^0xff) }
+
+// PermBits returns the permission and setuid/setgid/sticky bits of a Go
+// file mode as stat(2) and archive headers spell them (04000, 02000, 01000).
+func PermBits(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= 0o1000
+	}
+	return bits
+}
+
+// CopyContents writes the first size bytes of the file at name to w (buf,
+// if not nil, is the copy buffer) and fails if the file holds fewer: the
+// tree changed while being archived.
+func CopyContents(w io.Writer, name string, size int64, buf []byte) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.CopyBuffer(w, io.LimitReader(f, size), buf)
+	if err != nil {
+		return err
+	}
+	if n != size {
+		return fmt.Errorf("file changed size while archiving (%d of %d bytes)", n, size)
+	}
+	return nil
+}

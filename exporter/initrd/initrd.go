@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -99,7 +98,7 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 			return err
 		}
 		if e.Mode.IsRegular() && h.Size > 0 {
-			if err := copyFile(cw, filepath.Join(root, e.Path), h.Size, buf); err != nil {
+			if err := fstree.CopyContents(cw, filepath.Join(root, e.Path), h.Size, buf); err != nil {
 				return fmt.Errorf("%s: %w", e.Path, err)
 			}
 		}
@@ -107,34 +106,9 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 	return cw.Close()
 }
 
-func copyFile(w io.Writer, name string, size int64, buf []byte) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	n, err := io.CopyBuffer(w, io.LimitReader(f, size), buf)
-	if err != nil {
-		return err
-	}
-	if n != size {
-		return fmt.Errorf("file changed size while archiving (%d of %d bytes)", n, size)
-	}
-	return nil
-}
-
 // modeBits converts a Go file mode into stat(2) type and permission bits.
 func modeBits(m fs.FileMode) uint32 {
-	bits := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		bits |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
+	bits := fstree.PermBits(m)
 	switch {
 	case m.IsDir():
 		bits |= cpio.TypeDir

@@ -144,7 +144,7 @@ func writeTar(tw *tar.Writer, root string, entries []fstree.Entry, epoch *time.T
 		if epoch != nil && mt.After(*epoch) {
 			mt = *epoch
 		}
-		h := &tar.Header{Name: e.Path, Mode: int64(unixMode(e.Mode)), Uid: int(e.UID), Gid: int(e.GID),
+		h := &tar.Header{Name: e.Path, Mode: int64(fstree.PermBits(e.Mode)), Uid: int(e.UID), Gid: int(e.GID),
 			ModTime: mt.UTC().Truncate(time.Second), Format: tar.FormatPAX}
 		switch {
 		case e.Mode.IsDir():
@@ -173,41 +173,12 @@ func writeTar(tw *tar.Writer, root string, entries []fstree.Entry, epoch *time.T
 			return err
 		}
 		if h.Typeflag == tar.TypeReg && h.Size > 0 {
-			if err := copyFile(tw, filepath.Join(root, e.Path), h.Size); err != nil {
+			if err := fstree.CopyContents(tw, filepath.Join(root, e.Path), h.Size, nil); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func copyFile(w io.Writer, p string, size int64) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	n, err := io.Copy(w, io.LimitReader(f, size))
-	if err == nil && n != size {
-		err = fmt.Errorf("%s: changed size while being read", p)
-	}
-	return err
-}
-
-// unixMode turns Go's file mode into the permission and special bits of
-// a tar header.
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
 }
 
 func writeJSON(dir, mediaType string, v any) (ocispecs.Descriptor, error) {

@@ -69,29 +69,7 @@ func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) 
 // WaitFor waits until every marker has appeared on the console, in any
 // order. It fails when the machine stops first or timeout passes.
 func (c *Console) WaitFor(timeout time.Duration, markers ...string) error {
-	deadline := time.After(timeout)
-	for {
-		c.mu.Lock()
-		missing := c.missing(markers)
-		cond := c.cond
-		c.mu.Unlock()
-		if len(missing) == 0 {
-			return nil
-		}
-		select {
-		case <-cond:
-		case <-c.done:
-			c.mu.Lock()
-			missing = c.missing(markers)
-			c.mu.Unlock()
-			if len(missing) == 0 {
-				return nil
-			}
-			return fmt.Errorf("machine stopped (%v) before printing %q", c.err, missing)
-		case <-deadline:
-			return fmt.Errorf("no %q on the console after %s", missing, timeout)
-		}
-	}
+	return c.wait(timeout, "", func() []string { return c.missing(markers) })
 }
 
 // WaitForInOrder waits until the markers have appeared on the console in
@@ -99,27 +77,33 @@ func (c *Console) WaitFor(timeout time.Duration, markers ...string) error {
 // can hold only one marker). It fails when the machine stops first or
 // timeout passes.
 func (c *Console) WaitForInOrder(timeout time.Duration, markers ...string) error {
+	return c.wait(timeout, ", in order,", func() []string { return c.missingInOrder(markers) })
+}
+
+// wait polls missing (called with c.mu held) at every console update until
+// it returns nothing, the machine stops or timeout passes.
+func (c *Console) wait(timeout time.Duration, how string, missing func() []string) error {
 	deadline := time.After(timeout)
 	for {
 		c.mu.Lock()
-		missing := c.missingInOrder(markers)
+		m := missing()
 		cond := c.cond
 		c.mu.Unlock()
-		if len(missing) == 0 {
+		if len(m) == 0 {
 			return nil
 		}
 		select {
 		case <-cond:
 		case <-c.done:
 			c.mu.Lock()
-			missing = c.missingInOrder(markers)
+			m = missing()
 			c.mu.Unlock()
-			if len(missing) == 0 {
+			if len(m) == 0 {
 				return nil
 			}
-			return fmt.Errorf("machine stopped (%v) before printing, in order, %q", c.err, missing)
+			return fmt.Errorf("machine stopped (%v) before printing%s %q", c.err, how, m)
 		case <-deadline:
-			return fmt.Errorf("no %q, in order, on the console after %s", missing, timeout)
+			return fmt.Errorf("no %q%s on the console after %s", m, how, timeout)
 		}
 	}
 }
