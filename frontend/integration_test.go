@@ -360,3 +360,35 @@ func TestBuildxMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestTarKernelInitrdAndDockerTargets(t *testing.T) {
+	env := testenv.Integration(t)
+	out := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Target: "tar-kernel-initrd"})
+	f, err := os.Open(filepath.Join(out, "minimal-initrd.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+	}
+	if got := strings.Join(names, " "); got != "kernel initrd.img cmdline" {
+		t.Errorf("minimal-initrd.tar holds %s", got)
+	}
+	dout := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Target: "docker"})
+	if b, err := os.ReadFile(filepath.Join(dout, "Dockerfile")); err != nil || !bytes.Contains(b, []byte("/bin/rc.init")) {
+		t.Errorf("docker target Dockerfile = %q (%v)", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dout, "containers/services/httpd/config.json")); err != nil {
+		t.Errorf("docker target lacks the bundles: %v", err)
+	}
+}

@@ -68,6 +68,16 @@ type builder struct {
 	ociVolumes map[string][]*resolvedImage
 }
 
+// dockerfile is added at the root by the docker target, as LinuxKit does,
+// so the tree can be built into an image that runs the system's init.
+const dockerfile = `
+FROM scratch
+
+COPY . ./
+
+ENTRYPOINT ["/bin/rc.init"]
+`
+
 // Build compiles cfg into LLB for one target platform.
 func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) {
 	if opt.Target == "" {
@@ -100,6 +110,10 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 		return nil, err
 	}
 	res := &Result{Rootfs: rootfs, Output: rootfs, Target: target}
+	if target.Name == "docker" {
+		res.Output = rootfs.File(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())),
+			llb.WithCustomName("[docker] Dockerfile"))
+	}
 	if !target.Rootfs {
 		if opt.Helper == nil {
 			return nil, errors.New("target " + target.Name + " needs the lkbuild helper image")

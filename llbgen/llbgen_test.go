@@ -201,3 +201,28 @@ func TestOptionalPattern(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerTarget: the docker target is the root filesystem plus
+// LinuxKit's Dockerfile at /.
+func TestDockerTarget(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "docker"
+	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, op := range ops(t, res.Output) {
+		for _, a := range op.GetFile().GetActions() {
+			if f := a.GetMkfile(); f != nil && f.GetPath() == "/Dockerfile" {
+				found = strings.Contains(string(f.GetData()), `ENTRYPOINT ["/bin/rc.init"]`)
+			}
+		}
+		if op.GetExec() != nil {
+			t.Error("the docker target runs no helper")
+		}
+	}
+	if !found {
+		t.Error("no /Dockerfile with LinuxKit's entrypoint")
+	}
+}

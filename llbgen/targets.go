@@ -16,7 +16,9 @@ const DefaultTarget = "kernel+initrd"
 
 var targets = []Target{
 	{Name: "kernel+initrd", Description: "kernel, gzip cpio initrd and cmdline (<name>-kernel, <name>-initrd.img, <name>-cmdline)"},
+	{Name: "tar-kernel-initrd", Description: "<name>-initrd.tar holding kernel, initrd.img, cmdline and ucode.cpio"},
 	{Name: "tar", Description: "the root filesystem tree (use -o type=tar for LinuxKit's tar output)", Rootfs: true},
+	{Name: "docker", Description: "the root filesystem tree with a Dockerfile (FROM scratch, ENTRYPOINT /bin/rc.init), for docker import/build", Rootfs: true},
 }
 
 // Targets lists every target, sorted by name.

@@ -4,6 +4,7 @@
 package mkimage
 
 import (
+	"archive/tar"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,8 @@ type Writer func(o Options) error
 
 // Formats maps each format name to its writer.
 var Formats = map[string]Writer{
-	"kernel+initrd": writeKernelInitrd,
+	"kernel+initrd":     writeKernelInitrd,
+	"tar-kernel-initrd": writeTarKernelInitrd,
 }
 
 // FormatNames returns the names of Formats, sorted.
@@ -118,6 +120,67 @@ func writeKernelInitrd(o Options) error {
 		return os.WriteFile(base+"-cmdline", cmdline, 0o644)
 	}
 	return nil
+}
+
+// writeTarKernelInitrd writes <name>-initrd.tar holding kernel,
+// initrd.img (without microcode), cmdline and ucode.cpio, each only when
+// present or not empty, as LinuxKit's tar-kernel-initrd.
+func writeTarKernelInitrd(o Options) error {
+	tmp, err := os.CreateTemp(o.Output, ".initrd-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := initrd.Write(tmp, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
+		return fmt.Errorf("initrd: %w", err)
+	}
+	mtime := time.Unix(0, 0)
+	if o.Epoch != nil {
+		mtime = *o.Epoch
+	}
+	f, err := os.OpenFile(filepath.Join(o.Output, o.Name+"-initrd.tar"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	for _, m := range []struct{ name, src string }{
+		{"kernel", filepath.Join(o.Input, "boot", "kernel")},
+		{"initrd.img", tmp.Name()},
+		{"cmdline", filepath.Join(o.Input, "boot", "cmdline")},
+		{"ucode.cpio", filepath.Join(o.Input, "boot", "ucode.cpio")},
+	} {
+		if err := tarFile(tw, m.name, m.src, mtime); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// tarFile adds the file at src to tw as name (mode 0644) unless it is
+// missing or empty.
+func tarFile(tw *tar.Writer, name, src string, mtime time.Time) error {
+	in, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil || fi.Size() == 0 {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: fi.Size(), ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, in)
+	return err
 }
 
 func copyIfExists(src, dst string) error {

@@ -1,8 +1,12 @@
 package mkimage
 
 import (
+	"archive/tar"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -62,5 +66,50 @@ func TestFailureLeavesNothing(t *testing.T) {
 func TestUnknownFormat(t *testing.T) {
 	if err := Run(Options{Format: "nope", Name: "x", Input: t.TempDir(), Output: t.TempDir()}); err == nil {
 		t.Fatal("unknown format accepted")
+	}
+}
+
+func TestTarKernelInitrd(t *testing.T) {
+	in, out := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
+	os.WriteFile(filepath.Join(in, "boot/kernel"), []byte("KERNEL"), 0o644)
+	os.WriteFile(filepath.Join(in, "boot/ucode.cpio"), []byte("UCODE"), 0o644)
+	os.WriteFile(filepath.Join(in, "boot/cmdline"), nil, 0o644)
+	os.WriteFile(filepath.Join(in, "init"), []byte("#!/bin/sh"), 0o755)
+	if err := Run(Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 1 || ents[0].Name() != "sys-initrd.tar" {
+		t.Fatalf("output = %v, want only sys-initrd.tar", ents)
+	}
+	f, err := os.Open(filepath.Join(out, "sys-initrd.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var got []string
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		if h.Name == "initrd.img" {
+			// the initrd alone, without the microcode in front
+			if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Errorf("initrd.img is not a bare gzip stream")
+			}
+			b = nil
+		}
+		got = append(got, fmt.Sprintf("%s %o %s", h.Name, h.Mode, b))
+	}
+	// The empty cmdline is left out, as LinuxKit does.
+	if want := "kernel 644 KERNEL|initrd.img 644 |ucode.cpio 644 UCODE"; strings.Join(got, "|") != want {
+		t.Errorf("tar = %q, want %q", strings.Join(got, "|"), want)
 	}
 }
