@@ -226,3 +226,30 @@ func TestDockerTarget(t *testing.T) {
 		t.Error("no /Dockerfile with LinuxKit's entrypoint")
 	}
 }
+
+// TestKernelFiles: binary, ucode and tar of the kernel section become
+// copies to boot/kernel and boot/ucode.cpio and an unpack at /.
+func TestKernelFiles(t *testing.T) {
+	cfg, err := spec.Parse("k.yml", []byte("kernel:\n  image: linuxkit/kernel:6.12.59\n  binary: bzImage\n  ucode: intel-ucode.cpio\n  tar: modules.tar\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copies []string
+	for _, op := range ops(t, res.Output) {
+		for _, a := range op.GetFile().GetActions() {
+			if c := a.GetCopy(); c != nil {
+				copies = append(copies, fmt.Sprintf("%s>%s unpack=%v", c.GetSrc(), c.GetDest(), c.GetAttemptUnpackDockerCompatibility()))
+			}
+		}
+	}
+	want := "/bzImage>/boot/kernel unpack=false|/intel-ucode.cpio>/boot/ucode.cpio unpack=false|/modules.tar>/ unpack=true"
+	if got := strings.Join(copies, "|"); got != want {
+		t.Errorf("kernel copies\n got %s\nwant %s", got, want)
+	}
+}
