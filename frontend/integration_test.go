@@ -203,12 +203,7 @@ func TestYAMLErrorNamesLine(t *testing.T) {
 // local registry.
 func TestBuildxSyntaxLine(t *testing.T) {
 	env := testenv.Integration(t)
-	if err := exec.Command("docker", "buildx", "inspect", "lkbuild").Run(); err != nil {
-		if testenv.Required() {
-			t.Fatalf("docker buildx builder lkbuild missing: %v", err)
-		}
-		t.Skip("docker buildx builder lkbuild missing (make env)")
-	}
+	requireBuildx(t)
 	out := t.TempDir()
 	cmd := exec.Command("docker", "buildx", "build", "--builder", "lkbuild", "--progress", "plain",
 		"-f", "examples/minimal.yml", "--target", "kernel+initrd", "-o", "type=local,dest="+out, ".")
@@ -249,28 +244,15 @@ func TestFilesAndName(t *testing.T) {
 	dir := filepath.Join(env.Root, "frontend/testdata")
 	tarFile := filepath.Join(t.TempDir(), "files.tar")
 	build(t, env, cli.BuildOptions{File: filepath.Join(dir, "files.yml"), Context: dir, Target: "tar", Output: "type=tar,dest=" + tarFile})
-	f, err := os.Open(tarFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	hdrs, data := map[string]*tar.Header{}, map[string]string{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachTarEntry(t, tarFile, func(h *tar.Header, r io.Reader) {
 		name := strings.TrimSuffix(h.Name, "/")
 		hdrs[name] = h
 		if h.Typeflag == tar.TypeReg && h.Size < 1024 {
-			b, _ := io.ReadAll(tr)
+			b, _ := io.ReadAll(r)
 			data[name] = string(b)
 		}
-	}
+	})
 	check := func(p string, mode int64, uid, gid int, content string) {
 		t.Helper()
 		h := hdrs[p]
@@ -309,12 +291,7 @@ func TestFilesAndName(t *testing.T) {
 // that file's line.
 func TestBuildxMerge(t *testing.T) {
 	env := testenv.Integration(t)
-	if err := exec.Command("docker", "buildx", "inspect", "lkbuild").Run(); err != nil {
-		if testenv.Required() {
-			t.Fatalf("docker buildx builder lkbuild missing: %v", err)
-		}
-		t.Skip("docker buildx builder lkbuild missing (make env)")
-	}
+	requireBuildx(t)
 	buildx := func(merge, dest string) ([]byte, error) {
 		cmd := exec.Command("docker", "buildx", "build", "--builder", "lkbuild", "--progress", "plain",
 			"--build-arg", "BUILDKIT_SYNTAX="+env.Helper, "--build-arg", "MERGE="+merge,
@@ -326,26 +303,13 @@ func TestBuildxMerge(t *testing.T) {
 	if b, err := buildx("rootfs-extra.yml", tarFile); err != nil {
 		t.Fatalf("docker buildx build: %v\n%s", err, b)
 	}
-	f, err := os.Open(tarFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	found := map[string]string{}
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachTarEntry(t, tarFile, func(h *tar.Header, r io.Reader) {
 		if n := strings.TrimPrefix(h.Name, "./"); n == "boot/cmdline" || n == "etc/issue" || n == "containers/services/debug/config.json" {
-			b, _ := io.ReadAll(tr)
+			b, _ := io.ReadAll(r)
 			found[n] = string(b)
 		}
-	}
+	})
 	if found["boot/cmdline"] != "console=ttyS0 quiet" || found["etc/issue"] != "lkbuild\n" || found["containers/services/debug/config.json"] == "" {
 		t.Errorf("merged file not applied: %q", found)
 	}
@@ -364,23 +328,10 @@ func TestBuildxMerge(t *testing.T) {
 func TestTarKernelInitrdAndDockerTargets(t *testing.T) {
 	env := testenv.Integration(t)
 	out := build(t, env, cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml"), Target: "tar-kernel-initrd"})
-	f, err := os.Open(filepath.Join(out, "minimal-initrd.tar"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var names []string
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachTarEntry(t, filepath.Join(out, "minimal-initrd.tar"), func(h *tar.Header, _ io.Reader) {
 		names = append(names, h.Name)
-	}
+	})
 	if got := strings.Join(names, " "); got != "kernel initrd.img cmdline" {
 		t.Errorf("minimal-initrd.tar holds %s", got)
 	}
@@ -390,5 +341,39 @@ func TestTarKernelInitrdAndDockerTargets(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dout, "containers/services/httpd/config.json")); err != nil {
 		t.Errorf("docker target lacks the bundles: %v", err)
+	}
+}
+
+// requireBuildx skips (or, with LKBUILD_INTEGRATION=1, fails) when the
+// buildx builder of make env is missing.
+func requireBuildx(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "buildx", "inspect", "lkbuild").Run(); err != nil {
+		if testenv.Required() {
+			t.Fatalf("docker buildx builder lkbuild missing: %v", err)
+		}
+		t.Skip("docker buildx builder lkbuild missing (make env)")
+	}
+}
+
+// eachTarEntry calls fn for every entry of the tar file, with the entry's
+// contents as r.
+func eachTarEntry(t *testing.T, file string, fn func(h *tar.Header, r io.Reader)) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(h, tr)
 	}
 }

@@ -60,22 +60,9 @@ func TestRootfsManifest(t *testing.T) {
 	tarFile := filepath.Join(t.TempDir(), "rootfs.tar")
 	build(t, env, cli.BuildOptions{File: filepath.Join(dir, "rootfs.yml"), Merge: []string{filepath.Join(dir, "rootfs-extra.yml")},
 		Context: dir, Target: "tar", Output: "type=tar,dest=" + tarFile, BuildArgs: []string{"SOURCE_DATE_EPOCH=0"}})
-	f, err := os.Open(tarFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var lines []string
 	layout := map[string][]byte{} // the oci volume's files
-	tr := tar.NewReader(f)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachTarEntry(t, tarFile, func(h *tar.Header, tr io.Reader) {
 		p := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
 		for _, bad := range []string{".dockerenv", "Dockerfile", "etc/hostname", "dev/console"} {
 			if p == bad || strings.HasSuffix(p, "/"+bad) {
@@ -86,7 +73,7 @@ func TestRootfsManifest(t *testing.T) {
 			layout[rel], _ = io.ReadAll(tr)
 		}
 		if !manifestEntry(p) {
-			continue
+			return
 		}
 		line := fmt.Sprintf("%s %04o %d:%d %s", typeName(h.Typeflag), h.Mode&0o7777, h.Uid, h.Gid, p)
 		switch h.Typeflag {
@@ -100,7 +87,7 @@ func TestRootfsManifest(t *testing.T) {
 			}
 		}
 		lines = append(lines, line)
-	}
+	})
 	checkLayout(t, layout)
 	sort.Strings(lines)
 	got := strings.Join(lines, "\n") + "\n"
