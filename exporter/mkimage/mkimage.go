@@ -164,11 +164,8 @@ func writeTarKernelInitrd(o Options) error {
 // tarFile adds the file at src to tw as name (mode 0644) unless it is
 // missing or empty.
 func tarFile(tw *tar.Writer, name, src string, mtime time.Time) error {
-	in, err := os.Open(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	in, err := openIfExists(src)
+	if in == nil {
 		return err
 	}
 	defer in.Close()
@@ -183,12 +180,19 @@ func tarFile(tw *tar.Writer, name, src string, mtime time.Time) error {
 	return err
 }
 
-func copyIfExists(src, dst string) error {
+// openIfExists opens src; a missing file gives (nil, nil), as the boot
+// files other than the kernel are optional.
+func openIfExists(src string) (*os.File, error) {
 	in, err := os.Open(src)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
-	if err != nil {
+	return in, err
+}
+
+func copyIfExists(src, dst string) error {
+	in, err := openIfExists(src)
+	if in == nil {
 		return err
 	}
 	defer in.Close()
@@ -204,11 +208,8 @@ func copyIfExists(src, dst string) error {
 }
 
 func appendIfExists(w io.Writer, src string) error {
-	in, err := os.Open(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	in, err := openIfExists(src)
+	if in == nil {
 		return err
 	}
 	defer in.Close()

@@ -15,89 +15,75 @@ import (
 // where qemu supports it for the format, `info` for the virtual size, and
 // `convert -O raw` back to the raw bytes.
 func TestQemuImg(t *testing.T) {
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		t.Skip("qemu-img not installed (apt-get install qemu-utils); skipping the qemu-img verification")
-	}
-	images := map[string]*synthImage{"small": smallImage(), "odd": oddImage()}
-	if !testing.Short() {
-		images["large"] = largeImage()
-	}
-	for _, f := range formats {
-		for name, img := range images {
-			if name == "large" && !f.sparse {
-				continue
-			}
-			t.Run(f.name+"/"+name, func(t *testing.T) {
-				dir := t.TempDir()
-				path := filepath.Join(dir, "disk."+f.name)
-				out, err := os.Create(path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := f.write(out, img, img.size); err != nil {
-					t.Fatal(err)
-				}
-				if err := out.Close(); err != nil {
-					t.Fatal(err)
-				}
-				run := func(args ...string) ([]byte, error) {
-					cmd := exec.Command(qemuImg, args...)
-					var stderr bytes.Buffer
-					cmd.Stderr = &stderr
-					stdout, err := cmd.Output()
-					if err != nil {
-						t.Logf("qemu-img %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr.Bytes())
-					}
-					return append(stdout, stderr.Bytes()...), err
-				}
-
-				// check: qemu-img has no check for vpc.
-				res, err := run("check", "-f", f.qemu, "--output=json", path)
-				switch {
-				case strings.Contains(string(res), "does not support checks"):
-					t.Logf("qemu-img check: %s", strings.TrimSpace(string(res)))
-				case err != nil:
-					t.Errorf("qemu-img check failed")
-				default:
-					var c struct {
-						CheckErrors int `json:"check-errors"`
-						Corruptions int `json:"corruptions"`
-						Leaks       int `json:"leaks"`
-					}
-					if err := json.Unmarshal(res, &c); err != nil {
-						t.Fatalf("qemu-img check output: %v\n%s", err, res)
-					}
-					if c.CheckErrors != 0 || c.Corruptions != 0 || c.Leaks != 0 {
-						t.Errorf("qemu-img check: %s", res)
-					}
-					t.Logf("qemu-img check: %s", bytes.Join(bytes.Fields(res), []byte(" ")))
-				}
-
-				res, err = run("info", "-f", f.qemu, "--output=json", path)
-				if err != nil {
-					t.Fatal("qemu-img info failed")
-				}
-				var info struct {
-					VirtualSize int64  `json:"virtual-size"`
-					Format      string `json:"format"`
-				}
-				if err := json.Unmarshal(res, &info); err != nil {
-					t.Fatalf("qemu-img info output: %v\n%s", err, res)
-				}
-				if want := f.virtSize(img.size); info.VirtualSize != want {
-					t.Errorf("qemu-img info: virtual size %d, want %d", info.VirtualSize, want)
-				}
-				t.Logf("qemu-img info: format %s, virtual size %d (raw %d)", info.Format, info.VirtualSize, img.size)
-
-				rawPath := filepath.Join(dir, "back.raw")
-				if _, err := run("convert", "-f", f.qemu, "-O", "raw", path, rawPath); err != nil {
-					t.Fatal("qemu-img convert failed")
-				}
-				compareRaw(t, rawPath, img, f.virtSize(img.size))
-			})
+	qemuImg := lookQemuImg(t)
+	forEachCase(t, func(t *testing.T, f format, img *synthImage) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "disk."+f.name)
+		out, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		if err := f.write(out, img, img.size); err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Close(); err != nil {
+			t.Fatal(err)
+		}
+		run := func(args ...string) ([]byte, error) {
+			cmd := exec.Command(qemuImg, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.Output()
+			if err != nil {
+				t.Logf("qemu-img %s: %v\n%s%s", strings.Join(args, " "), err, stdout, stderr.Bytes())
+			}
+			return append(stdout, stderr.Bytes()...), err
+		}
+
+		// check: qemu-img has no check for vpc.
+		res, err := run("check", "-f", f.qemu, "--output=json", path)
+		switch {
+		case strings.Contains(string(res), "does not support checks"):
+			t.Logf("qemu-img check: %s", strings.TrimSpace(string(res)))
+		case err != nil:
+			t.Errorf("qemu-img check failed")
+		default:
+			var c struct {
+				CheckErrors int `json:"check-errors"`
+				Corruptions int `json:"corruptions"`
+				Leaks       int `json:"leaks"`
+			}
+			if err := json.Unmarshal(res, &c); err != nil {
+				t.Fatalf("qemu-img check output: %v\n%s", err, res)
+			}
+			if c.CheckErrors != 0 || c.Corruptions != 0 || c.Leaks != 0 {
+				t.Errorf("qemu-img check: %s", res)
+			}
+			t.Logf("qemu-img check: %s", bytes.Join(bytes.Fields(res), []byte(" ")))
+		}
+
+		res, err = run("info", "-f", f.qemu, "--output=json", path)
+		if err != nil {
+			t.Fatal("qemu-img info failed")
+		}
+		var info struct {
+			VirtualSize int64  `json:"virtual-size"`
+			Format      string `json:"format"`
+		}
+		if err := json.Unmarshal(res, &info); err != nil {
+			t.Fatalf("qemu-img info output: %v\n%s", err, res)
+		}
+		if want := f.virtSize(img.size); info.VirtualSize != want {
+			t.Errorf("qemu-img info: virtual size %d, want %d", info.VirtualSize, want)
+		}
+		t.Logf("qemu-img info: format %s, virtual size %d (raw %d)", info.Format, info.VirtualSize, img.size)
+
+		rawPath := filepath.Join(dir, "back.raw")
+		if _, err := run("convert", "-f", f.qemu, "-O", "raw", path, rawPath); err != nil {
+			t.Fatal("qemu-img convert failed")
+		}
+		compareRaw(t, rawPath, img, f.virtSize(img.size))
+	})
 }
 
 // compareRaw checks that the file at path is the raw image followed by zeros
@@ -139,10 +125,7 @@ func TestQemuImgHugeVHD(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scans a 130 GiB sparse image; skipped in -short mode")
 	}
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		t.Skip("qemu-img not installed (apt-get install qemu-utils); skipping the qemu-img verification")
-	}
+	qemuImg := lookQemuImg(t)
 	img := &synthImage{size: 130<<30 + 512, regions: []region{{0, 4096}, {130<<30 - 100, 612}}}
 	path := filepath.Join(t.TempDir(), "huge.vhd")
 	out, err := os.Create(path)
@@ -177,10 +160,7 @@ func TestQemuImgDenseQCOW2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes a 2.3 GiB image; skipped in -short mode")
 	}
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		t.Skip("qemu-img not installed (apt-get install qemu-utils); skipping the qemu-img verification")
-	}
+	qemuImg := lookQemuImg(t)
 	img := &synthImage{size: 2600 * mib, regions: []region{{0, 2300 * mib}, {2500 * mib, 1}}}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "dense.qcow2")
@@ -204,4 +184,14 @@ func TestQemuImgDenseQCOW2(t *testing.T) {
 		t.Fatalf("qemu-img convert: %v\n%s", err, res)
 	}
 	compareRaw(t, rawPath, img, img.size)
+}
+
+// lookQemuImg returns the path of qemu-img, or skips the test.
+func lookQemuImg(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("qemu-img")
+	if err != nil {
+		t.Skip("qemu-img not installed (apt-get install qemu-utils); skipping the qemu-img verification")
+	}
+	return p
 }

@@ -207,7 +207,9 @@ var formats = []format{
 	},
 }
 
-func TestRoundTrip(t *testing.T) {
+// forEachCase runs fn as a subtest for every format and test image (the
+// large one only outside -short, and only for the sparse formats).
+func forEachCase(t *testing.T, fn func(t *testing.T, f format, img *synthImage)) {
 	images := map[string]*synthImage{"small": smallImage(), "odd": oddImage()}
 	if !testing.Short() {
 		images["large"] = largeImage()
@@ -217,20 +219,24 @@ func TestRoundTrip(t *testing.T) {
 			if name == "large" && !f.sparse {
 				continue
 			}
-			t.Run(f.name+"/"+name, func(t *testing.T) {
-				var out bytes.Buffer
-				if err := f.write(&out, img, img.size); err != nil {
-					t.Fatal(err)
-				}
-				v, err := f.parse(out.Bytes())
-				if err != nil {
-					t.Fatal(err)
-				}
-				verify(t, v, img, img.size, f.virtSize(img.size))
-				t.Logf("%d bytes", out.Len())
-			})
+			t.Run(f.name+"/"+name, func(t *testing.T) { fn(t, f, img) })
 		}
 	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	forEachCase(t, func(t *testing.T, f format, img *synthImage) {
+		var out bytes.Buffer
+		if err := f.write(&out, img, img.size); err != nil {
+			t.Fatal(err)
+		}
+		v, err := f.parse(out.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		verify(t, v, img, img.size, f.virtSize(img.size))
+		t.Logf("%d bytes", out.Len())
+	})
 }
 
 func TestDeterministic(t *testing.T) {
