@@ -100,7 +100,7 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	ociVolumes, err := resolveOCIVolumes(ctx, cfg, opt)
+	ociVolumes, err := resolveOCIVolumes(ctx, cfg, opt, images)
 	if err != nil {
 		return nil, err
 	}
@@ -299,8 +299,9 @@ func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
 }
 
 // resolveOCIVolumes resolves the image of every oci-format volume for each
-// of its platforms (default: the target platform), concurrently.
-func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options) (map[string][]*resolvedImage, error) {
+// of its platforms (default: the target platform), concurrently; an image
+// already resolved for the target platform is reused.
+func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options, known map[string]*resolvedImage) (map[string][]*resolvedImage, error) {
 	out := map[string][]*resolvedImage{}
 	var mu sync.Mutex
 	eg, ctx := errgroup.WithContext(ctx)
@@ -321,6 +322,10 @@ func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options) (map[
 		}
 		out[v.Name] = make([]*resolvedImage, len(plats))
 		for i, p := range plats {
+			if ri, ok := known[v.Image]; ok && platforms.Format(p) == platforms.Format(platforms.Normalize(opt.TargetPlatform)) {
+				out[v.Name][i] = ri
+				continue
+			}
 			eg.Go(func() error {
 				ri, err := resolveImage(ctx, v.Image, p, opt)
 				if err != nil {

@@ -80,6 +80,10 @@ func TestOCIVolume(t *testing.T) {
 	if args != want {
 		t.Errorf("helper args\n got %s\nwant %s", args, want)
 	}
+	// amd64 comes from the filesystem volume's resolution; only arm64 is new
+	if n := r.asked["docker.io/library/alpine:3.20"]; n != 2 {
+		t.Errorf("alpine resolved %d times, want 2 (amd64 once, arm64 once)", n)
+	}
 	sort.Strings(imgPlatforms)
 	// the filesystem volume "data" and the oci volume for amd64 share one source op
 	if got := strings.Join(imgPlatforms, " "); got != "amd64 arm64" {
