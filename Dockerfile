@@ -13,8 +13,17 @@ RUN --mount=type=bind,target=. \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags "-s -w" -o /out/lkbuild ./cmd/lkbuild
 
+# Bootloader files for the disk, ISO and UKI formats, from Debian packages.
+FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS bootfiles
+RUN apt-get update && \
+    apt-get install -y --no-install-recommends grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi && \
+    rm -rf /var/lib/apt/lists/*
+COPY hack/bootfiles.sh /usr/local/bin/bootfiles.sh
+RUN bootfiles.sh / /out/share/lkbuild/boot
+
 FROM scratch
 COPY --from=build /out/lkbuild /lkbuild
+COPY --from=bootfiles /out/share /share
 LABEL moby.buildkit.frontend.network.none="true"
 LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts"
 ENTRYPOINT ["/lkbuild", "frontend"]

@@ -38,6 +38,11 @@ const (
 	// directory of the -f file) merged after it in order, as `linuxkit
 	// build a.yml b.yml` does.
 	ArgMerge = "MERGE"
+	// ArgSize sets the size of disk formats, as LinuxKit's --size: a
+	// number with an optional K, M, G or T suffix (binary units; no suffix
+	// means MiB). By default a disk is as small as its contents allow.
+	// The lower-case spelling "size" is accepted too.
+	ArgSize = "SIZE"
 )
 
 // Build is the gateway frontend's entry point.
@@ -90,6 +95,14 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	sizeArg := bc.BuildArgs[ArgSize]
+	if sizeArg == "" {
+		sizeArg = bc.BuildArgs[strings.ToLower(ArgSize)]
+	}
+	size, err := ParseSize(sizeArg)
+	if err != nil {
+		return nil, fmt.Errorf("build-arg %s: %w", ArgSize, err)
+	}
 	buildPlatform := platforms.DefaultSpec()
 	if len(bc.BuildPlatforms) > 0 {
 		buildPlatform = bc.BuildPlatforms[0]
@@ -125,6 +138,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 			Helper:         helper,
 			Context:        mainContext,
 			Epoch:          epoch,
+			Size:           size,
 			NoMergeOp:      noMerge,
 			SourceMaps:     smaps,
 		})
@@ -295,4 +309,34 @@ func needsContext(cfg *spec.Config) bool {
 		}
 	}
 	return false
+}
+
+// ParseSize parses a disk size as LinuxKit's --size takes it: a positive
+// number with an optional K, M, G or T suffix (binary units, an optional
+// trailing "B" or "iB"); a bare number is MiB. "" is 0 (no size set).
+func ParseSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num := strings.TrimSpace(s)
+	up := strings.ToUpper(num)
+	up = strings.TrimSuffix(strings.TrimSuffix(up, "IB"), "B")
+	shift := 20
+	if n := len(up); n > 0 {
+		switch up[n-1] {
+		case 'K':
+			shift, up = 10, up[:n-1]
+		case 'M':
+			shift, up = 20, up[:n-1]
+		case 'G':
+			shift, up = 30, up[:n-1]
+		case 'T':
+			shift, up = 40, up[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(up, 10, 64)
+	if err != nil || v <= 0 || v > 1<<(62-shift) {
+		return 0, fmt.Errorf("invalid size %q: want a positive number with an optional K, M, G or T suffix (e.g. 1G, 2048M)", s)
+	}
+	return v << shift, nil
 }

@@ -90,6 +90,31 @@ prep_lkbuild() {
 	is_static "$bin" || die "$bin is not statically linked (build it with CGO_ENABLED=0)"
 	ctx="$(fresh_ctx lkbuild)"
 	install -m 0755 "$bin" "$ctx/lkbuild"
+	prep_bootfiles "$ctx/share/lkbuild/boot"
+}
+
+# Debian packages whose bootloader files the frontend image carries.
+BOOT_PACKAGES=(grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi)
+
+# prep_bootfiles OUT: hack/bootfiles.sh over BOOT_PACKAGES, downloaded
+# (once) into the deb cache and unpacked, not installed.
+prep_bootfiles() {
+	local out="$1" work="$IMAGES_DIR/.work-boot" p deb
+	rm -rf "$work"
+	mkdir -p "$work/root" "$DEBS_DIR"
+	for p in "${BOOT_PACKAGES[@]}"; do
+		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${p}_*_*.deb" | sort -V | tail -1)"
+		if [ -z "$deb" ]; then
+			log "lkbuild: downloading $p"
+			(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$p:amd64" >&2) ||
+				(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$p:amd64" >&2)
+			deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${p}_*_*.deb" | sort -V | tail -1)"
+		fi
+		[ -n "$deb" ] || die "cannot download the Debian package $p"
+		dpkg -x "$deb" "$work/root"
+	done
+	"$ROOT/hack/bootfiles.sh" "$work/root" "$out"
+	rm -rf "$work"
 }
 
 prep_init() {

@@ -40,6 +40,9 @@ type Options struct {
 	// clamp for artifact timestamps. Nil means the Unix epoch for created
 	// files, as LinuxKit, and no clamping.
 	Epoch *time.Time
+	// Size is the whole disk size of disk formats in bytes (the SIZE
+	// build-arg); 0 makes disks as small as their contents allow.
+	Size int64
 	// NoMergeOp makes the root filesystem a chain of copies, for daemons
 	// without MergeOp (Docker's classic image store).
 	NoMergeOp bool
@@ -284,7 +287,11 @@ func (b *builder) volume(v *spec.Volume) (llb.State, error) {
 // mkimage runs `lkbuild mkimage` from the helper image on the build
 // platform over the read-only root filesystem and returns its output dir.
 func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
-	args := []string{"/lkbuild", "mkimage", "--format", t.Name, "--name", b.opt.Name, "--input", "/in", "--output", "/out"}
+	args := []string{"/lkbuild", "mkimage", "--format", t.Name, "--name", b.opt.Name, "--input", "/in", "--output", "/out",
+		"--arch", b.opt.TargetPlatform.Architecture}
+	if t.Disk && b.opt.Size > 0 {
+		args = append(args, "--size", fmt.Sprint(b.opt.Size))
+	}
 	if b.opt.Epoch != nil {
 		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
 	}

@@ -9,6 +9,8 @@ type Target struct {
 	// Rootfs targets return the root filesystem itself; the others run
 	// `lkbuild mkimage --format <Name>` over it.
 	Rootfs bool
+	// Disk targets write a disk image, sized by Options.Size.
+	Disk bool
 }
 
 // DefaultTarget is built when no --target is given, as LinuxKit's default.
@@ -19,6 +21,16 @@ var targets = []Target{
 	{Name: "tar-kernel-initrd", Description: "<name>-initrd.tar holding kernel, initrd.img, cmdline and ucode.cpio"},
 	{Name: "tar", Description: "the root filesystem tree (use -o type=tar for LinuxKit's tar output)", Rootfs: true},
 	{Name: "docker", Description: "the root filesystem tree with a Dockerfile (FROM scratch, ENTRYPOINT /bin/rc.init), for docker import/build", Rootfs: true},
+	{Name: "uki", Description: "<name>.efi: a unified kernel image (systemd EFI stub + kernel + initrd + cmdline), bootable by UEFI firmware"},
+	{Name: "raw-efi", Description: "<name>-efi.img: GPT disk, EFI System Partition with systemd-boot and a unified kernel image", Disk: true},
+	{Name: "qcow2-efi", Description: "<name>-efi.qcow2: the raw-efi disk as qcow2", Disk: true},
+	{Name: "raw-bios", Description: "<name>-bios.img: MBR disk, FAT32 partition with kernel and initrd, GRUB for BIOS", Disk: true},
+	{Name: "qcow2-bios", Description: "<name>.qcow2: the raw-bios disk as qcow2", Disk: true},
+	{Name: "vhd", Description: "<name>.vhd: the raw-bios disk as a fixed VHD (Azure, Hyper-V)", Disk: true},
+	{Name: "dynamic-vhd", Description: "<name>.vhd: the raw-bios disk as a dynamic VHD", Disk: true},
+	{Name: "vmdk", Description: "<name>.vmdk: the raw-bios disk as a stream-optimized VMDK (VMware)", Disk: true},
+	{Name: "gcp", Description: "<name>.img.tar.gz: the raw-bios disk as disk.raw in a gzip tar, for Google Compute Engine", Disk: true},
+	{Name: "aws", Description: "<name>.raw: the raw-bios disk, for AWS EC2 import", Disk: true},
 }
 
 // Targets lists every target, sorted by name.

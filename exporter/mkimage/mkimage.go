@@ -24,6 +24,14 @@ type Options struct {
 	Input  string     // root filesystem tree
 	Output string     // directory that receives the artifacts
 	Epoch  *time.Time // SOURCE_DATE_EPOCH, if set
+	// Arch is the target architecture (GOARCH spelling); default amd64.
+	Arch string
+	// Size is the whole disk size of disk formats in bytes; 0 makes a disk
+	// as small as its contents allow.
+	Size int64
+	// BootFiles is the directory of bootloader files, one subdirectory per
+	// architecture; default DefaultBootFiles.
+	BootFiles string
 }
 
 // Writer writes the artifacts of one format.
@@ -33,6 +41,16 @@ type Writer func(o Options) error
 var Formats = map[string]Writer{
 	"kernel+initrd":     writeKernelInitrd,
 	"tar-kernel-initrd": writeTarKernelInitrd,
+	"uki":               writeUKI,
+	"raw-efi":           rawDisk(efiDisk, "-efi.img"),
+	"qcow2-efi":         convertedDisk(efiDisk, "-efi.qcow2", toQCOW2),
+	"raw-bios":          rawDisk(biosDisk, "-bios.img"),
+	"aws":               rawDisk(biosDisk, ".raw"),
+	"qcow2-bios":        convertedDisk(biosDisk, ".qcow2", toQCOW2),
+	"vhd":               convertedDisk(biosDisk, ".vhd", vhdWriter(false)),
+	"dynamic-vhd":       convertedDisk(biosDisk, ".vhd", vhdWriter(true)),
+	"vmdk":              convertedDisk(biosDisk, ".vmdk", toVMDK),
+	"gcp":               convertedDisk(biosDisk, ".img.tar.gz", toGCP),
 }
 
 // FormatNames returns the names of Formats, sorted.

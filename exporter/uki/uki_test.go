@@ -3,45 +3,12 @@ package uki
 import (
 	"bytes"
 	"debug/pe"
-	"encoding/binary"
 	"io"
 	"strings"
 	"testing"
-)
 
-// minimalStub builds a PE32+ image with one .text section and room in its
-// headers for extra section headers.
-func minimalStub(headerBytes uint32) []byte {
-	const peOff = 0x40
-	b := make([]byte, 0x400+0x200)
-	copy(b, "MZ")
-	binary.LittleEndian.PutUint32(b[0x3c:], peOff)
-	copy(b[peOff:], "PE\x00\x00")
-	coff := peOff + 4
-	binary.LittleEndian.PutUint16(b[coff:], 0x8664)
-	binary.LittleEndian.PutUint16(b[coff+2:], 1)
-	binary.LittleEndian.PutUint16(b[coff+16:], 240)
-	binary.LittleEndian.PutUint16(b[coff+18:], 0x22)
-	opt := coff + 20
-	binary.LittleEndian.PutUint16(b[opt:], magicPE32Plus)
-	binary.LittleEndian.PutUint32(b[opt+16:], 0x1000) // entry point
-	binary.LittleEndian.PutUint32(b[opt+32:], 0x1000) // section alignment
-	binary.LittleEndian.PutUint32(b[opt+36:], 0x200)  // file alignment
-	binary.LittleEndian.PutUint32(b[opt+56:], 0x2000) // size of image
-	binary.LittleEndian.PutUint32(b[opt+60:], headerBytes)
-	binary.LittleEndian.PutUint32(b[opt+64:], 0x1234) // checksum
-	binary.LittleEndian.PutUint16(b[opt+68:], 10)     // EFI application
-	binary.LittleEndian.PutUint32(b[opt+108:], 16)
-	sec := opt + 240
-	copy(b[sec:], ".text")
-	binary.LittleEndian.PutUint32(b[sec+8:], 0x10)
-	binary.LittleEndian.PutUint32(b[sec+12:], 0x1000)
-	binary.LittleEndian.PutUint32(b[sec+16:], 0x200)
-	binary.LittleEndian.PutUint32(b[sec+20:], 0x400)
-	binary.LittleEndian.PutUint32(b[sec+36:], 0x60000020)
-	copy(b[0x400:], "\xc3 stub code")
-	return b
-}
+	"github.com/lkbuild/lkbuild/exporter/internal/petest"
+)
 
 func TestWriteAppendsSections(t *testing.T) {
 	kernel := bytes.Repeat([]byte("K"), 5000)
@@ -53,7 +20,7 @@ func TestWriteAppendsSections(t *testing.T) {
 		{Name: ".initrd", Size: int64(len(initrd)), Data: bytes.NewReader(initrd)},
 	}
 	var out bytes.Buffer
-	if err := Write(&out, minimalStub(0x400), sections); err != nil {
+	if err := Write(&out, petest.Stub(0x400), sections); err != nil {
 		t.Fatal(err)
 	}
 	f, err := pe.NewFile(bytes.NewReader(out.Bytes()))
@@ -100,10 +67,10 @@ func TestWriteErrors(t *testing.T) {
 		want     string
 	}{
 		"not PE":        {[]byte("hello, this is not an EFI binary at all......................."), one, "no MZ header"},
-		"no room":       {minimalStub(0x148), one, "no room"},
-		"long name":     {minimalStub(0x400), []Section{{Name: ".toolongname", Size: 1, Data: strings.NewReader("k")}}, "1 to 8 bytes"},
-		"short data":    {minimalStub(0x400), []Section{{Name: ".linux", Size: 10, Data: strings.NewReader("k")}}, "short data"},
-		"negative size": {minimalStub(0x400), []Section{{Name: ".linux", Size: -1, Data: strings.NewReader("")}}, "out of range"},
+		"no room":       {petest.Stub(0x148), one, "no room"},
+		"long name":     {petest.Stub(0x400), []Section{{Name: ".toolongname", Size: 1, Data: strings.NewReader("k")}}, "1 to 8 bytes"},
+		"short data":    {petest.Stub(0x400), []Section{{Name: ".linux", Size: 10, Data: strings.NewReader("k")}}, "short data"},
+		"negative size": {petest.Stub(0x400), []Section{{Name: ".linux", Size: -1, Data: strings.NewReader("")}}, "out of range"},
 	} {
 		err := Write(io.Discard, tc.stub, tc.sections)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

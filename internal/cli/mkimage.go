@@ -35,6 +35,9 @@ func mkimageCmd() *cobra.Command {
 	f.StringVar(&o.Name, "name", "linuxkit", "base name of the files written")
 	f.StringVar(&o.Input, "input", "", "root filesystem tree")
 	f.StringVar(&o.Output, "output", "", "directory for the artifacts")
+	f.StringVar(&o.Arch, "arch", "amd64", "target architecture (GOARCH spelling): picks kernel names and bootloaders")
+	f.Int64Var(&o.Size, "size", 0, "disk size in bytes for disk formats (0: as small as the contents allow)")
+	f.StringVar(&o.BootFiles, "boot-files", mkimage.DefaultBootFiles, "directory of bootloader files, one subdirectory per architecture")
 	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
 	return cmd
 }
