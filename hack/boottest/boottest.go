@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +34,64 @@ func QEMUKernel(ctx context.Context, kernel, initrd, cmdline string, log io.Writ
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", strings.TrimSpace(cmdline + " console=ttyS0 panic=-1"),
 		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	}
+	return start(ctx, exec.CommandContext(ctx, "qemu-system-x86_64", args...), log)
+}
+
+// Firmware is what a machine boots with.
+type Firmware int
+
+const (
+	// BIOS is qemu's default SeaBIOS.
+	BIOS Firmware = iota
+	// EFI is OVMF, from Debian's ovmf package.
+	EFI
+)
+
+// OVMF code and variable-store templates (Debian's ovmf package).
+const (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// Drive is one medium attached to a machine.
+type Drive struct {
+	Path   string
+	Format string // qemu's driver: raw, qcow2, vpc, vmdk
+	CDROM  bool   // attach as a SATA CD-ROM instead of a virtio disk
+}
+
+// QEMUMachine boots the drives (in order; the first is tried first) with
+// fw and returns the console. Nothing is passed on a -append line: the
+// command line is the one built into the medium. scratch holds OVMF's
+// writable variable store.
+func QEMUMachine(ctx context.Context, fw Firmware, scratch string, log io.Writer, drives ...Drive) (*Console, error) {
+	args := []string{
+		"-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
+		"-nographic", "-no-reboot", "-serial", "mon:stdio",
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	}
+	if fw == EFI {
+		vars := filepath.Join(scratch, "OVMF_VARS.fd")
+		b, err := os.ReadFile(OVMFVars)
+		if err != nil {
+			return nil, fmt.Errorf("OVMF (apt package ovmf): %w", err)
+		}
+		if err := os.WriteFile(vars, b, 0o644); err != nil {
+			return nil, err
+		}
+		args = append(args,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,file="+vars)
+	}
+	for i, d := range drives {
+		id := fmt.Sprintf("d%d", i)
+		args = append(args, "-drive", fmt.Sprintf("if=none,id=%s,format=%s,readonly=on,file=%s", id, d.Format, d.Path))
+		if d.CDROM {
+			args = append(args, "-device", fmt.Sprintf("ide-cd,drive=%s,bootindex=%d", id, i))
+		} else {
+			args = append(args, "-device", fmt.Sprintf("virtio-blk-pci,drive=%s,bootindex=%d", id, i))
+		}
 	}
 	return start(ctx, exec.CommandContext(ctx, "qemu-system-x86_64", args...), log)
 }

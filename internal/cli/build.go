@@ -65,7 +65,7 @@ The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbu
 	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
-	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH)")
+	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
 	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
 	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
 	f.StringVar(&fl.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet, rawjson")

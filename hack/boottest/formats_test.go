@@ -1,0 +1,172 @@
+package boottest
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/testenv"
+)
+
+// bootFormat says how a target's artifact is booted.
+type bootFormat struct {
+	target string
+	file   string // the artifact, after the base name
+	fw     Firmware
+	driver string // qemu's format driver
+	cdrom  bool
+}
+
+// bootFormats are the bootable targets whose medium carries everything,
+// command line included: each is booted as the machine's only drive.
+var bootFormats = []bootFormat{
+	{"uki", ".efi", EFI, "", false},
+	{"raw-efi", "-efi.img", EFI, "raw", false},
+	{"qcow2-efi", "-efi.qcow2", EFI, "qcow2", false},
+	{"raw-bios", "-bios.img", BIOS, "raw", false},
+	{"qcow2-bios", ".qcow2", BIOS, "qcow2", false},
+	{"vhd", ".vhd", BIOS, "vpc", false},
+	{"dynamic-vhd", ".vhd", BIOS, "vpc", false},
+	{"vmdk", ".vmdk", BIOS, "vmdk", false},
+	{"gcp", ".img.tar.gz", BIOS, "raw", false},
+	{"aws", ".raw", BIOS, "raw", false},
+}
+
+const formatsYAML = "hack/boottest/testdata/minimal-serial.yml"
+
+// TestBootFormats builds every bootable format of the minimal system and
+// boots each in qemu (TCG; OVMF for EFI) to the service marker. It then
+// builds the format again without the cache and checks the bytes are the
+// same (same SOURCE_DATE_EPOCH).
+func TestBootFormats(t *testing.T) {
+	env := testenv.Integration(t)
+	requireQEMU(t)
+	for _, bf := range bootFormats {
+		t.Run(bf.target, func(t *testing.T) {
+			t.Parallel()
+			out := buildFormat(t, env, bf.target, false)
+			art := filepath.Join(out, "minimal-serial"+bf.file)
+			drive := Drive{Path: art, Format: bf.driver, CDROM: bf.cdrom}
+			switch bf.target {
+			case "uki":
+				// The firmware starts it from a FAT directory, as the
+				// removable-media boot loader.
+				esp := filepath.Join(t.TempDir(), "esp")
+				os.MkdirAll(filepath.Join(esp, "EFI", "BOOT"), 0o755)
+				copyFile(t, art, filepath.Join(esp, "EFI", "BOOT", "BOOTX64.EFI"))
+				drive = Drive{Path: "fat:" + esp, Format: "raw"}
+			case "gcp":
+				drive.Path = untarDisk(t, art)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			var log bytes.Buffer
+			start := time.Now()
+			con, err := QEMUMachine(ctx, bf.fw, t.TempDir(), &log, drive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := con.WaitFor(4*time.Minute, minimalMarkers...); err != nil {
+				t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+			}
+			t.Logf("%s booted to the service marker in %s", bf.target, time.Since(start).Round(time.Second))
+			cancel()
+
+			again := buildFormat(t, env, bf.target, true)
+			if a, b := sum(t, art), sum(t, filepath.Join(again, "minimal-serial"+bf.file)); a != b {
+				t.Errorf("two builds with the same SOURCE_DATE_EPOCH differ: %s, then %s without the cache", a, b)
+			}
+		})
+	}
+}
+
+func requireQEMU(t *testing.T) {
+	t.Helper()
+	for _, f := range []string{"/usr/bin/qemu-system-x86_64", OVMFCode, OVMFVars} {
+		if _, err := os.Stat(f); err != nil {
+			if testenv.Required() {
+				t.Fatalf("%s missing (make env installs qemu-system-x86 and ovmf)", f)
+			}
+			t.Skipf("%s missing", f)
+		}
+	}
+}
+
+func buildFormat(t *testing.T, env testenv.Env, target string, noCache bool) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, formatsYAML), Context: env.Root,
+		Target: target, Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet", NoCache: noCache,
+		BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}}); err != nil {
+		t.Fatalf("building %s: %v", target, err)
+	}
+	return out
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// untarDisk extracts disk.raw from a gcp image.
+func untarDisk(t *testing.T, tgz string) string {
+	t.Helper()
+	f, err := os.Open(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	hdr, err := tr.Next()
+	if err != nil || hdr.Name != "disk.raw" {
+		t.Fatalf("first entry %v (%v), want disk.raw", hdr, err)
+	}
+	dst := filepath.Join(t.TempDir(), "disk.raw")
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, tr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Errorf("more than disk.raw in the gcp tar (%v)", err)
+	}
+	return dst
+}
+
+func sum(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
