@@ -1,0 +1,616 @@
+// Package iso9660 writes ISO 9660 images with Rock Ridge extensions (POSIX
+// names, modes, owners, symlinks, device nodes, hard links and timestamps)
+// and El Torito boot entries (BIOS no-emulation with an optional boot
+// information table, as ISOLINUX needs, and EFI). The layout is computed
+// from metadata first and the image is then written front to back to an
+// io.Writer, one file's contents at a time, so memory use does not grow
+// with the contents. The same inputs give the same bytes.
+//
+// Limits: a file must be smaller than 4 GiB (no multi-extent files); the
+// Rock Ridge data of one entry (long names, long symlink targets) must fit
+// in one 2 KiB continuation block; deep directories are not relocated (as
+// genisoimage -D: Linux and libisofs read them); there is no Joliet tree.
+package iso9660
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lkbuild/lkbuild/exporter/fstree"
+)
+
+// SectorSize is the ISO 9660 logical block size.
+const SectorSize = 2048
+
+// File is one entry of the image. Parent directories must come before
+// their children.
+type File struct {
+	fstree.Entry
+	Src    string // host file with the contents of a regular file
+	Data   []byte // contents when Src is empty
+	Hidden bool   // contents only, no directory record (an El Torito image)
+}
+
+// Platform is an El Torito platform ID.
+type Platform byte
+
+const (
+	// X86 is a PC BIOS boot entry.
+	X86 Platform = 0
+	// EFI is a UEFI boot entry.
+	EFI Platform = 0xef
+)
+
+// BootEntry is an El Torito no-emulation boot entry.
+type BootEntry struct {
+	Path     string // the boot image: the Path of a regular File
+	Platform Platform
+	// LoadSectors is the number of 512-byte sectors the firmware loads (4
+	// for ISOLINUX). 0 means the whole image; an image of more than 65535
+	// sectors gets 1, which EFI firmware reads as "up to the end of the
+	// disc" and then sizes from the image's own FAT header.
+	LoadSectors uint16
+	// BootInfoTable patches the El Torito boot information table into the
+	// image at byte 8, as ISOLINUX requires. The image must be in Data.
+	BootInfoTable bool
+}
+
+// Options describe the image.
+type Options struct {
+	VolumeID string    // up to 32 characters
+	ModTime  time.Time // volume dates, and the time of the root directory
+	Boot     []BootEntry
+	// Catalog is the path of the El Torito boot catalog. Empty means a
+	// hidden one. A listed File of that path is replaced by the catalog.
+	Catalog string
+}
+
+type node struct {
+	f        *File
+	isoName  string // ISO 9660 identifier ("NAME.EXT;1" for files)
+	parent   *node
+	children []*node
+	dirNum   int
+	subdirs  int
+	lba      uint32
+	size     uint32
+	ino      uint32
+}
+
+func (n *node) isDir() bool { return n.f.Mode.IsDir() }
+
+// record is one directory record.
+type record struct {
+	ident []byte // "\x00" for ".", "\x01" for ".."
+	self  *node  // whose extent and metadata the record shows
+	su    []byte // system use area; a CE entry, if any, is the last 28 bytes
+	ce    []byte // continuation area
+	ceLBA uint32
+	ceOff uint32
+}
+
+func (r *record) length() int {
+	n := 33 + len(r.ident)
+	if len(r.ident)%2 == 0 {
+		n++
+	}
+	return n + len(r.su)
+}
+
+type image struct {
+	o        Options
+	root     *node
+	byPath   map[string]*node
+	paths    []string // sorted
+	dirs     []*node  // path table order
+	recs     map[*node][]*record
+	data     []*node // regular files with an extent, in extent order
+	catalog  *node
+	boots    []*node
+	ptSize   uint32
+	ptL, ptM uint32
+	ceRecs   []*record
+	ceSize   uint32
+	total    uint32
+}
+
+// Write writes the image of files to w.
+func Write(w io.Writer, files []File, o Options) error {
+	img, err := layout(files, o)
+	if err != nil {
+		return err
+	}
+	return img.write(w)
+}
+
+func layout(files []File, o Options) (*image, error) {
+	img := &image{o: o, byPath: map[string]*node{}, recs: map[*node][]*record{}}
+	img.root = &node{f: &File{Entry: fstree.Entry{Mode: fs.ModeDir | 0o755, ModTime: o.ModTime}}}
+	img.byPath[""] = img.root
+	for i := range files {
+		f := &files[i]
+		p := path.Clean(f.Path)
+		if f.Path == "" || p != f.Path || strings.HasPrefix(p, "/") || p == ".." || strings.HasPrefix(p, "../") {
+			return nil, fmt.Errorf("path %q: want a clean relative path", f.Path)
+		}
+		if _, dup := img.byPath[p]; dup {
+			return nil, fmt.Errorf("path %q given twice", f.Path)
+		}
+		dir := path.Dir(p)
+		if dir == "." {
+			dir = ""
+		}
+		parent, ok := img.byPath[dir]
+		if !ok || !parent.isDir() {
+			return nil, fmt.Errorf("path %q: its directory is not listed before it", f.Path)
+		}
+		if f.Mode.IsRegular() {
+			if f.Src == "" {
+				f.Size = int64(len(f.Data))
+			}
+			if f.Size >= 1<<32 {
+				return nil, fmt.Errorf("%s: %d bytes; an ISO 9660 file must be smaller than 4 GiB", f.Path, f.Size)
+			}
+		}
+		n := &node{f: f, parent: parent}
+		img.byPath[p] = n
+		if !f.Hidden {
+			parent.children = append(parent.children, n)
+		}
+	}
+	if err := img.bootNodes(); err != nil {
+		return nil, err
+	}
+	img.paths = make([]string, 0, len(img.byPath))
+	for p := range img.byPath {
+		img.paths = append(img.paths, p)
+	}
+	sort.Strings(img.paths)
+
+	img.name(img.root)
+	img.dirs = []*node{img.root}
+	for i := 0; i < len(img.dirs); i++ {
+		d := img.dirs[i]
+		d.dirNum = i + 1
+		for _, c := range d.children {
+			if c.isDir() {
+				img.dirs = append(img.dirs, c)
+			}
+		}
+	}
+	if len(img.dirs) > 65535 {
+		return nil, fmt.Errorf("%d directories: the path table holds at most 65535", len(img.dirs))
+	}
+	img.serials()
+
+	// Records depend on names and metadata only (a CE entry has a fixed
+	// size), so directory sizes are known before any LBA.
+	for _, d := range img.dirs {
+		recs, err := img.dirRecords(d)
+		if err != nil {
+			return nil, err
+		}
+		img.recs[d] = recs
+		d.size = uint32(packRecords(recs, nil)) * SectorSize
+	}
+
+	next := uint32(16 + 2) // system area, primary and terminator
+	if len(img.boots) > 0 {
+		next++ // boot record
+	}
+	for _, d := range img.dirs {
+		img.ptSize += uint32(8 + len(ptIdent(d)) + len(ptIdent(d))%2)
+	}
+	ptSectors := sectors(img.ptSize)
+	img.ptL, img.ptM = next, next+ptSectors
+	next += 2 * ptSectors
+	for _, d := range img.dirs {
+		d.lba = next
+		next += d.size / SectorSize
+	}
+	// Continuation areas, packed so none straddles a sector.
+	ceStart, off := next, uint32(0)
+	for _, d := range img.dirs {
+		for _, r := range img.recs[d] {
+			if len(r.ce) == 0 {
+				continue
+			}
+			if off%SectorSize+uint32(len(r.ce)) > SectorSize {
+				off = sectors(off) * SectorSize
+			}
+			r.ceLBA, r.ceOff = ceStart+off/SectorSize, off%SectorSize
+			off += uint32(len(r.ce))
+			img.ceRecs = append(img.ceRecs, r)
+		}
+	}
+	img.ceSize = sectors(off) * SectorSize
+	next += sectors(off)
+	if img.catalog != nil {
+		img.catalog.lba, img.catalog.size = next, SectorSize
+		next++
+	}
+	// File data in path order; hard links share the first path's extent;
+	// empty files have extent 0.
+	first := map[int]*node{}
+	for _, p := range img.paths {
+		n := img.byPath[p]
+		if !n.f.Mode.IsRegular() || n == img.catalog {
+			continue
+		}
+		n.size = uint32(n.f.Size)
+		if g := n.f.LinkGroup; g != 0 {
+			if f, ok := first[g]; ok {
+				n.lba = f.lba
+				continue
+			}
+			first[g] = n
+		}
+		if n.size == 0 {
+			continue
+		}
+		n.lba = next
+		next += sectors(n.size)
+		img.data = append(img.data, n)
+	}
+	img.total = next
+	return img, nil
+}
+
+func sectors(n uint32) uint32 { return (n + SectorSize - 1) / SectorSize }
+
+func (img *image) bootNodes() error {
+	if len(img.o.Boot) == 0 {
+		return nil
+	}
+	cat, hidden := img.o.Catalog, false
+	if cat == "" {
+		cat, hidden = "boot.catalog", true
+	}
+	if _, listed := img.byPath[cat]; !listed {
+		dir := path.Dir(cat)
+		if dir == "." {
+			dir = ""
+		}
+		parent, ok := img.byPath[dir]
+		if !ok || !parent.isDir() {
+			return fmt.Errorf("boot catalog %q: its directory is not in the image", cat)
+		}
+		n := &node{f: &File{Entry: fstree.Entry{Path: cat, Mode: 0o444, ModTime: img.o.ModTime}, Hidden: hidden}, parent: parent}
+		img.byPath[cat] = n
+		if !hidden {
+			parent.children = append(parent.children, n)
+		}
+	}
+	n, ok := img.byPath[cat]
+	if !ok || !n.f.Mode.IsRegular() {
+		return fmt.Errorf("boot catalog %q: not a regular file of the image", cat)
+	}
+	n.f.Src, n.f.Data, n.f.Size = "", nil, SectorSize
+	img.catalog = n
+	for _, b := range img.o.Boot {
+		bn, ok := img.byPath[b.Path]
+		if !ok || !bn.f.Mode.IsRegular() || bn == n {
+			return fmt.Errorf("boot image %q: not a regular file of the image", b.Path)
+		}
+		if b.BootInfoTable && (bn.f.Src != "" || len(bn.f.Data) < 64) {
+			return fmt.Errorf("boot image %q: a boot information table needs the image in memory (at least 64 bytes)", b.Path)
+		}
+		img.boots = append(img.boots, bn)
+	}
+	return nil
+}
+
+// name gives the children of d unique ISO 9660 identifiers and sorts them
+// by identifier, recursively.
+func (img *image) name(d *node) {
+	used := map[string]bool{}
+	for _, c := range d.children {
+		base := isoBase(path.Base(c.f.Path), c.isDir())
+		id := base
+		for i := 1; used[id]; i++ {
+			suffix := fmt.Sprintf("_%d", i)
+			stem, ext := base, ""
+			if j := strings.LastIndex(base, "."); j >= 0 {
+				stem, ext = base[:j], base[j:]
+			}
+			id = stem[:min(len(stem), 30-len(ext)-len(suffix))] + suffix + ext
+		}
+		used[id] = true
+		c.isoName = id
+		if !c.isDir() {
+			c.isoName += ";1"
+		}
+	}
+	sort.Slice(d.children, func(i, j int) bool { return d.children[i].isoName < d.children[j].isoName })
+	for _, c := range d.children {
+		if c.isDir() {
+			d.subdirs++
+			img.name(c)
+		}
+	}
+}
+
+// isoBase maps a name to level 2 d-characters: A-Z, 0-9 and "_", with at
+// most one "." (files only) and at most 30 characters.
+func isoBase(name string, dir bool) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(name) {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '.' && !dir:
+			b.WriteRune('.')
+		default:
+			b.WriteRune('_')
+		}
+	}
+	s := b.String()
+	stem, ext := s, ""
+	if i := strings.LastIndex(s, "."); i >= 0 {
+		stem, ext = strings.ReplaceAll(s[:i], ".", "_"), s[i:]
+		if len(ext) > 9 {
+			ext = ext[:9]
+		}
+	}
+	if stem == "" {
+		stem = "_"
+	}
+	return stem[:min(len(stem), 30-len(ext))] + ext
+}
+
+func ptIdent(d *node) string {
+	if d.parent == nil {
+		return "\x00"
+	}
+	return d.isoName
+}
+
+// serials numbers every node for Rock Ridge (PX file serial number);
+// hard links share one.
+func (img *image) serials() {
+	next, groups := uint32(1), map[int]uint32{}
+	for _, p := range img.paths {
+		n := img.byPath[p]
+		if g := n.f.LinkGroup; g != 0 {
+			if s, ok := groups[g]; ok {
+				n.ino = s
+				continue
+			}
+			groups[g] = next
+		}
+		n.ino = next
+		next++
+	}
+}
+
+// dirRecords builds the records of d: ".", "..", then its children.
+func (img *image) dirRecords(d *node) ([]*record, error) {
+	parent := d.parent
+	if parent == nil {
+		parent = d
+	}
+	recs := []*record{{ident: []byte{0}, self: d}, {ident: []byte{1}, self: parent}}
+	for _, c := range d.children {
+		recs = append(recs, &record{ident: []byte(c.isoName), self: c})
+	}
+	for i, r := range recs {
+		var entries [][]byte
+		if d == img.root && i == 0 {
+			entries = append(entries, suspSP())
+		}
+		ents, err := rockRidge(r.self, i >= 2)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.self.f.Path, err)
+		}
+		entries = append(entries, ents...)
+		var ce [][]byte
+		if d == img.root && i == 0 {
+			ce = append(ce, suspER())
+		}
+		r.place(entries, ce)
+	}
+	return recs, nil
+}
+
+// place fits entries into the record's system use area (at most 255 bytes
+// for the whole record), moving the rest, and any forced continuation
+// entries, to a continuation area behind a CE entry.
+func (r *record) place(entries, forced [][]byte) {
+	room := 255 - r.length()
+	total := 0
+	for _, e := range entries {
+		total += len(e)
+	}
+	if total <= room && len(forced) == 0 {
+		for _, e := range entries {
+			r.su = append(r.su, e...)
+		}
+		return
+	}
+	used := 0
+	i := 0
+	for ; i < len(entries) && used+len(entries[i]) <= room-28; i++ {
+		r.su = append(r.su, entries[i]...)
+		used += len(entries[i])
+	}
+	for _, e := range append(entries[i:], forced...) {
+		r.ce = append(r.ce, e...)
+	}
+	r.su = append(r.su, suspCE(0, 0, 0)...)
+}
+
+// packRecords lays records into sectors (none straddles a sector
+// boundary), calling emit with each record's sector and offset, and
+// returns the number of sectors.
+func packRecords(recs []*record, emit func(r *record, sector, off int)) int {
+	sector, used := 0, 0
+	for _, r := range recs {
+		n := r.length()
+		if used+n > SectorSize {
+			sector++
+			used = 0
+		}
+		if emit != nil {
+			emit(r, sector, used)
+		}
+		used += n
+	}
+	return sector + 1
+}
+
+func (img *image) write(w io.Writer) error {
+	bw := &countWriter{w: w}
+	if err := bw.zero(16 * SectorSize); err != nil {
+		return err
+	}
+	if err := bw.write(img.pvd()); err != nil {
+		return err
+	}
+	if len(img.boots) > 0 {
+		if err := bw.write(img.bootRecord()); err != nil {
+			return err
+		}
+	}
+	term := make([]byte, SectorSize)
+	term[0] = 255
+	copy(term[1:], "CD001")
+	term[6] = 1
+	if err := bw.write(term); err != nil {
+		return err
+	}
+	for _, bigEndian := range []bool{false, true} {
+		pt := img.pathTable(bigEndian)
+		if err := bw.write(pad(pt)); err != nil {
+			return err
+		}
+	}
+	for _, d := range img.dirs {
+		buf := make([]byte, d.size)
+		packRecords(img.recs[d], func(r *record, sector, off int) {
+			copy(buf[sector*SectorSize+off:], img.encodeRecord(r))
+		})
+		if err := bw.write(buf); err != nil {
+			return err
+		}
+	}
+	ce := make([]byte, img.ceSize)
+	base := uint32(0)
+	if len(img.ceRecs) > 0 {
+		base = img.ceRecs[0].ceLBA
+	}
+	for _, r := range img.ceRecs {
+		copy(ce[(r.ceLBA-base)*SectorSize+r.ceOff:], r.ce)
+	}
+	if err := bw.write(ce); err != nil {
+		return err
+	}
+	if img.catalog != nil {
+		if err := bw.write(img.bootCatalog()); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, 1<<20)
+	for _, n := range img.data {
+		if uint64(bw.n) != uint64(n.lba)*SectorSize {
+			return fmt.Errorf("internal error: %s at byte %d, laid out at sector %d", n.f.Path, bw.n, n.lba)
+		}
+		if err := img.writeData(bw, n, buf); err != nil {
+			return fmt.Errorf("%s: %w", n.f.Path, err)
+		}
+		if err := bw.zero(int64(sectors(n.size)*SectorSize - n.size)); err != nil {
+			return err
+		}
+	}
+	if uint64(bw.n) != uint64(img.total)*SectorSize {
+		return fmt.Errorf("internal error: wrote %d bytes, laid out %d sectors", bw.n, img.total)
+	}
+	return nil
+}
+
+func (img *image) writeData(w *countWriter, n *node, buf []byte) error {
+	if n.f.Src == "" {
+		data := n.f.Data
+		for i, b := range img.o.Boot {
+			if img.boots[i] == n && b.BootInfoTable {
+				data = bootInfoTable(data, n.lba)
+			}
+		}
+		return w.write(data)
+	}
+	return fstree.CopyContents(w, n.f.Src, n.f.Size, buf)
+}
+
+// bootInfoTable returns a copy of image with the El Torito boot
+// information table at byte 8: the primary volume descriptor's sector, the
+// image's sector, its length and the 32-bit sum of its words from byte 64.
+func bootInfoTable(image []byte, lba uint32) []byte {
+	out := append([]byte(nil), image...)
+	var sum uint32
+	for i := 64; i < len(out); i += 4 {
+		var word [4]byte
+		copy(word[:], out[i:])
+		sum += binary.LittleEndian.Uint32(word[:])
+	}
+	clear(out[8:64])
+	binary.LittleEndian.PutUint32(out[8:], 16)
+	binary.LittleEndian.PutUint32(out[12:], lba)
+	binary.LittleEndian.PutUint32(out[16:], uint32(len(out)))
+	binary.LittleEndian.PutUint32(out[20:], sum)
+	return out
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countWriter) write(p []byte) error {
+	_, err := c.Write(p)
+	return err
+}
+
+func (c *countWriter) zero(n int64) error {
+	var z [SectorSize]byte
+	for n > 0 {
+		k := min(n, SectorSize)
+		if err := c.write(z[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+func pad(b []byte) []byte {
+	return append(b, make([]byte, int(sectors(uint32(len(b))))*SectorSize-len(b))...)
+}
+
+// FromTree turns entries walked under root (fstree.Walk) into Files whose
+// contents are read from root; prefix, if not empty, is prepended to every
+// path (its directories must be listed separately).
+func FromTree(root string, entries []fstree.Entry, prefix string) []File {
+	out := make([]File, 0, len(entries))
+	for _, e := range entries {
+		f := File{Entry: e}
+		if e.Mode.IsRegular() {
+			f.Src = path.Join(root, e.Path)
+		}
+		if prefix != "" {
+			f.Path = path.Join(prefix, e.Path)
+		}
+		out = append(out, f)
+	}
+	return out
+}
