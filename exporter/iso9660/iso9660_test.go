@@ -225,7 +225,7 @@ func diffLines(a, b string) string {
 }
 
 func TestElTorito(t *testing.T) {
-	isolinux := bytes.Repeat([]byte{0xfa}, 4096) // stands in for isolinux.bin
+	isolinux := bytes.Repeat([]byte{0xfa}, 4096)   // stands in for isolinux.bin
 	efi := bytes.Repeat([]byte{0xef}, 65536*512+1) // over the 16-bit count
 	dir := fstree.Entry{Mode: os.ModeDir | 0o755}
 	file := func(p string, data []byte, hidden bool) File {
