@@ -109,7 +109,7 @@ func TestMinimalGraph(t *testing.T) {
 		case op.GetExec() != nil:
 			execs++
 			args := strings.Join(op.GetExec().GetMeta().GetArgs(), " ")
-			if args != "/lkbuild mkimage --format kernel+initrd --name minimal --input /in --output /out" {
+			if args != "/lkbuild mkimage --format kernel+initrd --name minimal --input /in --output /out --arch amd64" {
 				t.Errorf("mkimage args = %q", args)
 			}
 			for _, m := range op.GetExec().GetMounts() {
@@ -251,5 +251,32 @@ func TestKernelFiles(t *testing.T) {
 	want := "/bzImage>/boot/kernel unpack=false|/intel-ucode.cpio>/boot/ucode.cpio unpack=false|/modules.tar>/ unpack=true"
 	if got := strings.Join(copies, "|"); got != want {
 		t.Errorf("kernel copies\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestMkimageArgs checks that the target architecture always reaches
+// mkimage, and the disk size only for disk targets.
+func TestMkimageArgs(t *testing.T) {
+	cfg := parseFile(t, "../examples/minimal.yml")
+	for target, want := range map[string]string{
+		"raw-bios": "--format raw-bios --name minimal --input /in --output /out --arch arm64 --size 2147483648",
+		"iso-efi":  "--format iso-efi --name minimal --input /in --output /out --arch arm64",
+	} {
+		opt := options(&fakeResolver{})
+		opt.Target, opt.Size = target, 2<<30
+		opt.TargetPlatform.Architecture = "arm64"
+		res, err := Build(context.Background(), cfg, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, op := range ops(t, res.Output) {
+			if e := op.GetExec(); e != nil {
+				got = strings.Join(e.GetMeta().GetArgs(), " ")
+			}
+		}
+		if got != "/lkbuild mkimage "+want {
+			t.Errorf("%s: mkimage args %q, want %q", target, got, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ package disk
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +36,18 @@ const (
 	MBR Scheme = iota
 	// GPT is a GUID partition table with one EFI System Partition.
 	GPT
+	// NoTable is a bare FAT32 filesystem image with no partition table,
+	// e.g. the EFI boot image of an ISO.
+	NoTable
 )
+
+// start is where the FAT32 filesystem begins under scheme s.
+func (s Scheme) start() int64 {
+	if s == NoTable {
+		return 0
+	}
+	return partStart
+}
 
 // File is one file of the FAT partition.
 type File struct {
@@ -84,7 +96,7 @@ func MinSize(s Scheme, files []File) (int64, error) {
 		data += (n + 4095) / 4096 * 4096
 	}
 	part := max(roundMiB(data+data/64+headroom), minFAT32)
-	total := partStart + part
+	total := s.start() + part
 	if s == GPT {
 		total += gptTail
 	}
@@ -158,6 +170,9 @@ func Write(dst string, o Options) error {
 	if len(o.BootCode) > 440 {
 		return fmt.Errorf("boot code is %d bytes, at most 440 fit in the MBR", len(o.BootCode))
 	}
+	if o.Scheme == NoTable && (len(o.BootCode) > 0 || len(o.PostMBR) > 0) {
+		return errors.New("boot code needs a partition table")
+	}
 	if len(o.PostMBR) > partStart-sector {
 		return fmt.Errorf("post-MBR boot code is %d bytes, at most %d fit before the partition", len(o.PostMBR), partStart-sector)
 	}
@@ -181,7 +196,7 @@ func Write(dst string, o Options) error {
 	if o.Scheme == GPT {
 		partEnd = (size - gptTail) / mib * mib
 	}
-	partSize := partEnd - partStart
+	partSize := partEnd - o.Scheme.start()
 	sd, err := seed(o, size)
 	if err != nil {
 		return err
@@ -195,8 +210,10 @@ func Write(dst string, o Options) error {
 	if err := f.Truncate(size); err != nil {
 		return err
 	}
-	if err := writeTable(f, o.Scheme, sd, size, partSize); err != nil {
-		return err
+	if o.Scheme != NoTable {
+		if err := writeTable(f, o.Scheme, sd, size, partSize); err != nil {
+			return err
+		}
 	}
 	if len(o.BootCode) > 0 {
 		if _, err := f.WriteAt(o.BootCode, 0); err != nil {
@@ -295,7 +312,7 @@ func writeFAT(f *os.File, o Options, sd []byte, partSize int64) error {
 	if label == "" {
 		label = "LINUXKIT"
 	}
-	fs, err := fat32.Create(file.New(f, false), partSize, partStart, sector, label, true)
+	fs, err := fat32.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
 	if err != nil {
 		return err
 	}
@@ -322,7 +339,7 @@ func writeFAT(f *os.File, o Options, sd []byte, partSize int64) error {
 		}
 	}
 	serial := id(sd, "fat-serial")
-	return fixFAT(f, partStart, serial[:4])
+	return fixFAT(f, o.Scheme.start(), serial[:4])
 }
 
 func copyIn(fs *fat32.FileSystem, fl File) error {

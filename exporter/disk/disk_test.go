@@ -206,3 +206,32 @@ func TestWriteErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteNoTable(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "efiboot.img")
+	files := []File{{Path: "EFI/BOOT/BOOTX64.EFI", Data: []byte("MZ uki")}}
+	if err := Write(img, Options{Scheme: NoTable, Files: files}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(img)
+	if string(raw[0x52:0x5a]) != "FAT32   " || raw[510] != 0x55 {
+		t.Fatalf("no FAT32 boot sector at byte 0: % x", raw[:16])
+	}
+	f, _ := os.Open(img)
+	defer f.Close()
+	fs, err := fat32.Read(file.New(f, true), int64(len(raw)), 0, sector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readBack(t, fs, "EFI/BOOT/BOOTX64.EFI"); string(got) != "MZ uki" {
+		t.Errorf("BOOTX64.EFI: %q", got)
+	}
+	if err := Write(img, Options{Scheme: NoTable, BootCode: []byte{1}}); err == nil {
+		t.Error("boot code without a partition table: no error")
+	}
+	if _, err := exec.LookPath("fsck.fat"); err == nil {
+		if out, err := exec.Command("fsck.fat", "-n", img).CombinedOutput(); err != nil {
+			t.Errorf("fsck.fat: %v\n%s", err, out)
+		}
+	}
+}

@@ -105,7 +105,8 @@ func epochOrZero(o Options) time.Time {
 	return time.Unix(0, 0)
 }
 
-// writeUKIFile writes the unified kernel image of b to dst.
+// writeUKIFile writes the unified kernel image of b to dst (with no
+// .initrd section when b has no initrd).
 func writeUKIFile(o Options, b *bootInputs, dst string) error {
 	stubPath, err := bootFile(o, "linux.efi.stub")
 	if err != nil {
@@ -120,16 +121,7 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 		return err
 	}
 	defer kernel.Close()
-	rd, err := os.Open(b.initrd)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
 	kfi, err := kernel.Stat()
-	if err != nil {
-		return err
-	}
-	rfi, err := rd.Stat()
 	if err != nil {
 		return err
 	}
@@ -138,7 +130,18 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 		{Name: ".osrel", Size: int64(len(osrel)), Data: bytes.NewReader(osrel)},
 		{Name: ".cmdline", Size: int64(len(b.cmdline)), Data: strings.NewReader(b.cmdline)},
 		{Name: ".linux", Size: kfi.Size(), Data: kernel},
-		{Name: ".initrd", Size: rfi.Size(), Data: rd},
+	}
+	if b.initrd != "" {
+		rd, err := os.Open(b.initrd)
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		rfi, err := rd.Stat()
+		if err != nil {
+			return err
+		}
+		sections = append(sections, uki.Section{Name: ".initrd", Size: rfi.Size(), Data: rd})
 	}
 	return writeFile(dst, func(w io.Writer) error { return uki.Write(w, stub, sections) })
 }

@@ -27,6 +27,8 @@ func fakeBootFiles(t *testing.T) string {
 		"systemd-boot.efi": []byte("MZ systemd-boot"),
 		"grub-boot.img":    bytes.Repeat([]byte{0xb0}, 512),
 		"grub-core.img":    bytes.Repeat([]byte{0xc0}, 1500),
+		"isolinux.bin":     bytes.Repeat([]byte{0x15}, 2048),
+		"ldlinux.c32":      []byte("ldlinux"),
 	} {
 		if err := os.WriteFile(filepath.Join(amd, name), data, 0o644); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,225 @@
+package mkimage
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lkbuild/lkbuild/exporter/disk"
+	"github.com/lkbuild/lkbuild/exporter/fstree"
+	"github.com/lkbuild/lkbuild/exporter/initrd"
+	"github.com/lkbuild/lkbuild/exporter/iso9660"
+)
+
+// volumeID is the ISO volume label of every ISO format (LinuxKit's -V).
+const volumeID = "LinuxKit"
+
+// treeFiles walks the root filesystem into ISO files, leaving out what
+// skip says, with modification times clamped to SOURCE_DATE_EPOCH.
+func treeFiles(o Options, skip func(string, bool) bool) ([]iso9660.File, error) {
+	entries, err := fstree.Walk(o.Input, fstree.Options{Skip: skip})
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		if o.Epoch != nil && entries[i].ModTime.After(*o.Epoch) {
+			entries[i].ModTime = *o.Epoch
+		}
+	}
+	return iso9660.FromTree(o.Input, entries, ""), nil
+}
+
+func writeISO(dst string, files []iso9660.File, opt iso9660.Options) error {
+	return writeFile(dst, func(w io.Writer) error { return iso9660.Write(w, files, opt) })
+}
+
+func skipCmdline(rel string, _ bool) bool { return rel == "boot/cmdline" }
+
+// withRoot adds root=dev to a command line that names no root device, as
+// LinuxKit does for the ISOs that carry the root filesystem.
+func withRoot(cmdline, dev string) string {
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, "root=") {
+			return cmdline
+		}
+	}
+	return strings.TrimSpace(cmdline + " root=" + dev)
+}
+
+// isoRootDevice is where an ISO's root filesystem appears: the first CD
+// drive on amd64; on arm64 LinuxKit's images attach the ISO as a virtio
+// disk.
+func isoRootDevice(arch string) string {
+	if arch == "arm64" {
+		return "/dev/vda"
+	}
+	return "/dev/sr0"
+}
+
+// writeKernelISO writes <name>-kernel, <name>-cmdline and <name>.iso, a
+// plain (not bootable) ISO of the root filesystem without boot/.
+func writeKernelISO(o Options) error {
+	base := filepath.Join(o.Output, o.Name)
+	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+		return err
+	}
+	if err := writeCmdline(o, base+"-cmdline"); err != nil {
+		return err
+	}
+	files, err := treeFiles(o, initrd.SkipBoot)
+	if err != nil {
+		return err
+	}
+	return writeISO(base+".iso", files, iso9660.Options{VolumeID: volumeID, ModTime: epochOrZero(o)})
+}
+
+func writeCmdline(o Options, dst string) error {
+	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if len(cmdline) == 0 {
+		return nil
+	}
+	return os.WriteFile(dst, cmdline, 0o644)
+}
+
+// writeISOBIOS writes <name>.iso: the root filesystem (boot/cmdline left
+// out) with ISOLINUX, which boots /boot/kernel with the command line plus
+// root=/dev/sr0, so the root filesystem is the ISO itself.
+func writeISOBIOS(o Options) error {
+	if o.arch() != "amd64" {
+		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use iso-efi or iso-efi-initrd instead", o.arch())
+	}
+	b, err := bootCmdline(o)
+	if err != nil {
+		return err
+	}
+	files, err := treeFiles(o, skipCmdline)
+	if err != nil {
+		return err
+	}
+	if err := absent(o, "isolinux"); err != nil {
+		return err
+	}
+	isolinux, err := readBootFile(o, "isolinux.bin")
+	if err != nil {
+		return err
+	}
+	ldlinux, err := bootFile(o, "ldlinux.c32")
+	if err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n    APPEND %s\n", withRoot(b, "/dev/sr0"))
+	mt := epochOrZero(o)
+	files = append(files,
+		iso9660.File{Entry: fstree.Entry{Path: "isolinux", Mode: fs.ModeDir | 0o755, ModTime: mt}},
+		iso9660.File{Entry: fstree.Entry{Path: "isolinux/isolinux.bin", Mode: 0o644, ModTime: mt}, Data: isolinux},
+		iso9660.File{Entry: fstree.Entry{Path: "isolinux/ldlinux.c32", Mode: 0o644, ModTime: mt, Size: fileSize(ldlinux)}, Src: ldlinux},
+		iso9660.File{Entry: fstree.Entry{Path: "isolinux/isolinux.cfg", Mode: 0o644, ModTime: mt}, Data: []byte(cfg)},
+	)
+	return writeISO(filepath.Join(o.Output, o.Name+".iso"), files, iso9660.Options{
+		VolumeID: volumeID, ModTime: mt, Catalog: "isolinux/boot.cat",
+		Boot: []iso9660.BootEntry{{Path: "isolinux/isolinux.bin", Platform: iso9660.X86, LoadSectors: 4, BootInfoTable: true}},
+	})
+}
+
+// writeISOEFI writes <name>-efi.iso: the root filesystem (boot/cmdline
+// left out) and a hidden El Torito EFI image whose BOOTX64.EFI is a
+// unified kernel image of the kernel with the command line plus
+// root=/dev/sr0 and no initrd: the root filesystem is the ISO itself.
+func writeISOEFI(o Options) error {
+	cmdline, err := bootCmdline(o)
+	if err != nil {
+		return err
+	}
+	kernel := filepath.Join(o.Input, "boot", "kernel")
+	b := &bootInputs{kernel: kernel, cmdline: withRoot(cmdline, isoRootDevice(o.arch()))}
+	files, err := treeFiles(o, skipCmdline)
+	if err != nil {
+		return err
+	}
+	return efiISO(o, b, files, o.Name+"-efi.iso")
+}
+
+// writeISOEFIInitrd writes <name>-efi-initrd.iso, whose El Torito EFI image
+// holds a unified kernel image with the kernel, the initrd and the command
+// line: the system runs from the initrd, like kernel+initrd.
+func writeISOEFIInitrd(o Options) error {
+	b, err := prepareBoot(o)
+	if err != nil {
+		return err
+	}
+	defer b.cleanup()
+	return efiISO(o, b, nil, o.Name+"-efi-initrd.iso")
+}
+
+// efiISO writes an ISO of files plus a hidden EFI boot image (FAT) holding
+// the unified kernel image of b as the removable-media boot loader.
+func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
+	bootName, err := efiBootName(o.arch())
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(b.kernel); err != nil {
+		return fmt.Errorf("the image has no kernel (boot/kernel): a bootable format needs the YAML's kernel section")
+	}
+	tmp, err := os.CreateTemp(o.Output, ".efiboot-")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	ukiPath, fatPath := tmp.Name()+".efi", tmp.Name()
+	defer os.Remove(ukiPath)
+	defer os.Remove(fatPath)
+	if err := writeUKIFile(o, b, ukiPath); err != nil {
+		return fmt.Errorf("unified kernel image: %w", err)
+	}
+	if err := disk.Write(fatPath, disk.Options{
+		Scheme: disk.NoTable, Label: "EFIBOOT", ModTime: epochOrZero(o),
+		Files: []disk.File{{Path: "EFI/BOOT/" + bootName, Src: ukiPath}},
+	}); err != nil {
+		return fmt.Errorf("EFI boot image: %w", err)
+	}
+	if err := absent(o, "efiboot.img"); err != nil {
+		return err
+	}
+	mt := epochOrZero(o)
+	files = append(files, iso9660.File{Entry: fstree.Entry{Path: "efiboot.img", Mode: 0o644, ModTime: mt, Size: fileSize(fatPath)}, Src: fatPath, Hidden: true})
+	return writeISO(filepath.Join(o.Output, name), files, iso9660.Options{
+		VolumeID: volumeID, ModTime: mt,
+		Boot: []iso9660.BootEntry{{Path: "efiboot.img", Platform: iso9660.EFI}},
+	})
+}
+
+// bootCmdline reads boot/cmdline, requiring a kernel.
+func bootCmdline(o Options) (string, error) {
+	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("the image has no kernel (boot/kernel): a bootable format needs the YAML's kernel section")
+	}
+	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
+	if err != nil && !os.IsNotExist(err) {
+		return "", err
+	}
+	return strings.TrimSpace(string(cmdline)), nil
+}
+
+// absent fails when the root filesystem already has name at its top,
+// which the format needs for its own files.
+func absent(o Options, name string) error {
+	if _, err := os.Lstat(filepath.Join(o.Input, name)); err == nil {
+		return fmt.Errorf("the root filesystem has /%s, which this format writes itself", name)
+	}
+	return nil
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
