@@ -3,67 +3,17 @@ package iso9660
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/fstree"
+	"github.com/lkbuild/lkbuild/exporter/internal/treetest"
 )
-
-// testTree builds a tree exercising every Rock Ridge feature: owners,
-// special permission bits, symlinks (absolute, relative, long), device
-// nodes and a fifo (when running as root), hard links, long and clashing
-// names, and a directory spanning several sectors.
-func testTree(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	mk := func(p string, data string, mode os.FileMode) {
-		full := filepath.Join(root, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(data), mode); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(full, mode)
-	}
-	mk("bin/busybox", strings.Repeat("B", 5000), 0o755)
-	mk("etc/hostname", "linuxkit\n", 0o644)
-	mk("etc/shadow", "root:*:1::::::\n", 0o600)
-	mk("usr/bin/su", "su", 0o4755)
-	mk("empty", "", 0o644)
-	mk("a-very-long-file-name-that-iso9660-cannot-hold-in-thirty-characters.conf", "long", 0o644)
-	mk("Mixed.Case.Name.tar.gz", "x", 0o644)
-	mk("mixed.case.name.tar.gz", "y", 0o644)
-	mk(strings.Repeat("n", 255), "max name", 0o644)
-	for i := 0; i < 120; i++ { // several sectors of records
-		mk(fmt.Sprintf("many/file-%03d.txt", i), fmt.Sprint(i), 0o644)
-	}
-	os.Symlink("/bin/busybox", filepath.Join(root, "bin/sh"))
-	os.Symlink("../bin/busybox", filepath.Join(root, "etc/rel"))
-	os.Symlink("/proc/mounts", filepath.Join(root, "etc/mtab"))
-	os.Symlink(strings.Repeat("d/", 400)+"target", filepath.Join(root, "longlink"))
-	os.Link(filepath.Join(root, "bin/busybox"), filepath.Join(root, "bin/hardlink"))
-	os.MkdirAll(filepath.Join(root, "deep/a/b/c/d/e/f/g/h/i"), 0o755)
-	mk("deep/a/b/c/d/e/f/g/h/i/leaf", "deep", 0o644)
-	os.Chmod(filepath.Join(root, "many"), 0o750)
-	if os.Geteuid() == 0 {
-		os.Chown(filepath.Join(root, "etc/shadow"), 0, 42)
-		os.Lchown(filepath.Join(root, "etc/rel"), 7, 8)
-		os.Chown(filepath.Join(root, "many"), 1000, 1000)
-		os.MkdirAll(filepath.Join(root, "dev"), 0o755)
-		if err := syscall.Mknod(filepath.Join(root, "dev/console"), syscall.S_IFCHR|0o600, int(5<<8|1)); err != nil {
-			t.Logf("mknod: %v (no device nodes in this test)", err)
-		}
-		syscall.Mknod(filepath.Join(root, "dev/sda"), syscall.S_IFBLK|0o660, int(8<<8|0))
-		syscall.Mkfifo(filepath.Join(root, "dev/fifo"), 0o644)
-	}
-	return root
-}
 
 func writeISO(t *testing.T, files []File, o Options) string {
 	t.Helper()
@@ -81,54 +31,17 @@ func writeISO(t *testing.T, files []File, o Options) string {
 	return p
 }
 
-// describe renders entries for comparison (contents by hash of size+head).
-func describe(t *testing.T, root string, entries []fstree.Entry) string {
-	t.Helper()
-	var b strings.Builder
-	for _, e := range entries {
-		fmt.Fprintf(&b, "%s %v", e.Path, e.Mode)
-		if e.Mode&os.ModeSymlink != 0 {
-			// osirrox does not restore a symlink's owner or time; the
-			// listing test checks them.
-			fmt.Fprintf(&b, " -> %s\n", e.Linkname)
-			continue
-		}
-		fmt.Fprintf(&b, " %d:%d", e.UID, e.GID)
-		switch {
-		case e.Mode.IsRegular():
-			data, err := os.ReadFile(filepath.Join(root, e.Path))
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&b, " %d %x", len(data), data[:min(len(data), 16)])
-		case e.Mode&os.ModeDevice != 0:
-			fmt.Fprintf(&b, " dev %d,%d", fstree.Major(e.Rdev), fstree.Minor(e.Rdev))
-		}
-		if !e.ModTime.Equal(time.Unix(1700000000, 0)) {
-			fmt.Fprintf(&b, " mtime %v", e.ModTime.UTC())
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-func clampTimes(entries []fstree.Entry) {
-	for i := range entries {
-		entries[i].ModTime = time.Unix(1700000000, 0)
-	}
-}
-
 // TestRockRidgeRoundTrip writes a tree and reads it back with another
 // implementation, comparing every entry's type, permissions, owner, link
 // target, hard links and contents. (The kernel's isofs reads it in the
 // iso-bios and iso-efi boot tests.)
 func TestRockRidgeRoundTrip(t *testing.T) {
-	root := testTree(t)
+	root := treetest.Build(t)
 	entries, err := fstree.Walk(root, fstree.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clampTimes(entries)
+	treetest.ClampTimes(entries)
 	iso := writeISO(t, FromTree(root, entries, ""), Options{VolumeID: "LINUXKIT", ModTime: time.Unix(1700000000, 0)})
 
 	// libisofs (xorriso) reads it back into a directory: every entry but
@@ -158,20 +71,10 @@ func TestRockRidgeRoundTrip(t *testing.T) {
 	if len(lbas) != 2 || string(lbas[0][1]) != string(lbas[1][1]) {
 		t.Errorf("bin/hardlink must share bin/busybox's extent: %q", lbas)
 	}
-	want := describe(t, root, withoutDevices(entries))
-	if have := describe(t, out, withoutDevices(got)); have != want {
-		t.Errorf("tree read back by libisofs differs:\n%s", diffLines(want, have))
+	want := treetest.Describe(t, root, treetest.WithoutDevices(entries))
+	if have := treetest.Describe(t, out, treetest.WithoutDevices(got)); have != want {
+		t.Errorf("tree read back by libisofs differs:\n%s", treetest.DiffLines(want, have))
 	}
-}
-
-func withoutDevices(entries []fstree.Entry) []fstree.Entry {
-	var out []fstree.Entry
-	for _, e := range entries {
-		if e.Mode&os.ModeDevice == 0 {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // TestDeviceNumbers checks the PN entry: major in the high word and minor
@@ -203,26 +106,6 @@ func mkdev(major, minor uint32) uint64 {
 	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
 }
 
-func diffLines(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for i := 0; i < max(len(al), len(bl)); i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			out = append(out, "- "+x, "+ "+y)
-		}
-		if len(out) > 20 {
-			break
-		}
-	}
-	return strings.Join(out, "\n")
-}
 
 func TestElTorito(t *testing.T) {
 	isolinux := bytes.Repeat([]byte{0xfa}, 4096)   // stands in for isolinux.bin
@@ -292,7 +175,7 @@ func TestElTorito(t *testing.T) {
 }
 
 func TestDeterministicAndErrors(t *testing.T) {
-	root := testTree(t)
+	root := treetest.Build(t)
 	entries, _ := fstree.Walk(root, fstree.Options{})
 	a := writeISO(t, FromTree(root, entries, ""), Options{ModTime: time.Unix(1, 0)})
 	b := writeISO(t, FromTree(root, entries, ""), Options{ModTime: time.Unix(1, 0)})

@@ -12,6 +12,7 @@ import (
 	"github.com/lkbuild/lkbuild/exporter/fstree"
 	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/exporter/iso9660"
+	"github.com/lkbuild/lkbuild/exporter/squashfs"
 )
 
 // volumeID is the ISO volume label of every ISO format (LinuxKit's -V).
@@ -222,4 +223,29 @@ func fileSize(p string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// writeKernelSquashFS writes <name>-kernel, <name>-cmdline and
+// <name>-squashfs.img, the root filesystem without boot/ as SquashFS.
+func writeKernelSquashFS(o Options) error {
+	base := filepath.Join(o.Output, o.Name)
+	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+		return err
+	}
+	if err := writeCmdline(o, base+"-cmdline"); err != nil {
+		return err
+	}
+	entries, err := fstree.Walk(o.Input, fstree.Options{Skip: initrd.SkipBoot})
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(base+"-squashfs.img", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := squashfs.Write(f, o.Input, entries, squashfs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch}); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -112,3 +112,21 @@ func TestISOEFI(t *testing.T) {
 		}
 	}
 }
+
+func TestKernelSquashFS(t *testing.T) {
+	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
+	if err := Run(Options{Format: "kernel+squashfs", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, out, "sys-cmdline", "sys-kernel", "sys-squashfs.img")
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs not installed")
+	}
+	list, err := exec.Command("unsquashfs", "-l", "-no-progress", filepath.Join(out, "sys-squashfs.img")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, list)
+	}
+	if got := strings.Fields(string(list)); strings.Join(got, " ") != "squashfs-root squashfs-root/init" {
+		t.Errorf("listing %q, want the tree without boot/", got)
+	}
+}

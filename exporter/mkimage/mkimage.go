@@ -43,6 +43,7 @@ var Formats = map[string]Writer{
 	"tar-kernel-initrd": writeTarKernelInitrd,
 	"uki":               writeUKI,
 	"kernel+iso":        writeKernelISO,
+	"kernel+squashfs":   writeKernelSquashFS,
 	"iso-bios":          writeISOBIOS,
 	"iso-efi":           writeISOEFI,
 	"iso-efi-initrd":    writeISOEFIInitrd,

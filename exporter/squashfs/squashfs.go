@@ -1,0 +1,540 @@
+// Package squashfs writes a root filesystem tree as a SquashFS 4.0 image,
+// zlib-compressed ("gzip", mksquashfs's default), readable by the Linux
+// kernel and squashfs-tools. File data is streamed block by block; only
+// the inode, directory and id tables are held in memory (compressed). The
+// same tree gives the same bytes.
+//
+// Every file gets whole blocks (no fragment packing), blocks of zeros are
+// stored sparse, hard links share one inode, and there are no extended
+// attributes and no NFS export table.
+package squashfs
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/lkbuild/lkbuild/exporter/fstree"
+)
+
+const (
+	magic         = 0x73717368
+	blockSize     = 128 << 10
+	blockLog      = 17
+	metaSize      = 8192
+	compZlib      = 1
+	flagNoFrags   = 0x0010
+	flagNoXattrs  = 0x0200
+	uncompData    = 1 << 24
+	uncompMeta    = 0x8000
+	superSize     = 96
+	noTable       = ^uint64(0)
+	noFragment    = ^uint32(0)
+	noXattr       = ^uint32(0)
+	typeDir       = 1
+	typeFile      = 2
+	typeSymlink   = 3
+	typeBlk       = 4
+	typeChr       = 5
+	typeFifo      = 6
+	typeSocket    = 7
+	typeLDir      = 8
+	typeLFile     = 9
+	maxDirEntries = 256
+)
+
+// Options control the image.
+type Options struct {
+	// ModTime is the superblock's time; entries keep their own.
+	ModTime time.Time
+	// Epoch, when set, clamps entry modification times to it.
+	Epoch *time.Time
+}
+
+type node struct {
+	e        fstree.Entry
+	children []*node
+	parent   *node
+	ino      uint32 // inode number
+	ref      uint64 // inode reference (metablock << 16 | offset)
+	done     bool
+	// regular files
+	start  uint64
+	blocks []uint32
+	// directories
+	listStart  uint32
+	listOffset uint16
+	listSize   uint32
+}
+
+// Write writes the SquashFS image of the tree under root to f, with the
+// entries Walk returns for it.
+func Write(f io.WriteSeeker, root string, entries []fstree.Entry, o Options) error {
+	w := &writer{out: f, root: root, o: o, ids: map[uint32]uint16{}}
+	return w.write(entries)
+}
+
+type writer struct {
+	out    io.WriteSeeker
+	pos    uint64
+	root   string
+	o      Options
+	ids    map[uint32]uint16
+	idList []uint32
+	inodes *metaWriter
+	dirs   *metaWriter
+	links  map[int]*node
+}
+
+func (w *writer) write(entries []fstree.Entry) error {
+	rootNode := &node{e: fstree.Entry{Mode: fs.ModeDir | 0o755, ModTime: w.o.ModTime}}
+	if fi, err := os.Stat(w.root); err == nil {
+		rootNode.e.Mode = fs.ModeDir | fi.Mode().Perm()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			rootNode.e.UID, rootNode.e.GID = st.Uid, st.Gid
+		}
+		rootNode.e.ModTime = fi.ModTime()
+	}
+	byPath := map[string]*node{"": rootNode}
+	for _, e := range entries {
+		dir := path.Dir(e.Path)
+		if dir == "." {
+			dir = ""
+		}
+		parent, ok := byPath[dir]
+		if !ok {
+			return fmt.Errorf("%s: parent not walked before it", e.Path)
+		}
+		n := &node{e: e, parent: parent}
+		parent.children = append(parent.children, n)
+		byPath[e.Path] = n
+	}
+	for _, n := range byPath {
+		if w.o.Epoch != nil && n.e.ModTime.After(*w.o.Epoch) {
+			n.e.ModTime = *w.o.Epoch
+		}
+		sort.Slice(n.children, func(i, j int) bool { return name(n.children[i]) < name(n.children[j]) })
+	}
+
+	// Inode numbers in post-order (children before their directory), hard
+	// links sharing the first path's number.
+	var order []*node
+	var post func(*node)
+	post = func(n *node) {
+		for _, c := range n.children {
+			post(c)
+		}
+		order = append(order, n)
+	}
+	post(rootNode)
+	w.links = map[int]*node{}
+	next := uint32(1)
+	var unique []*node
+	for _, n := range order {
+		if g := n.e.LinkGroup; g != 0 && n.e.Mode.IsRegular() {
+			if first, ok := w.links[g]; ok {
+				n.ino = first.ino
+				continue
+			}
+			w.links[g] = n
+		}
+		n.ino = next
+		next++
+		unique = append(unique, n)
+	}
+
+	// Data blocks follow the superblock.
+	if _, err := w.out.Seek(superSize, io.SeekStart); err != nil {
+		return err
+	}
+	w.pos = superSize
+	buf := make([]byte, blockSize)
+	for _, n := range unique {
+		if n.e.Mode.IsRegular() {
+			if err := w.writeData(n, buf); err != nil {
+				return fmt.Errorf("%s: %w", n.e.Path, err)
+			}
+		}
+	}
+
+	// Inodes and directory listings, post-order: a directory's listing
+	// needs its children's inode references.
+	w.inodes, w.dirs = newMetaWriter(), newMetaWriter()
+	for _, n := range order {
+		if n.done || (n.e.LinkGroup != 0 && n.e.Mode.IsRegular() && w.links[n.e.LinkGroup] != n) {
+			continue
+		}
+		if n.e.Mode.IsDir() {
+			if err := w.writeListing(n); err != nil {
+				return fmt.Errorf("%s: %w", n.e.Path, err)
+			}
+		}
+		if err := w.writeInode(n, rootNode, next); err != nil {
+			return fmt.Errorf("%s: %w", n.e.Path, err)
+		}
+		n.done = true
+	}
+
+	inodeStart := w.pos
+	if err := w.emit(w.inodes.finish()); err != nil {
+		return err
+	}
+	dirStart := w.pos
+	if err := w.emit(w.dirs.finish()); err != nil {
+		return err
+	}
+	idStart, err := w.writeIDs()
+	if err != nil {
+		return err
+	}
+	used := w.pos
+	if pad := (4096 - used%4096) % 4096; pad > 0 {
+		if err := w.emit(make([]byte, pad)); err != nil {
+			return err
+		}
+	}
+
+	sb := make([]byte, superSize)
+	le := binary.LittleEndian
+	le.PutUint32(sb[0:], magic)
+	le.PutUint32(sb[4:], next-1)
+	le.PutUint32(sb[8:], unixTime(w.o.ModTime))
+	le.PutUint32(sb[12:], blockSize)
+	le.PutUint32(sb[16:], 0)
+	le.PutUint16(sb[20:], compZlib)
+	le.PutUint16(sb[22:], blockLog)
+	le.PutUint16(sb[24:], flagNoFrags|flagNoXattrs)
+	le.PutUint16(sb[26:], uint16(len(w.idList)))
+	le.PutUint16(sb[28:], 4)
+	le.PutUint16(sb[30:], 0)
+	le.PutUint64(sb[32:], rootNode.ref)
+	le.PutUint64(sb[40:], used)
+	le.PutUint64(sb[48:], idStart)
+	le.PutUint64(sb[56:], noTable) // xattrs
+	le.PutUint64(sb[64:], inodeStart)
+	le.PutUint64(sb[72:], dirStart)
+	le.PutUint64(sb[80:], noTable) // fragments
+	le.PutUint64(sb[88:], noTable) // export
+	if _, err := w.out.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	_, err = w.out.Write(sb)
+	return err
+}
+
+func name(n *node) string { return path.Base(n.e.Path) }
+
+func unixTime(t time.Time) uint32 {
+	s := t.Unix()
+	if s < 0 {
+		return 0
+	}
+	if s > 1<<32-1 {
+		return 1<<32 - 1
+	}
+	return uint32(s)
+}
+
+func (w *writer) emit(b []byte) error {
+	n, err := w.out.Write(b)
+	w.pos += uint64(n)
+	return err
+}
+
+// writeData writes n's contents as compressed blocks (stored when
+// compression does not help, sparse when all zero).
+func (w *writer) writeData(n *node, buf []byte) error {
+	n.start = w.pos
+	if n.e.Size == 0 {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(w.root, n.e.Path))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	remaining := n.e.Size
+	var zbuf bytes.Buffer
+	for remaining > 0 {
+		k := min(remaining, blockSize)
+		if _, err := io.ReadFull(f, buf[:k]); err != nil {
+			return fmt.Errorf("read: %w (file changed while writing?)", err)
+		}
+		remaining -= k
+		block := buf[:k]
+		if allZero(block) {
+			n.blocks = append(n.blocks, 0)
+			continue
+		}
+		zbuf.Reset()
+		zw, _ := zlib.NewWriterLevel(&zbuf, zlib.BestCompression)
+		zw.Write(block)
+		zw.Close()
+		if zbuf.Len() < len(block) {
+			n.blocks = append(n.blocks, uint32(zbuf.Len()))
+			if err := w.emit(zbuf.Bytes()); err != nil {
+				return err
+			}
+		} else {
+			n.blocks = append(n.blocks, uint32(len(block))|uncompData)
+			if err := w.emit(block); err != nil {
+				return err
+			}
+		}
+	}
+	if extra, _ := f.Read(buf[:1]); extra > 0 {
+		return fmt.Errorf("file grew while writing")
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *writer) id(v uint32) uint16 {
+	if i, ok := w.ids[v]; ok {
+		return i
+	}
+	i := uint16(len(w.idList))
+	w.ids[v] = i
+	w.idList = append(w.idList, v)
+	return i
+}
+
+func inodeType(m fs.FileMode) uint16 {
+	switch {
+	case m.IsDir():
+		return typeDir
+	case m&fs.ModeSymlink != 0:
+		return typeSymlink
+	case m&fs.ModeCharDevice != 0:
+		return typeChr
+	case m&fs.ModeDevice != 0:
+		return typeBlk
+	case m&fs.ModeNamedPipe != 0:
+		return typeFifo
+	case m&fs.ModeSocket != 0:
+		return typeSocket
+	}
+	return typeFile
+}
+
+// writeInode appends n's inode to the inode table and records its ref.
+func (w *writer) writeInode(n *node, root *node, count uint32) error {
+	if len(w.idList) > 65535 {
+		return fmt.Errorf("more than 65535 distinct owners")
+	}
+	t := inodeType(n.e.Mode)
+	var b []byte
+	le := binary.LittleEndian
+	u32 := func(v uint32) { b = le.AppendUint32(b, v) }
+	u16 := func(v uint16) { b = le.AppendUint16(b, v) }
+	u64 := func(v uint64) { b = le.AppendUint64(b, v) }
+	header := func(t uint16) {
+		u16(t)
+		u16(uint16(fstree.PermBits(n.e.Mode)))
+		u16(w.id(n.e.UID))
+		u16(w.id(n.e.GID))
+		u32(unixTime(n.e.ModTime))
+		u32(n.ino)
+	}
+	nlink := uint32(max(n.e.NLink, 1))
+	switch t {
+	case typeDir:
+		parent := count // the root's parent: one past the last inode
+		if n.parent != nil {
+			parent = n.parent.ino
+		}
+		subdirs := uint32(0)
+		for _, c := range n.children {
+			if c.e.Mode.IsDir() {
+				subdirs++
+			}
+		}
+		size := n.listSize + 3
+		if size <= 0xffff {
+			header(typeDir)
+			u32(n.listStart)
+			u32(2 + subdirs)
+			u16(uint16(size))
+			u16(n.listOffset)
+			u32(parent)
+		} else {
+			header(typeLDir)
+			u32(2 + subdirs)
+			u32(size)
+			u32(n.listStart)
+			u32(parent)
+			u16(0) // no index
+			u16(n.listOffset)
+			u32(noXattr)
+		}
+	case typeFile:
+		if n.start > 1<<32-1 || n.e.Size > 1<<32-1 || nlink > 1 {
+			header(typeLFile)
+			u64(n.start)
+			u64(uint64(n.e.Size))
+			u64(0) // sparse bytes: not tracked
+			u32(nlink)
+			u32(noFragment)
+			u32(0)
+			u32(noXattr)
+		} else {
+			header(typeFile)
+			u32(uint32(n.start))
+			u32(noFragment)
+			u32(0)
+			u32(uint32(n.e.Size))
+		}
+		for _, s := range n.blocks {
+			u32(s)
+		}
+	case typeSymlink:
+		header(typeSymlink)
+		u32(nlink)
+		u32(uint32(len(n.e.Linkname)))
+		b = append(b, n.e.Linkname...)
+	case typeBlk, typeChr:
+		header(t)
+		u32(nlink)
+		maj, mnr := fstree.Major(n.e.Rdev), fstree.Minor(n.e.Rdev)
+		u32(mnr&0xff | maj<<8 | (mnr&^0xff)<<12) // Linux's new_encode_dev
+	case typeFifo, typeSocket:
+		header(t)
+		u32(nlink)
+	}
+	n.ref = w.inodes.ref()
+	w.inodes.write(b)
+	return nil
+}
+
+// refOf is n's inode reference: for a hard link, its group's inode.
+func (w *writer) refOf(n *node) uint64 {
+	if g := n.e.LinkGroup; g != 0 && n.e.Mode.IsRegular() {
+		return w.links[g].ref
+	}
+	return n.ref
+}
+
+// writeListing appends the directory listing of d to the directory table.
+func (w *writer) writeListing(d *node) error {
+	start, off := w.dirs.pos()
+	d.listStart, d.listOffset = uint32(start), off
+	var b []byte
+	le := binary.LittleEndian
+	kids := d.children
+	for i := 0; i < len(kids); {
+		// One header per run of entries whose inodes share a metablock and
+		// whose numbers are within a signed 16-bit offset of the first.
+		base := kids[i]
+		block := uint32(w.refOf(base) >> 16)
+		j := i
+		for j < len(kids) && j-i < maxDirEntries && uint32(w.refOf(kids[j])>>16) == block &&
+			int64(kids[j].ino)-int64(base.ino) >= -32768 && int64(kids[j].ino)-int64(base.ino) <= 32767 {
+			j++
+		}
+		b = le.AppendUint32(b, uint32(j-i-1))
+		b = le.AppendUint32(b, block)
+		b = le.AppendUint32(b, base.ino)
+		for _, c := range kids[i:j] {
+			nm := name(c)
+			if len(nm) == 0 || len(nm) > 256 {
+				return fmt.Errorf("name %q: squashfs names are 1 to 256 bytes", nm)
+			}
+			b = le.AppendUint16(b, uint16(w.refOf(c)&0xffff))
+			b = le.AppendUint16(b, uint16(int16(int64(c.ino)-int64(base.ino))))
+			b = le.AppendUint16(b, inodeType(c.e.Mode))
+			b = le.AppendUint16(b, uint16(len(nm)-1))
+			b = append(b, nm...)
+		}
+		i = j
+	}
+	d.listSize = uint32(len(b))
+	w.dirs.write(b)
+	return nil
+}
+
+// writeIDs writes the id table (metablocks of uint32 ids, then their
+// positions) and returns where the position list starts.
+func (w *writer) writeIDs() (uint64, error) {
+	var raw []byte
+	for _, id := range w.idList {
+		raw = binary.LittleEndian.AppendUint32(raw, id)
+	}
+	var ptrs []byte
+	for i := 0; i < len(raw); i += metaSize {
+		ptrs = binary.LittleEndian.AppendUint64(ptrs, w.pos)
+		if err := w.emit(metaBlock(raw[i:min(i+metaSize, len(raw))])); err != nil {
+			return 0, err
+		}
+	}
+	start := w.pos
+	return start, w.emit(ptrs)
+}
+
+// metaWriter packs a table into 8 KiB metadata blocks, compressed when
+// that helps.
+type metaWriter struct {
+	out bytes.Buffer // finished blocks
+	cur []byte       // uncompressed data of the block being filled
+}
+
+func newMetaWriter() *metaWriter { return &metaWriter{} }
+
+// pos is where the next byte goes: the offset of its metablock in the
+// table and the offset inside that block's uncompressed data.
+func (m *metaWriter) pos() (uint64, uint16) { return uint64(m.out.Len()), uint16(len(m.cur)) }
+
+func (m *metaWriter) ref() uint64 {
+	block, off := m.pos()
+	return block<<16 | uint64(off)
+}
+
+func (m *metaWriter) write(b []byte) {
+	for len(b) > 0 {
+		k := min(len(b), metaSize-len(m.cur))
+		m.cur = append(m.cur, b[:k]...)
+		b = b[k:]
+		if len(m.cur) == metaSize {
+			m.out.Write(metaBlock(m.cur))
+			m.cur = m.cur[:0]
+		}
+	}
+}
+
+func (m *metaWriter) finish() []byte {
+	if len(m.cur) > 0 {
+		m.out.Write(metaBlock(m.cur))
+		m.cur = nil
+	}
+	return m.out.Bytes()
+}
+
+func metaBlock(data []byte) []byte {
+	var z bytes.Buffer
+	zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+	zw.Write(data)
+	zw.Close()
+	out := make([]byte, 2, 2+len(data))
+	if z.Len() < len(data) {
+		binary.LittleEndian.PutUint16(out, uint16(z.Len()))
+		return append(out, z.Bytes()...)
+	}
+	binary.LittleEndian.PutUint16(out, uint16(len(data))|uncompMeta)
+	return append(out, data...)
+}
