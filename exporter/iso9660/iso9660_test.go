@@ -106,7 +106,6 @@ func mkdev(major, minor uint32) uint64 {
 	return uint64(minor&0xff) | uint64(major&0xfff)<<8 | uint64(minor&^0xff)<<12 | uint64(major&^0xfff)<<32
 }
 
-
 func TestElTorito(t *testing.T) {
 	isolinux := bytes.Repeat([]byte{0xfa}, 4096)   // stands in for isolinux.bin
 	efi := bytes.Repeat([]byte{0xef}, 65536*512+1) // over the 16-bit count
