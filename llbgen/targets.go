@@ -24,6 +24,7 @@ var targets = []Target{
 	{Name: "uki", Description: "<name>.efi: a unified kernel image (systemd EFI stub + kernel + initrd + cmdline), bootable by UEFI firmware"},
 	{Name: "kernel+iso", Description: "<name>-kernel, <name>-cmdline and <name>.iso, an ISO 9660 (Rock Ridge) image of the root filesystem"},
 	{Name: "kernel+squashfs", Description: "<name>-kernel, <name>-cmdline and <name>-squashfs.img, a SquashFS (zlib) image of the root filesystem"},
+	{Name: "kernel+erofs", Description: "<name>-kernel, <name>-cmdline and <name>-erofs.img, an uncompressed EROFS image of the root filesystem"},
 	{Name: "iso-bios", Description: "<name>.iso: bootable ISO (ISOLINUX, BIOS) holding the root filesystem, mounted from the CD as root"},
 	{Name: "iso-efi", Description: "<name>-efi.iso: bootable ISO (EFI, unified kernel image) holding the root filesystem, mounted from the CD as root"},
 	{Name: "iso-efi-initrd", Description: "<name>-efi-initrd.iso: bootable ISO (EFI) whose unified kernel image carries the initrd"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lkbuild/lkbuild/exporter/disk"
+	"github.com/lkbuild/lkbuild/exporter/erofs"
 	"github.com/lkbuild/lkbuild/exporter/fstree"
 	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/exporter/iso9660"
@@ -228,6 +229,23 @@ func fileSize(p string) int64 {
 // writeKernelSquashFS writes <name>-kernel, <name>-cmdline and
 // <name>-squashfs.img, the root filesystem without boot/ as SquashFS.
 func writeKernelSquashFS(o Options) error {
+	return writeKernelImage(o, "-squashfs.img", func(f *os.File, entries []fstree.Entry) error {
+		return squashfs.Write(f, o.Input, entries, squashfs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch})
+	})
+}
+
+// writeKernelEROFS writes <name>-kernel, <name>-cmdline and
+// <name>-erofs.img, the root filesystem without boot/ as EROFS.
+func writeKernelEROFS(o Options) error {
+	return writeKernelImage(o, "-erofs.img", func(f *os.File, entries []fstree.Entry) error {
+		return erofs.Write(f, o.Input, entries, erofs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch})
+	})
+}
+
+// writeKernelImage writes the kernel and command line of LinuxKit's
+// kernel+<filesystem> formats and the filesystem image of the tree
+// without boot/ with write.
+func writeKernelImage(o Options, suffix string, write func(*os.File, []fstree.Entry) error) error {
 	base := filepath.Join(o.Output, o.Name)
 	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
 		return err
@@ -239,11 +257,11 @@ func writeKernelSquashFS(o Options) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(base+"-squashfs.img", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(base+suffix, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	if err := squashfs.Write(f, o.Input, entries, squashfs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch}); err != nil {
+	if err := write(f, entries); err != nil {
 		f.Close()
 		return err
 	}

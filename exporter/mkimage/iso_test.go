@@ -130,3 +130,22 @@ func TestKernelSquashFS(t *testing.T) {
 		t.Errorf("listing %q, want the tree without boot/", got)
 	}
 }
+
+func TestKernelEROFS(t *testing.T) {
+	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
+	if err := Run(Options{Format: "kernel+erofs", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, out, "sys-cmdline", "sys-erofs.img", "sys-kernel")
+	if _, err := exec.LookPath("fsck.erofs"); err != nil {
+		t.Skip("fsck.erofs not installed")
+	}
+	x := filepath.Join(t.TempDir(), "x")
+	if msg, err := exec.Command("fsck.erofs", "--extract="+x, filepath.Join(out, "sys-erofs.img")).CombinedOutput(); err != nil {
+		t.Fatalf("fsck.erofs: %v\n%s", err, msg)
+	}
+	ents, _ := os.ReadDir(x)
+	if len(ents) != 1 || ents[0].Name() != "init" {
+		t.Errorf("extracted %v, want the tree without boot/", ents)
+	}
+}

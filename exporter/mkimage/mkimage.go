@@ -44,6 +44,7 @@ var Formats = map[string]Writer{
 	"uki":               writeUKI,
 	"kernel+iso":        writeKernelISO,
 	"kernel+squashfs":   writeKernelSquashFS,
+	"kernel+erofs":      writeKernelEROFS,
 	"iso-bios":          writeISOBIOS,
 	"iso-efi":           writeISOEFI,
 	"iso-efi-initrd":    writeISOEFIInitrd,
