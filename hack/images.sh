@@ -2,7 +2,8 @@
 # hack/images.sh [NAME...]: build and push the lkbuild frontend image and the
 # OFFLINE STAND-INS for the LinuxKit images the examples and tests name, into
 # the local registry of hack/env.sh (127.0.0.1:5000). NAME is one of
-# kernel init runc busybox lkbuild (default: all, in that order).
+# kernel kernel-builtin init runc busybox lkbuild (default: all, in that
+# order).
 #
 # Nothing can be pulled from a public registry here, so every image is built
 # FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a context
@@ -28,11 +29,12 @@ EPOCH=0
 declare -A REFS=(
 	[lkbuild]="lkbuild/lkbuild:v0.1"
 	[kernel]="linuxkit/kernel:6.12.59"
+	[kernel-builtin]="lkbuild/kernel-builtin:6.1"
 	[init]="linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a"
 	[runc]="linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492"
 	[busybox]="library/busybox:1.36"
 )
-ALL=(kernel init runc busybox lkbuild)
+ALL=(kernel kernel-builtin init runc busybox lkbuild)
 
 # Modules put in the stand-in kernel's kernel.tar (with their dependencies).
 # The stand-in init loads the same list at boot (hack/standins/init).
@@ -243,6 +245,18 @@ prep_kernel() {
 	log "kernel: $ver, $(tar -tf "$ctx/kernel.tar" | grep -c '\.ko') modules in kernel.tar ($(du -h "$ctx/kernel.tar" | cut -f1))"
 	rm -rf "$work"
 	echo "$key" >"$IMAGES_DIR/kernel.prep"
+}
+
+# prep_kernel-builtin: the kernel of hack/kernel.sh (built once, cached
+# outside the checkout) and an empty kernel.tar.
+prep_kernel-builtin() {
+	local ctx
+	ctx="$(fresh_ctx kernel-builtin)"
+	"$ROOT/hack/kernel.sh" "$ctx"
+	mkdir -p "$IMAGES_DIR/.empty-modules/lib/modules"
+	tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
+		-C "$IMAGES_DIR/.empty-modules" -cf "$ctx/kernel.tar" lib
+	rm -rf "$IMAGES_DIR/.empty-modules"
 }
 
 # ctx_hash NAME: hash of NAME's Dockerfile and prepared context.

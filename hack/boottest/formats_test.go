@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,24 +25,48 @@ type bootFormat struct {
 	fw     Firmware
 	driver string // qemu's format driver
 	cdrom  bool
+	// builtin selects the stand-in kernel with its drivers built in, for
+	// formats whose root filesystem is the medium itself.
+	builtin bool
 }
 
 // bootFormats are the bootable targets whose medium carries everything,
 // command line included: each is booted as the machine's only drive.
 var bootFormats = []bootFormat{
-	{"uki", ".efi", EFI, "", false},
-	{"raw-efi", "-efi.img", EFI, "raw", false},
-	{"qcow2-efi", "-efi.qcow2", EFI, "qcow2", false},
-	{"raw-bios", "-bios.img", BIOS, "raw", false},
-	{"qcow2-bios", ".qcow2", BIOS, "qcow2", false},
-	{"vhd", ".vhd", BIOS, "vpc", false},
-	{"dynamic-vhd", ".vhd", BIOS, "vpc", false},
-	{"vmdk", ".vmdk", BIOS, "vmdk", false},
-	{"gcp", ".img.tar.gz", BIOS, "raw", false},
-	{"aws", ".raw", BIOS, "raw", false},
+	{"uki", ".efi", EFI, "", false, false},
+	{"raw-efi", "-efi.img", EFI, "raw", false, false},
+	{"qcow2-efi", "-efi.qcow2", EFI, "qcow2", false, false},
+	{"raw-bios", "-bios.img", BIOS, "raw", false, false},
+	{"qcow2-bios", ".qcow2", BIOS, "qcow2", false, false},
+	{"vhd", ".vhd", BIOS, "vpc", false, false},
+	{"dynamic-vhd", ".vhd", BIOS, "vpc", false, false},
+	{"vmdk", ".vmdk", BIOS, "vmdk", false, false},
+	{"gcp", ".img.tar.gz", BIOS, "raw", false, false},
+	{"aws", ".raw", BIOS, "raw", false, false},
+	{"iso-efi-initrd", "-efi-initrd.iso", EFI, "raw", true, false},
+	{"iso-bios", ".iso", BIOS, "raw", true, true},
+	{"iso-efi", "-efi.iso", EFI, "raw", true, true},
 }
 
-const formatsYAML = "hack/boottest/testdata/minimal-serial.yml"
+// The systems booted: both are examples/minimal.yml with the serial
+// console last; the second runs on the stand-in kernel with built-in
+// drivers.
+const (
+	formatsYAML = "hack/boottest/testdata/minimal-serial.yml"
+	builtinYAML = "hack/boottest/testdata/minimal-builtin.yml"
+)
+
+func (bf bootFormat) yaml() string {
+	if bf.builtin {
+		return builtinYAML
+	}
+	return formatsYAML
+}
+
+func (bf bootFormat) artifact(out string) string {
+	name := strings.TrimSuffix(filepath.Base(bf.yaml()), ".yml")
+	return filepath.Join(out, name+bf.file)
+}
 
 // TestBootFormats builds every bootable format of the minimal system and
 // boots each in qemu (TCG; OVMF for EFI) to the service marker. It then
@@ -53,8 +78,7 @@ func TestBootFormats(t *testing.T) {
 	for _, bf := range bootFormats {
 		t.Run(bf.target, func(t *testing.T) {
 			t.Parallel()
-			out := buildFormat(t, env, bf.target, false)
-			art := filepath.Join(out, "minimal-serial"+bf.file)
+			art := bf.artifact(buildFormat(t, env, bf, false))
 			drive := Drive{Path: art, Format: bf.driver, CDROM: bf.cdrom}
 			switch bf.target {
 			case "uki":
@@ -81,8 +105,8 @@ func TestBootFormats(t *testing.T) {
 			t.Logf("%s booted to the service marker in %s", bf.target, time.Since(start).Round(time.Second))
 			cancel()
 
-			again := buildFormat(t, env, bf.target, true)
-			if a, b := sum(t, art), sum(t, filepath.Join(again, "minimal-serial"+bf.file)); a != b {
+			again := bf.artifact(buildFormat(t, env, bf, true))
+			if a, b := sum(t, art), sum(t, again); a != b {
 				t.Errorf("two builds with the same SOURCE_DATE_EPOCH differ: %s, then %s without the cache", a, b)
 			}
 		})
@@ -101,15 +125,15 @@ func requireQEMU(t *testing.T) {
 	}
 }
 
-func buildFormat(t *testing.T, env testenv.Env, target string, noCache bool) string {
+func buildFormat(t *testing.T, env testenv.Env, bf bootFormat, noCache bool) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, formatsYAML), Context: env.Root,
-		Target: target, Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet", NoCache: noCache,
+	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, bf.yaml()), Context: env.Root,
+		Target: bf.target, Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet", NoCache: noCache,
 		BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}}); err != nil {
-		t.Fatalf("building %s: %v", target, err)
+		t.Fatalf("building %s: %v", bf.target, err)
 	}
 	return out
 }
