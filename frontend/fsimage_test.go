@@ -179,3 +179,45 @@ func firstDiffs(want, got []string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestImageFormatsReproducible builds the non-bootable artifact formats
+// twice, the second time without the cache, with the same
+// SOURCE_DATE_EPOCH, and compares every file. (The bootable formats are
+// compared in hack/boottest's TestBootFormats.)
+func TestImageFormatsReproducible(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := filepath.Join(env.Root, "frontend/testdata")
+	for _, target := range []string{"kernel+squashfs", "kernel+erofs", "kernel+iso", "tar-kernel-initrd"} {
+		t.Run(target, func(t *testing.T) {
+			sums := [2]map[string]string{}
+			for i, noCache := range []bool{false, true} {
+				out := build(t, env, cli.BuildOptions{File: filepath.Join(dir, "rootfs.yml"), Context: dir, Target: target,
+					NoCache: noCache, BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}})
+				sums[i] = dirSums(t, out)
+			}
+			if len(sums[0]) == 0 || fmt.Sprint(sums[0]) != fmt.Sprint(sums[1]) {
+				t.Errorf("builds differ:\n%v\n%v", sums[0], sums[1])
+			}
+		})
+	}
+}
+
+func dirSums(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, f)
+		f.Close()
+		out[e.Name()] = fmt.Sprintf("%x", h.Sum(nil))[:16]
+	}
+	return out
+}
