@@ -14,12 +14,18 @@ RUN --mount=type=bind,target=. \
     go build -trimpath -ldflags "-s -w" -o /out/lkbuild ./cmd/lkbuild
 
 # Bootloader files for the disk, ISO and UKI formats, from Debian packages.
-FROM --platform=$BUILDPLATFORM debian:bookworm-slim AS bootfiles
-RUN apt-get update && \
-    apt-get install -y --no-install-recommends grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi && \
+# The packages are unpacked, not installed: the grub-mkimage that runs is
+# the unpacked one, and both architectures' systemd-boot-efi sit side by side.
+FROM --platform=linux/amd64 debian:bookworm-slim AS bootfiles
+WORKDIR /debs
+RUN dpkg --add-architecture arm64 && apt-get update && \
+    apt-get install -y --no-install-recommends libdevmapper1.02.1 liblzma5 && \
+    apt-get download grub-pc-bin:amd64 grub-common:amd64 isolinux syslinux-common \
+        systemd-boot-efi:amd64 systemd-boot-efi:arm64 && \
+    for d in *.deb; do dpkg -x "$d" /root-bootfiles; done && \
     rm -rf /var/lib/apt/lists/*
 COPY hack/bootfiles.sh /usr/local/bin/bootfiles.sh
-RUN bootfiles.sh / /out/share/lkbuild/boot
+RUN bootfiles.sh /root-bootfiles /out/share/lkbuild/boot
 
 FROM scratch
 COPY --from=build /out/lkbuild /lkbuild

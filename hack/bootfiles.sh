@@ -5,9 +5,10 @@
 #
 # Packages: grub-pc-bin and grub-common (BIOS disks: boot.img and a core.img
 # made here with grub-mkimage), isolinux and syslinux-common (BIOS ISOs),
-# systemd-boot-efi (EFI: systemd-boot and the stub of unified kernel images).
-# The production Dockerfile runs this with ROOT=/ after apt-get install;
-# hack/images.sh runs it on packages downloaded with apt-get download.
+# systemd-boot-efi for amd64 and for arm64 (EFI: systemd-boot and the stub
+# of unified kernel images; both unpack side by side, their files are named
+# per architecture). Both the production Dockerfile and hack/images.sh
+# unpack the packages (dpkg -x) into ROOT rather than install them.
 set -eu
 ROOT="${1:?ROOT}"
 OUT="${2:?OUT}"
@@ -29,6 +30,11 @@ install -m 0644 "$ROOT/usr/lib/ISOLINUX/isohdpfx.bin" "$amd64/isohdpfx.bin"
 install -m 0644 "$ROOT/usr/lib/syslinux/modules/bios/ldlinux.c32" "$amd64/ldlinux.c32"
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$amd64/systemd-boot.efi"
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxx64.efi.stub" "$amd64/linux.efi.stub"
+
+arm64="$OUT/arm64"
+mkdir -p "$arm64"
+install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" "$arm64/systemd-boot.efi"
+install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" "$arm64/linux.efi.stub"
 
 for p in grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi; do
 	install -m 0644 "$ROOT/usr/share/doc/$p/copyright" "$OUT/licenses/$p.copyright"

@@ -95,8 +95,9 @@ prep_lkbuild() {
 	prep_bootfiles "$ctx/share/lkbuild/boot"
 }
 
-# Debian packages whose bootloader files the frontend image carries.
-BOOT_PACKAGES=(grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi)
+# Debian packages whose bootloader files the frontend image carries
+# (package:architecture).
+BOOT_PACKAGES=(grub-pc-bin:amd64 grub-common:amd64 isolinux:all syslinux-common:all systemd-boot-efi:amd64 systemd-boot-efi:arm64)
 
 # prep_bootfiles OUT: hack/bootfiles.sh over BOOT_PACKAGES, downloaded
 # (once) into the deb cache and unpacked, not installed.
@@ -104,13 +105,20 @@ prep_bootfiles() {
 	local out="$1" work="$IMAGES_DIR/.work-boot" p deb
 	rm -rf "$work"
 	mkdir -p "$work/root" "$DEBS_DIR"
+	local name arch
 	for p in "${BOOT_PACKAGES[@]}"; do
-		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${p}_*_*.deb" | sort -V | tail -1)"
+		name="${p%:*}" arch="${p#*:}"
+		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
 		if [ -z "$deb" ]; then
 			log "lkbuild: downloading $p"
-			(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$p:amd64" >&2) ||
-				(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$p:amd64" >&2)
-			deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${p}_*_*.deb" | sort -V | tail -1)"
+			if [ "$arch" != all ] && [ "$arch" != "$(dpkg --print-architecture)" ] &&
+				! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+				dpkg --add-architecture "$arch"
+				apt-get update -qq >&2
+			fi
+			(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2) ||
+				(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2)
+			deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
 		fi
 		[ -n "$deb" ] || die "cannot download the Debian package $p"
 		dpkg -x "$deb" "$work/root"
