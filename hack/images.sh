@@ -12,6 +12,13 @@
 # mirrors docker.io to the local registry, so `linuxkit/kernel:6.12.59` in a
 # LinuxKit YAML resolves to the stand-in pushed here.
 #
+# Images are multi-platform (linux/amd64 and linux/arm64, see PLATFORMS):
+# the context holds one tree per architecture (<ctx>/<arch>/) and the
+# Dockerfile copies ${TARGETARCH}/; nothing runs during their builds, so no
+# emulation is needed. arm64 parts come from Debian's arm64 packages,
+# downloaded with apt-get download (the script adds the arm64 architecture to
+# dpkg for that) and unpacked, never installed or executed.
+#
 # An image is rebuilt only when its inputs (Dockerfile and context) changed or
 # it is missing from the registry; FORCE=1 rebuilds everything.
 # LKBUILD_BIN=<static binary> puts another binary than bin/lkbuild in the
@@ -36,6 +43,16 @@ declare -A REFS=(
 )
 ALL=(kernel kernel-builtin init runc busybox lkbuild)
 
+# Architectures each image is built for.
+declare -A PLATFORMS=(
+	[lkbuild]="amd64 arm64"
+	[kernel]="amd64 arm64"
+	[kernel-builtin]="amd64"
+	[init]="amd64 arm64"
+	[runc]="amd64 arm64"
+	[busybox]="amd64 arm64"
+)
+
 # Modules put in the stand-in kernel's kernel.tar (with their dependencies).
 # The stand-in init loads the same list at boot (hack/standins/init).
 KERNEL_MODULES=(crc32c_generic overlay squashfs erofs isofs vfat nls_cp437 nls_ascii nls_utf8 ext4 loop
@@ -55,13 +72,53 @@ fresh_ctx() {
 	echo "$ctx"
 }
 
-# busybox_tree DIR init|image: busybox at /bin/busybox with applet symlinks:
+# fetch_deb NAME ARCH: path of the cached .deb of package NAME for ARCH
+# ("all" for architecture-independent ones), downloading it when missing.
+fetch_deb() {
+	local name="$1" arch="$2" deb
+	mkdir -p "$DEBS_DIR"
+	deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
+	if [ -z "$deb" ]; then
+		log "downloading $name:$arch"
+		if [ "$arch" != all ] && [ "$arch" != "$(dpkg --print-architecture)" ] &&
+			! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+			dpkg --add-architecture "$arch"
+			apt-get update -qq >&2
+		fi
+		(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2) ||
+			(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2)
+		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
+	fi
+	[ -n "$deb" ] || die "cannot download the Debian package $name:$arch"
+	echo "$deb"
+}
+
+# busybox_bin ARCH: a static busybox for ARCH: the host's for amd64, else
+# Debian's busybox-static for ARCH, unpacked.
+busybox_bin() {
+	local arch="$1" work
+	if [ "$arch" = amd64 ]; then
+		is_static "$BUSYBOX" || die "$BUSYBOX is not static (install busybox-static)"
+		echo "$BUSYBOX"
+		return
+	fi
+	work="$IMAGES_DIR/.busybox-$arch"
+	if [ ! -x "$work/bin/busybox" ]; then
+		rm -rf "$work"
+		dpkg -x "$(fetch_deb busybox-static "$arch")" "$work"
+	fi
+	echo "$work/bin/busybox"
+}
+
+# busybox_tree DIR init|image ARCH: busybox at /bin/busybox with applet symlinks:
 # where busybox installs them (/bin, /sbin, /usr/bin, /usr/sbin) for init,
 # all in /bin (as the busybox image has them) for image.
+# The applet list comes from the host's busybox (the same Debian version):
+# a foreign binary is never run.
 busybox_tree() {
-	local dir="$1" layout="$2" p
+	local dir="$1" layout="$2" arch="${3:-amd64}" p
 	is_static "$BUSYBOX" || die "$BUSYBOX is not static (install busybox-static)"
-	install -D -m 0755 "$BUSYBOX" "$dir/bin/busybox"
+	install -D -m 0755 "$(busybox_bin "$arch")" "$dir/bin/busybox"
 	if [ "$layout" = init ]; then
 		while read -r p; do
 			case "$p" in "" | linuxrc | sbin/init | bin/busybox) continue ;; esac
@@ -91,8 +148,12 @@ prep_lkbuild() {
 	[ -x "$bin" ] || die "$bin missing: run 'make build' (or 'make images')"
 	is_static "$bin" || die "$bin is not statically linked (build it with CGO_ENABLED=0)"
 	ctx="$(fresh_ctx lkbuild)"
-	install -m 0755 "$bin" "$ctx/lkbuild"
-	prep_bootfiles "$ctx/share/lkbuild/boot"
+	install -D -m 0755 "$bin" "$ctx/amd64/lkbuild"
+	# The same sources for arm64 build platforms (a cross-compile).
+	(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags '-s -w' \
+		-o "$ctx/arm64/lkbuild" ./cmd/lkbuild)
+	prep_bootfiles "$ctx/amd64/share/lkbuild/boot"
+	cp -a "$ctx/amd64/share" "$ctx/arm64/"
 }
 
 # Debian packages whose bootloader files the frontend image carries
@@ -105,32 +166,24 @@ prep_bootfiles() {
 	local out="$1" work="$IMAGES_DIR/.work-boot" p deb
 	rm -rf "$work"
 	mkdir -p "$work/root" "$DEBS_DIR"
-	local name arch
 	for p in "${BOOT_PACKAGES[@]}"; do
-		name="${p%:*}" arch="${p#*:}"
-		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
-		if [ -z "$deb" ]; then
-			log "lkbuild: downloading $p"
-			if [ "$arch" != all ] && [ "$arch" != "$(dpkg --print-architecture)" ] &&
-				! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-				dpkg --add-architecture "$arch"
-				apt-get update -qq >&2
-			fi
-			(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2) ||
-				(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2)
-			deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
-		fi
-		[ -n "$deb" ] || die "cannot download the Debian package $p"
-		dpkg -x "$deb" "$work/root"
+		dpkg -x "$(fetch_deb "${p%:*}" "${p#*:}")" "$work/root"
 	done
 	"$ROOT/hack/bootfiles.sh" "$work/root" "$out"
 	rm -rf "$work"
 }
 
 prep_init() {
-	local ctx
+	local ctx arch
 	ctx="$(fresh_ctx init)"
-	busybox_tree "$ctx" init
+	for arch in ${PLATFORMS[init]}; do
+		init_tree "$ctx/$arch" "$arch"
+	done
+}
+
+init_tree() {
+	local ctx="$1" arch="$2"
+	busybox_tree "$ctx" init "$arch"
 	# The init uses only the standard library: build it as a module of its own
 	# so a main go.mod in flux does not matter.
 	local src="$IMAGES_DIR/.init-src"
@@ -139,7 +192,7 @@ prep_init() {
 	cp "$ROOT"/hack/standins/init/*.go "$src/"
 	rm -f "$src"/*_test.go
 	printf 'module lkinit\n\ngo 1.22\n' >"$src/go.mod"
-	(cd "$src" && GOWORK=off GOFLAGS= CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -buildvcs=false \
+	(cd "$src" && GOWORK=off GOFLAGS= CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath -buildvcs=false \
 		-ldflags '-s -w' -o "$ctx/init" .)
 	rm -rf "$src"
 	is_static "$ctx/init" || die "stand-in init is not static"
@@ -152,6 +205,9 @@ prep_runc() {
 	local ctx lib
 	[ -x "$RUNC" ] || die "$RUNC missing (apt package runc)"
 	ctx="$(fresh_ctx runc)"
+	[ " ${PLATFORMS[runc]} " = " amd64 arm64 " ] || die "prep_runc knows amd64 and arm64"
+	runc_foreign "$ctx/arm64" arm64
+	ctx="$ctx/amd64"
 	install -D -m 0755 "$RUNC" "$ctx/usr/bin/runc"
 	# Shared libraries at the paths the binary asks for, the loader included.
 	for lib in $(ldd "$RUNC" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
@@ -161,33 +217,55 @@ prep_runc() {
 	done
 }
 
-prep_busybox() {
-	local ctx
-	ctx="$(fresh_ctx busybox)"
-	busybox_tree "$ctx" image
-	base_etc "$ctx"
-	mkdir -p "$ctx"/{home,usr/sbin,var}
+# runc_foreign DIR ARCH: Debian's runc for ARCH with the libraries its ELF
+# header names (read with readelf, never run), from ARCH's packages.
+runc_foreign() {
+	local dir="$1" arch="$2" work p lib interp path
+	work="$IMAGES_DIR/.runc-$arch"
+	rm -rf "$work"
+	for p in runc libseccomp2 libc6; do
+		dpkg -x "$(fetch_deb "$p" "$arch")" "$work"
+	done
+	install -D -m 0755 "$work/usr/sbin/runc" "$dir/usr/bin/runc"
+	interp="$(readelf -l "$work/usr/sbin/runc" | sed -n 's/.*interpreter: \(.*\)]/\1/p')"
+	[ -n "$interp" ] || die "runc:$arch has no ELF interpreter"
+	install -D -m 0755 "$(readlink -f "$work$interp")" "$dir$interp"
+	for lib in $(readelf -d "$work/usr/sbin/runc" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+		path="$(cd "$work" && find lib usr/lib -name "$lib" 2>/dev/null | head -1)"
+		[ -n "$path" ] || die "runc:$arch needs $lib, not found in its packages"
+		install -D -m 0755 "$(readlink -f "$work/$path")" "$dir/$path"
+	done
+	rm -rf "$work"
 }
 
-# kernel_deb: path of the cached Debian kernel package, downloading the one
-# linux-image-amd64 currently depends on when none is cached.
+prep_busybox() {
+	local ctx arch
+	ctx="$(fresh_ctx busybox)"
+	for arch in ${PLATFORMS[busybox]}; do
+		busybox_tree "$ctx/$arch" image "$arch"
+		base_etc "$ctx/$arch"
+		mkdir -p "$ctx/$arch"/{home,usr/sbin,var}
+	done
+}
+
+# kernel_deb ARCH: path of the cached Debian kernel package for ARCH,
+# downloading the one linux-image-ARCH currently depends on when none is
+# cached.
 kernel_deb() {
-	local deb pkg
-	deb="$(find "$DEBS_DIR" -maxdepth 1 -name 'linux-image-6.1.*-amd64_*_amd64.deb' 2>/dev/null | sort -V | tail -1)"
+	local arch="$1" deb pkg
+	deb="$(find "$DEBS_DIR" -maxdepth 1 -name "linux-image-6.1.*-${arch}_*_${arch}.deb" 2>/dev/null | sort -V | tail -1)"
 	if [ -n "$deb" ]; then
 		echo "$deb"
 		return
 	fi
-	pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { print $2; exit }')"
+	fetch_deb busybox-static "$arch" >/dev/null # makes ARCH known to apt
+	pkg="$(apt-cache depends "linux-image-$arch:$arch" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { sub(/:.*/, "", $2); print $2; exit }')"
 	if [ -z "$pkg" ]; then
 		apt-get update -qq >&2
-		pkg="$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { print $2; exit }')"
+		pkg="$(apt-cache depends "linux-image-$arch:$arch" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { sub(/:.*/, "", $2); print $2; exit }')"
 	fi
-	[ -n "$pkg" ] || die "cannot find the Debian linux-image-6.1.*-amd64 package"
-	mkdir -p "$DEBS_DIR"
-	log "kernel: downloading $pkg"
-	(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$pkg" >&2)
-	find "$DEBS_DIR" -maxdepth 1 -name "${pkg}_*_amd64.deb" | sort -V | tail -1
+	[ -n "$pkg" ] || die "cannot find the Debian linux-image-6.1.*-$arch package"
+	fetch_deb "$pkg" "$arch"
 }
 
 # module_closure MODDIR NAME...: module paths (relative to MODDIR) for NAMEs and
@@ -218,16 +296,31 @@ module_closure() {
 }
 
 prep_kernel() {
-	local deb key work ver full sub ctx m
-	deb="$(kernel_deb)"
-	key="$(basename "$deb") $(sha256sum <"$0" | cut -d' ' -f1)"
-	ctx="$IMAGES_DIR/kernel"
-	if [ "$FORCE" != 1 ] && [ -f "$ctx/kernel" ] && [ "$(cat "$IMAGES_DIR/kernel.prep" 2>/dev/null)" = "$key" ]; then
+	local arch debs=() key ctx="$IMAGES_DIR/kernel"
+	for arch in ${PLATFORMS[kernel]}; do
+		debs+=("$(kernel_deb "$arch")")
+	done
+	key="$(basename -a "${debs[@]}" | tr '\n' ' ') $(sha256sum <"$0" | cut -d' ' -f1)"
+	if [ "$FORCE" != 1 ] && [ -d "$ctx" ] && [ "$(cat "$IMAGES_DIR/kernel.prep" 2>/dev/null)" = "$key" ]; then
 		return
 	fi
+	rm -f "$IMAGES_DIR/kernel.prep"
+	ctx="$(fresh_ctx kernel)"
+	for arch in ${PLATFORMS[kernel]}; do
+		kernel_tree "$ctx/$arch" "$(kernel_deb "$arch")"
+	done
+	echo "$key" >"$IMAGES_DIR/kernel.prep"
+}
+
+# kernel_tree DIR DEB: the kernel of the Debian package DEB as DIR/kernel and
+# a subset of its modules (KERNEL_MODULES and their dependencies, indexed
+# with depmod, which reads foreign modules without running them) in
+# DIR/kernel.tar.
+kernel_tree() {
+	local ctx="$1" deb="$2" work ver full sub m
 	log "kernel: preparing from $(basename "$deb")"
 	work="$IMAGES_DIR/.work-kernel"
-	rm -rf "$work" "$IMAGES_DIR/kernel.prep"
+	rm -rf "$work"
 	mkdir -p "$work/full"
 	dpkg -x "$deb" "$work/full"
 	ver="$(basename "$(find "$work/full/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -1)")"
@@ -246,20 +339,19 @@ prep_kernel() {
 	find "$work/sub" -type d -exec chmod 0755 {} +
 	find "$work/sub" -type f -exec chmod 0644 {} +
 
-	ctx="$(fresh_ctx kernel)"
+	mkdir -p "$ctx"
 	install -m 0644 "$work/full/boot/vmlinuz-$ver" "$ctx/kernel"
 	tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
 		-C "$work/sub" -cf "$ctx/kernel.tar" lib
 	log "kernel: $ver, $(tar -tf "$ctx/kernel.tar" | grep -c '\.ko') modules in kernel.tar ($(du -h "$ctx/kernel.tar" | cut -f1))"
 	rm -rf "$work"
-	echo "$key" >"$IMAGES_DIR/kernel.prep"
 }
 
 # prep_kernel-builtin: the kernel of hack/kernel.sh (built once, cached
 # outside the checkout) and an empty kernel.tar.
 prep_kernel-builtin() {
 	local ctx
-	ctx="$(fresh_ctx kernel-builtin)"
+	ctx="$(fresh_ctx kernel-builtin)/amd64"
 	"$ROOT/hack/kernel.sh" "$ctx"
 	mkdir -p "$IMAGES_DIR/.empty-modules/lib/modules"
 	tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner --format=gnu \
@@ -276,6 +368,13 @@ ctx_hash() {
 	} | sha256sum | cut -d' ' -f1
 }
 
+# platform_list NAME: NAME's platforms as buildctl takes them.
+platform_list() {
+	local a out=()
+	for a in ${PLATFORMS[$1]}; do out+=("linux/$a"); done
+	(IFS=,; echo "${out[*]}")
+}
+
 build_push() {
 	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log"
 	# Fixed timestamps in the context: layers do not change when content does not.
@@ -284,7 +383,7 @@ build_push() {
 	if ! buildctl --addr "$BUILDKIT_ADDR" build --progress=plain \
 		--frontend dockerfile.v0 \
 		--local context="$ctx" --local dockerfile="$ROOT/hack/images/$name" \
-		--opt platform=linux/amd64 --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" \
+		--opt platform="$(platform_list "$name")" --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" \
 		--output "type=image,name=$ref,push=true,registry.insecure=true,rewrite-timestamp=true" \
 		>"$logf" 2>&1; then
 		tail -40 "$logf" >&2

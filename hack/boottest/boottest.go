@@ -28,14 +28,60 @@ type Console struct {
 // QEMUKernel boots kernel+initrd with qemu-system-x86_64 and returns its
 // console; ctx bounds the machine's life.
 func QEMUKernel(ctx context.Context, kernel, initrd, cmdline string, log io.Writer) (*Console, error) {
-	args := []string{
-		"-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
-		"-nographic", "-no-reboot", "-serial", "mon:stdio",
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", strings.TrimSpace(cmdline + " console=ttyS0 panic=-1"),
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	return QEMUKernelArch(ctx, "amd64", kernel, initrd, cmdline, log)
+}
+
+// QEMUKernelArch boots kernel+initrd of architecture arch (amd64: q35,
+// arm64: the virt machine), with the machine's serial console appended to
+// cmdline.
+func QEMUKernelArch(ctx context.Context, arch, kernel, initrd, cmdline string, log io.Writer) (*Console, error) {
+	m, err := machineFor(arch)
+	if err != nil {
+		return nil, err
 	}
-	return start(ctx, exec.CommandContext(ctx, "qemu-system-x86_64", args...), log)
+	args := append(m.args(),
+		"-kernel", kernel, "-initrd", initrd,
+		"-append", strings.TrimSpace(cmdline+" console="+m.console+" panic=-1"),
+		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	)
+	return start(ctx, exec.CommandContext(ctx, m.qemu, args...), log)
+}
+
+// machine is how qemu emulates one architecture (TCG, no acceleration).
+type machine struct {
+	qemu    string   // the qemu-system binary
+	base    []string // machine and CPU
+	console string   // the serial console's device name in Linux
+	// firmware code and variable-store templates for EFI
+	efiCode, efiVars string
+	cdrom            func(id string, index int) []string
+}
+
+func machineFor(arch string) (machine, error) {
+	switch arch {
+	case "amd64":
+		return machine{
+			qemu: "qemu-system-x86_64", base: []string{"-machine", "q35"}, console: "ttyS0",
+			efiCode: OVMFCode, efiVars: OVMFVars,
+			cdrom: func(id string, i int) []string {
+				return []string{"-device", fmt.Sprintf("ide-cd,drive=%s,bootindex=%d", id, i)}
+			},
+		}, nil
+	case "arm64":
+		return machine{
+			qemu: "qemu-system-aarch64", base: []string{"-machine", "virt", "-cpu", "cortex-a57"}, console: "ttyAMA0",
+			efiCode: AAVMFCode, efiVars: AAVMFVars,
+			cdrom: func(id string, i int) []string {
+				return []string{"-device", "virtio-scsi-pci,id=scsi" + id, "-device", fmt.Sprintf("scsi-cd,bus=scsi%s.0,drive=%s,bootindex=%d", id, id, i)}
+			},
+		}, nil
+	}
+	return machine{}, fmt.Errorf("no qemu machine for architecture %q", arch)
+}
+
+func (m machine) args() []string {
+	return append(append([]string{}, m.base...),
+		"-accel", "tcg", "-m", "1024", "-smp", "1", "-nographic", "-no-reboot", "-serial", "mon:stdio")
 }
 
 // Firmware is what a machine boots with.
@@ -48,10 +94,13 @@ const (
 	EFI
 )
 
-// OVMF code and variable-store templates (Debian's ovmf package).
+// EFI firmware code and variable-store templates: OVMF for amd64 (Debian's
+// ovmf package), AAVMF for arm64 (qemu-efi-aarch64).
 const (
-	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFCode  = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars  = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	AAVMFCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	AAVMFVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
 )
 
 // Drive is one medium attached to a machine.
@@ -61,39 +110,46 @@ type Drive struct {
 	CDROM  bool   // attach as a SATA CD-ROM instead of a virtio disk
 }
 
-// QEMUMachine boots the drives (in order; the first is tried first) with
-// fw and returns the console. Nothing is passed on a -append line: the
-// command line is the one built into the medium. scratch holds OVMF's
-// writable variable store.
+// QEMUMachine boots the drives on an amd64 machine; see QEMUMachineArch.
 func QEMUMachine(ctx context.Context, fw Firmware, scratch string, log io.Writer, drives ...Drive) (*Console, error) {
-	args := []string{
-		"-machine", "q35", "-accel", "tcg", "-m", "1024", "-smp", "1",
-		"-nographic", "-no-reboot", "-serial", "mon:stdio",
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+	return QEMUMachineArch(ctx, "amd64", fw, scratch, log, drives...)
+}
+
+// QEMUMachineArch boots the drives (in order; the first is tried first)
+// on a machine of architecture arch with fw and returns the console.
+// Nothing is passed on a -append line: the command line is the one built
+// into the medium. scratch holds the firmware's writable variable store.
+func QEMUMachineArch(ctx context.Context, arch string, fw Firmware, scratch string, log io.Writer, drives ...Drive) (*Console, error) {
+	m, err := machineFor(arch)
+	if err != nil {
+		return nil, err
 	}
+	args := append(m.args(), "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0")
 	if fw == EFI {
-		vars := filepath.Join(scratch, "OVMF_VARS.fd")
-		b, err := os.ReadFile(OVMFVars)
+		vars := filepath.Join(scratch, "EFI_VARS.fd")
+		b, err := os.ReadFile(m.efiVars)
 		if err != nil {
-			return nil, fmt.Errorf("OVMF (apt package ovmf): %w", err)
+			return nil, fmt.Errorf("EFI firmware (apt packages ovmf, qemu-efi-aarch64): %w", err)
 		}
 		if err := os.WriteFile(vars, b, 0o644); err != nil {
 			return nil, err
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,readonly=on,file="+m.efiCode,
 			"-drive", "if=pflash,format=raw,file="+vars)
+	} else if arch != "amd64" {
+		return nil, fmt.Errorf("BIOS boot exists only on amd64")
 	}
 	for i, d := range drives {
 		id := fmt.Sprintf("d%d", i)
 		args = append(args, "-drive", fmt.Sprintf("if=none,id=%s,format=%s,readonly=on,file=%s", id, d.Format, d.Path))
 		if d.CDROM {
-			args = append(args, "-device", fmt.Sprintf("ide-cd,drive=%s,bootindex=%d", id, i))
+			args = append(args, m.cdrom(id, i)...)
 		} else {
 			args = append(args, "-device", fmt.Sprintf("virtio-blk-pci,drive=%s,bootindex=%d", id, i))
 		}
 	}
-	return start(ctx, exec.CommandContext(ctx, "qemu-system-x86_64", args...), log)
+	return start(ctx, exec.CommandContext(ctx, m.qemu, args...), log)
 }
 
 func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) {

@@ -6,8 +6,11 @@
 package testenv
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lkbuild/lkbuild/internal/envfile"
@@ -66,5 +69,38 @@ func Root(t testing.TB) string {
 			t.Fatal("repository root not found")
 		}
 		dir = parent
+	}
+}
+
+// EmulatorsRegistered lists the qemu-user interpreters registered with
+// binfmt_misc (none when binfmt_misc is not mounted): with none, a build
+// that succeeds executed no binary of a foreign architecture.
+func EmulatorsRegistered() ([]string, error) {
+	ents, err := os.ReadDir("/proc/sys/fs/binfmt_misc")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "qemu-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// RequireNoEmulation fails the test when any qemu-user interpreter is
+// registered: the test would then prove nothing about cross builds.
+func RequireNoEmulation(t testing.TB) {
+	t.Helper()
+	emu, err := EmulatorsRegistered()
+	if err != nil {
+		t.Fatalf("reading binfmt_misc: %v", err)
+	}
+	if len(emu) > 0 {
+		t.Fatalf("binfmt_misc has emulators registered (%v): foreign binaries could run emulated, so this test cannot show that none ran", emu)
 	}
 }
