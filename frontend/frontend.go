@@ -196,9 +196,13 @@ func helperImage(c client.Client, buildPlatform ocispecs.Platform) (*llb.State, 
 func listTargets(context.Context) (*targets.List, error) {
 	l := &targets.List{}
 	for _, t := range llbgen.Targets() {
+		desc := t.Description
+		if len(t.Arches) > 0 {
+			desc += " (" + strings.Join(t.Arches, ", ") + " only)"
+		}
 		l.Targets = append(l.Targets, targets.Target{
 			Name:        t.Name,
-			Description: t.Description,
+			Description: desc,
 			Default:     t.Name == llbgen.DefaultTarget,
 		})
 	}

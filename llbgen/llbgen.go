@@ -99,6 +99,9 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if opt.TargetPlatform.OS == "" {
 		return nil, errors.New("no target platform")
 	}
+	if err := target.Supports(opt.TargetPlatform.Architecture); err != nil {
+		return nil, err
+	}
 	images, err := resolveImages(ctx, cfg.Images(), opt)
 	if err != nil {
 		return nil, err

@@ -259,7 +259,7 @@ func TestKernelFiles(t *testing.T) {
 func TestMkimageArgs(t *testing.T) {
 	cfg := parseFile(t, "../examples/minimal.yml")
 	for target, want := range map[string]string{
-		"raw-bios": "--format raw-bios --name minimal --input /in --output /out --arch arm64 --size 2147483648",
+		"raw-efi":  "--format raw-efi --name minimal --input /in --output /out --arch arm64 --size 2147483648",
 		"iso-efi":  "--format iso-efi --name minimal --input /in --output /out --arch arm64",
 	} {
 		opt := options(&fakeResolver{})
@@ -277,6 +277,34 @@ func TestMkimageArgs(t *testing.T) {
 		}
 		if got != "/lkbuild mkimage "+want {
 			t.Errorf("%s: mkimage args %q, want %q", target, got, want)
+		}
+	}
+}
+
+// TestBIOSTargetsAmd64Only checks that BIOS targets are refused for arm64
+// before anything is resolved, with a message naming the EFI targets, and
+// accepted for amd64.
+func TestBIOSTargetsAmd64Only(t *testing.T) {
+	cfg := parseFile(t, "../examples/minimal.yml")
+	for _, target := range []string{"raw-bios", "iso-bios", "vhd", "gcp"} {
+		opt := options(&fakeResolver{})
+		opt.Target = target
+		opt.TargetPlatform.Architecture = "arm64"
+		_, err := Build(context.Background(), cfg, opt)
+		if err == nil || !strings.Contains(err.Error(), "does not exist for arm64") || !strings.Contains(err.Error(), "raw-efi") {
+			t.Errorf("%s on arm64: error %v", target, err)
+		}
+		opt.TargetPlatform.Architecture = "amd64"
+		if _, err := Build(context.Background(), cfg, opt); err != nil {
+			t.Errorf("%s on amd64: %v", target, err)
+		}
+	}
+	for _, target := range []string{"raw-efi", "iso-efi", "uki", "kernel+initrd"} {
+		opt := options(&fakeResolver{})
+		opt.Target = target
+		opt.TargetPlatform.Architecture = "arm64"
+		if _, err := Build(context.Background(), cfg, opt); err != nil {
+			t.Errorf("%s on arm64: %v", target, err)
 		}
 	}
 }

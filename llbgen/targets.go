@@ -1,6 +1,10 @@
 package llbgen
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // Target is an output format selectable with --target.
 type Target struct {
@@ -11,6 +15,27 @@ type Target struct {
 	Rootfs bool
 	// Disk targets write a disk image, sized by Options.Size.
 	Disk bool
+	// Arches lists the only architectures (GOARCH names) the target exists
+	// for; empty means every architecture.
+	Arches []string
+}
+
+// bios marks the targets that boot through a PC BIOS, which only amd64 has.
+var bios = []string{"amd64"}
+
+// Supports reports, as an error naming the alternatives, whether the
+// target exists for architecture arch.
+func (t Target) Supports(arch string) error {
+	if len(t.Arches) == 0 {
+		return nil
+	}
+	for _, a := range t.Arches {
+		if a == arch {
+			return nil
+		}
+	}
+	return fmt.Errorf("target %s does not exist for %s: it boots through a PC BIOS, which only %s has (for %s use an EFI target: raw-efi, qcow2-efi, iso-efi, iso-efi-initrd or uki)",
+		t.Name, arch, strings.Join(t.Arches, ", "), arch)
 }
 
 // DefaultTarget is built when no --target is given, as LinuxKit's default.
@@ -25,18 +50,18 @@ var targets = []Target{
 	{Name: "kernel+iso", Description: "<name>-kernel, <name>-cmdline and <name>.iso, an ISO 9660 (Rock Ridge) image of the root filesystem"},
 	{Name: "kernel+squashfs", Description: "<name>-kernel, <name>-cmdline and <name>-squashfs.img, a SquashFS (zlib) image of the root filesystem"},
 	{Name: "kernel+erofs", Description: "<name>-kernel, <name>-cmdline and <name>-erofs.img, an uncompressed EROFS image of the root filesystem"},
-	{Name: "iso-bios", Description: "<name>.iso: bootable ISO (ISOLINUX, BIOS) holding the root filesystem, mounted from the CD as root"},
+	{Name: "iso-bios", Description: "<name>.iso: bootable ISO (ISOLINUX, BIOS) holding the root filesystem, mounted from the CD as root", Arches: bios},
 	{Name: "iso-efi", Description: "<name>-efi.iso: bootable ISO (EFI, unified kernel image) holding the root filesystem, mounted from the CD as root"},
 	{Name: "iso-efi-initrd", Description: "<name>-efi-initrd.iso: bootable ISO (EFI) whose unified kernel image carries the initrd"},
 	{Name: "raw-efi", Description: "<name>-efi.img: GPT disk, EFI System Partition with systemd-boot and a unified kernel image", Disk: true},
 	{Name: "qcow2-efi", Description: "<name>-efi.qcow2: the raw-efi disk as qcow2", Disk: true},
-	{Name: "raw-bios", Description: "<name>-bios.img: MBR disk, FAT32 partition with kernel and initrd, GRUB for BIOS", Disk: true},
-	{Name: "qcow2-bios", Description: "<name>.qcow2: the raw-bios disk as qcow2", Disk: true},
-	{Name: "vhd", Description: "<name>.vhd: the raw-bios disk as a fixed VHD (Azure, Hyper-V)", Disk: true},
-	{Name: "dynamic-vhd", Description: "<name>.vhd: the raw-bios disk as a dynamic VHD", Disk: true},
-	{Name: "vmdk", Description: "<name>.vmdk: the raw-bios disk as a stream-optimized VMDK (VMware)", Disk: true},
-	{Name: "gcp", Description: "<name>.img.tar.gz: the raw-bios disk as disk.raw in a gzip tar, for Google Compute Engine", Disk: true},
-	{Name: "aws", Description: "<name>.raw: the raw-bios disk, for AWS EC2 import", Disk: true},
+	{Name: "raw-bios", Description: "<name>-bios.img: MBR disk, FAT32 partition with kernel and initrd, GRUB for BIOS", Disk: true, Arches: bios},
+	{Name: "qcow2-bios", Description: "<name>.qcow2: the raw-bios disk as qcow2", Disk: true, Arches: bios},
+	{Name: "vhd", Description: "<name>.vhd: the raw-bios disk as a fixed VHD (Azure, Hyper-V)", Disk: true, Arches: bios},
+	{Name: "dynamic-vhd", Description: "<name>.vhd: the raw-bios disk as a dynamic VHD", Disk: true, Arches: bios},
+	{Name: "vmdk", Description: "<name>.vmdk: the raw-bios disk as a stream-optimized VMDK (VMware)", Disk: true, Arches: bios},
+	{Name: "gcp", Description: "<name>.img.tar.gz: the raw-bios disk as disk.raw in a gzip tar, for Google Compute Engine", Disk: true, Arches: bios},
+	{Name: "aws", Description: "<name>.raw: the raw-bios disk, for AWS EC2 import", Disk: true, Arches: bios},
 }
 
 // Targets lists every target, sorted by name.
