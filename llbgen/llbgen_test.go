@@ -259,8 +259,8 @@ func TestKernelFiles(t *testing.T) {
 func TestMkimageArgs(t *testing.T) {
 	cfg := parseFile(t, "../examples/minimal.yml")
 	for target, want := range map[string]string{
-		"raw-efi":  "--format raw-efi --name minimal --input /in --output /out --arch arm64 --size 2147483648",
-		"iso-efi":  "--format iso-efi --name minimal --input /in --output /out --arch arm64",
+		"raw-efi": "--format raw-efi --name minimal --input /in --output /out --arch arm64 --size 2147483648",
+		"iso-efi": "--format iso-efi --name minimal --input /in --output /out --arch arm64",
 	} {
 		opt := options(&fakeResolver{})
 		opt.Target, opt.Size = target, 2<<30
