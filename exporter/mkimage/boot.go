@@ -3,6 +3,7 @@ package mkimage
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -116,7 +117,12 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 	if err != nil {
 		return err
 	}
-	kernel, err := os.Open(b.kernel)
+	kernelPath, cleanup, err := peKernel(b.kernel, dst)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	kernel, err := os.Open(kernelPath)
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,34 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 		sections = append(sections, uki.Section{Name: ".initrd", Size: rfi.Size(), Data: rd})
 	}
 	return writeFile(dst, func(w io.Writer) error { return uki.Write(w, stub, sections) })
+}
+
+// peKernel returns a kernel the EFI stub can start: the kernel itself, or,
+// for a gzip-compressed one (arm64's Image.gz, as LinuxKit's arm64 kernels
+// ship), the image decompressed into a temporary file next to near.
+func peKernel(kernel, near string) (string, func(), error) {
+	f, err := os.Open(kernel)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	magic := make([]byte, 2)
+	if _, err := io.ReadFull(f, magic); err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+		return kernel, func() {}, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", nil, err
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return "", nil, fmt.Errorf("kernel: %w", err)
+	}
+	tmp := near + ".kernel"
+	if err := writeFile(tmp, func(w io.Writer) error { _, err := io.Copy(w, zr); return err }); err != nil {
+		os.Remove(tmp)
+		return "", nil, fmt.Errorf("decompressing the kernel: %w", err)
+	}
+	return tmp, func() { os.Remove(tmp) }, nil
 }
 
 // writeFile creates dst and fills it with fill.

@@ -2,6 +2,7 @@ package mkimage
 
 import (
 	"bytes"
+	"compress/gzip"
 	"debug/pe"
 	"io"
 	"os"
@@ -193,4 +194,35 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 	if strings.Join(got, ",") != strings.Join(names, ",") {
 		t.Errorf("%s holds %v, want %v", dir, got, names)
 	}
+}
+
+// TestUKIGzipKernel: an arm64 kernel shipped as Image.gz is decompressed
+// into the .linux section, which the EFI stub starts with LoadImage.
+func TestUKIGzipKernel(t *testing.T) {
+	in, out := bootTree(t, "console=ttyAMA0"), t.TempDir()
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write([]byte("MZ arm64 Image"))
+	zw.Close()
+	os.WriteFile(filepath.Join(in, "boot/kernel"), z.Bytes(), 0o644)
+	boot := fakeBootFiles(t)
+	os.MkdirAll(filepath.Join(boot, "arm64"), 0o755)
+	os.WriteFile(filepath.Join(boot, "arm64/linux.efi.stub"), petest.Stub(0x400), 0o644)
+	if err := Run(Options{Format: "uki", Name: "sys", Input: in, Output: out, BootFiles: boot, Arch: "arm64"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := pe.Open(filepath.Join(out, "sys.efi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := f.Section(".linux")
+	if s == nil {
+		t.Fatal("no .linux section")
+	}
+	b, _ := io.ReadAll(io.LimitReader(s.Open(), int64(s.VirtualSize)))
+	if string(b) != "MZ arm64 Image" {
+		t.Errorf(".linux holds %q, want the decompressed image", b)
+	}
+	assertOnly(t, out, "sys.efi")
 }
