@@ -11,6 +11,7 @@ import (
 
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/envfile"
+	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
@@ -47,9 +48,13 @@ write the target's artifacts into the output directory (one sub-directory per pl
 are given). CONTEXT (default ".") is where files[].source is read from.
 
 The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbuild/env (written by
-` + "`make env`" + `). The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.`,
+` + "`make env`" + `). The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
+
+Targets (--target):
+` + targetHelp(),
 		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/\n" +
-			"  lkbuild build -f base.yml -f debug.yml -o out/    # merged in order, like linuxkit build base.yml debug.yml",
+			"  lkbuild build -f base.yml -f debug.yml -o out/    # merged in order, like linuxkit build base.yml debug.yml\n" +
+			"  lkbuild build -f linuxkit.yml --platform linux/amd64,linux/arm64 --target raw-efi -o out/  # out/linux_amd64, out/linux_arm64",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl.Context = "."
@@ -62,7 +67,7 @@ The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbu
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&files, "file", "f", nil, "LinuxKit YAML to build (required); repeat to merge several files in order")
-	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; see --help of the frontend's targets)")
+	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; listed above)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
 	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
@@ -300,4 +305,17 @@ func yamlFiles(files []string) (string, []string, error) {
 		names[i] = filepath.ToSlash(rel)
 	}
 	return root, names, nil
+}
+
+// targetHelp lists the targets, one per line, for --help.
+func targetHelp() string {
+	var b strings.Builder
+	for _, t := range llbgen.Targets() {
+		fmt.Fprintf(&b, "  %-18s %s", t.Name, t.Description)
+		if len(t.Arches) > 0 {
+			fmt.Fprintf(&b, " (%s only)", strings.Join(t.Arches, ", "))
+		}
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
