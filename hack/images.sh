@@ -72,6 +72,17 @@ fresh_ctx() {
 	echo "$ctx"
 }
 
+# ensure_arch ARCH: makes apt know ARCH's packages (dpkg --add-architecture;
+# nothing of it is installed).
+ensure_arch() {
+	local arch="$1"
+	if [ "$arch" != all ] && [ "$arch" != "$(dpkg --print-architecture)" ] &&
+		! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+		dpkg --add-architecture "$arch"
+		apt-get update -qq >&2
+	fi
+}
+
 # fetch_deb NAME ARCH: path of the cached .deb of package NAME for ARCH
 # ("all" for architecture-independent ones), downloading it when missing.
 fetch_deb() {
@@ -80,11 +91,7 @@ fetch_deb() {
 	deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
 	if [ -z "$deb" ]; then
 		log "downloading $name:$arch"
-		if [ "$arch" != all ] && [ "$arch" != "$(dpkg --print-architecture)" ] &&
-			! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-			dpkg --add-architecture "$arch"
-			apt-get update -qq >&2
-		fi
+		ensure_arch "$arch"
 		(cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2) ||
 			(apt-get update -qq >&2 && cd "$DEBS_DIR" && apt-get -qq -o APT::Sandbox::User=root download "$name:$arch" >&2)
 		deb="$(find "$DEBS_DIR" -maxdepth 1 -name "${name}_*_${arch}.deb" | sort -V | tail -1)"
@@ -258,7 +265,7 @@ kernel_deb() {
 		echo "$deb"
 		return
 	fi
-	fetch_deb busybox-static "$arch" >/dev/null # makes ARCH known to apt
+	ensure_arch "$arch"
 	pkg="$(apt-cache depends "linux-image-$arch:$arch" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\./ { sub(/:.*/, "", $2); print $2; exit }')"
 	if [ -z "$pkg" ]; then
 		apt-get update -qq >&2
