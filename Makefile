@@ -5,12 +5,13 @@
 #   make env        install/start the local registry, buildkitd and the buildx builder (idempotent)
 #   make env-stop   stop exactly what `make env` started
 #   make images     build and push the frontend image and the offline stand-in images
+#   make bench      throughput and peak heap of the artifact writers (no daemon needed)
 
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/lkbuild
 
-.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean
+.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean bench
 
 all: build
 
@@ -44,6 +45,10 @@ test-integration: images
 	source .lkbuild/env && LKBUILD_INTEGRATION=1 $(GO) test -count=1 -timeout 40m ./...
 
 test: lint test-unit test-integration
+
+# Benchmarks print numbers and ratios; they assert nothing about speed.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./exporter/...
 
 demo: images
 	hack/demo.sh

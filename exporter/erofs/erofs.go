@@ -164,6 +164,7 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 	}
 
 	cw := &countWriter{w: w}
+	buf := make([]byte, 256<<10)
 	// Block 0: zeros, then the superblock at 1024.
 	if err := cw.write(make([]byte, sbOffset)); err != nil {
 		return err
@@ -179,7 +180,7 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 			return err
 		}
 		if n.inline {
-			if err := writeData(cw, n); err != nil {
+			if err := writeData(cw, n, buf); err != nil {
 				return fmt.Errorf("%s: %w", n.e.Path, err)
 			}
 		}
@@ -194,7 +195,7 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 		if uint64(cw.n) != uint64(n.blkaddr)*blockSize {
 			return fmt.Errorf("internal error: %s at byte %d, laid out at block %d", n.e.Path, cw.n, n.blkaddr)
 		}
-		if err := writeData(cw, n); err != nil {
+		if err := writeData(cw, n, buf); err != nil {
 			return fmt.Errorf("%s: %w", n.e.Path, err)
 		}
 		if err := cw.pad((blockSize - n.size%blockSize) % blockSize); err != nil {
@@ -204,14 +205,14 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 	return nil
 }
 
-func writeData(w *countWriter, n *node) error {
+func writeData(w *countWriter, n *node, buf []byte) error {
 	switch {
 	case n.e.Mode.IsDir():
 		return w.write(n.dirData)
 	case n.linkData != nil:
 		return w.write(n.linkData)
 	case n.e.Mode.IsRegular():
-		return fstree.CopyContents(w, n.src, n.e.Size, make([]byte, 64<<10))
+		return fstree.CopyContents(w, n.src, n.e.Size, buf)
 	}
 	return nil
 }
@@ -394,5 +395,13 @@ func (c *countWriter) pad(n uint64) error {
 	if int64(n) < 0 {
 		return fmt.Errorf("internal error: negative padding")
 	}
-	return c.write(make([]byte, n))
+	var zero [blockSize]byte
+	for n > 0 {
+		k := min(n, blockSize)
+		if err := c.write(zero[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }

@@ -16,21 +16,26 @@ import (
 	"github.com/lkbuild/lkbuild/exporter/internal/petest"
 )
 
-// fakeBootFiles lays out stand-ins for the frontend image's bootloader
-// files: the real ones are used by the integration and boot tests.
-func fakeBootFiles(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	amd := filepath.Join(dir, "amd64")
-	os.MkdirAll(amd, 0o755)
-	for name, data := range map[string][]byte{
+// fakeBootData are stand-ins for the frontend image's bootloader files:
+// the real ones are used by the integration and boot tests.
+func fakeBootData() map[string][]byte {
+	return map[string][]byte{
 		"linux.efi.stub":   petest.Stub(0x400),
 		"systemd-boot.efi": []byte("MZ systemd-boot"),
 		"grub-boot.img":    bytes.Repeat([]byte{0xb0}, 512),
 		"grub-core.img":    bytes.Repeat([]byte{0xc0}, 1500),
 		"isolinux.bin":     bytes.Repeat([]byte{0x15}, 2048),
 		"ldlinux.c32":      []byte("ldlinux"),
-	} {
+	}
+}
+
+// fakeBootFiles lays out fakeBootData for amd64.
+func fakeBootFiles(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	amd := filepath.Join(dir, "amd64")
+	os.MkdirAll(amd, 0o755)
+	for name, data := range fakeBootData() {
 		if err := os.WriteFile(filepath.Join(amd, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -93,6 +93,8 @@ type writer struct {
 	inodes *metaWriter
 	dirs   *metaWriter
 	links  map[int]*node
+	zw     *zlib.Writer // reused for every data block
+	zbuf   bytes.Buffer
 }
 
 func (w *writer) write(entries []fstree.Entry) error {
@@ -263,7 +265,7 @@ func (w *writer) writeData(n *node, buf []byte) error {
 	}
 	defer f.Close()
 	remaining := n.e.Size
-	var zbuf bytes.Buffer
+	zbuf := &w.zbuf
 	for remaining > 0 {
 		k := min(remaining, blockSize)
 		if _, err := io.ReadFull(f, buf[:k]); err != nil {
@@ -276,9 +278,13 @@ func (w *writer) writeData(n *node, buf []byte) error {
 			continue
 		}
 		zbuf.Reset()
-		zw, _ := zlib.NewWriterLevel(&zbuf, zlib.BestCompression)
-		zw.Write(block)
-		zw.Close()
+		if w.zw == nil {
+			w.zw, _ = zlib.NewWriterLevel(zbuf, zlib.BestCompression)
+		} else {
+			w.zw.Reset(zbuf)
+		}
+		w.zw.Write(block)
+		w.zw.Close()
 		if zbuf.Len() < len(block) {
 			n.blocks = append(n.blocks, uint32(zbuf.Len()))
 			if err := w.emit(zbuf.Bytes()); err != nil {
