@@ -69,6 +69,24 @@ type Options struct {
 	// Catalog is the path of the El Torito boot catalog. Empty means a
 	// hidden one. A listed File of that path is replaced by the catalog.
 	Catalog string
+	// SystemArea, when set, returns the first bytes of the image (at most
+	// 16 sectors, e.g. an isohybrid MBR) once the layout is known: lba
+	// gives a file's first sector, total the image's size in bytes after
+	// padding.
+	SystemArea func(lba func(path string) (uint32, bool), total int64) ([]byte, error)
+	// PadTo rounds the image up to a multiple of this many bytes with
+	// zeros (e.g. 1 MiB, a cylinder of the isohybrid geometry); the
+	// volume size recorded in the image does not include the padding.
+	PadTo int64
+}
+
+// Size is the image's length in bytes, padding included.
+func (img *image) size() int64 {
+	n := int64(img.total) * SectorSize
+	if p := img.o.PadTo; p > 0 {
+		n = (n + p - 1) / p * p
+	}
+	return n
 }
 
 type node struct {
@@ -466,7 +484,25 @@ func packRecords(recs []*record, emit func(r *record, sector, off int)) int {
 
 func (img *image) write(w io.Writer) error {
 	bw := &countWriter{w: w}
-	if err := bw.zero(16 * SectorSize); err != nil {
+	sa := make([]byte, 16*SectorSize)
+	if img.o.SystemArea != nil {
+		lba := func(p string) (uint32, bool) {
+			n, ok := img.byPath[p]
+			if !ok {
+				return 0, false
+			}
+			return n.lba, true
+		}
+		b, err := img.o.SystemArea(lba, img.size())
+		if err != nil {
+			return fmt.Errorf("system area: %w", err)
+		}
+		if len(b) > len(sa) {
+			return fmt.Errorf("system area of %d bytes: at most %d fit", len(b), len(sa))
+		}
+		copy(sa, b)
+	}
+	if err := bw.write(sa); err != nil {
 		return err
 	}
 	if err := bw.write(img.pvd()); err != nil {
@@ -530,7 +566,7 @@ func (img *image) write(w io.Writer) error {
 	if uint64(bw.n) != uint64(img.total)*SectorSize {
 		return fmt.Errorf("internal error: wrote %d bytes, laid out %d sectors", bw.n, img.total)
 	}
-	return nil
+	return bw.zero(img.size() - bw.n)
 }
 
 func (img *image) writeData(w *countWriter, n *node, buf []byte) error {

@@ -194,3 +194,42 @@ func TestDeterministicAndErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestHybridMBR(t *testing.T) {
+	tmpl := bytes.Repeat([]byte{0x33}, 432)
+	files := []File{{Entry: fstree.Entry{Path: "isolinux", Mode: os.ModeDir | 0o755}},
+		{Entry: fstree.Entry{Path: "isolinux/isolinux.bin", Mode: 0o644}, Data: bytes.Repeat([]byte{0xfa}, 4096)}}
+	var isoLBA uint32
+	o := Options{PadTo: HybridPad, Catalog: "isolinux/boot.cat",
+		Boot: []BootEntry{{Path: "isolinux/isolinux.bin", LoadSectors: 4, BootInfoTable: true}},
+		SystemArea: func(lba func(string) (uint32, bool), total int64) ([]byte, error) {
+			isoLBA, _ = lba("isolinux/isolinux.bin")
+			return HybridMBR(tmpl, isoLBA, total, 0x11223344)
+		}}
+	raw, _ := os.ReadFile(writeISO(t, files, o))
+	if len(raw)%HybridPad != 0 {
+		t.Fatalf("image of %d bytes not padded to 1 MiB", len(raw))
+	}
+	if !bytes.Equal(raw[:432], tmpl) || raw[510] != 0x55 || raw[511] != 0xaa {
+		t.Fatal("no MBR with the template at the start")
+	}
+	if got := binary.LittleEndian.Uint32(raw[432:]); got != isoLBA*4 || isoLBA == 0 {
+		t.Errorf("isolinux.bin pointer %d, want %d", got, isoLBA*4)
+	}
+	p := raw[446:462]
+	if p[0] != 0x80 || p[4] != 0x17 || binary.LittleEndian.Uint32(p[8:]) != 0 || int(binary.LittleEndian.Uint32(p[12:]))*512 != len(raw) {
+		t.Errorf("partition entry % x", p)
+	}
+	if string(raw[16*SectorSize+1:16*SectorSize+6]) != "CD001" {
+		t.Error("the ISO volume descriptors must follow the system area")
+	}
+	if _, err := exec.LookPath("sfdisk"); err == nil {
+		out, err := exec.Command("sfdisk", "-d", writeISO(t, files, o)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "type=17, bootable") {
+			t.Errorf("sfdisk -d: %v\n%s", err, out)
+		}
+	}
+	if _, err := HybridMBR(tmpl, 1, 1000, 0); err == nil {
+		t.Error("unpadded size accepted")
+	}
+}

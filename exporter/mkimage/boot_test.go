@@ -26,6 +26,7 @@ func fakeBootData() map[string][]byte {
 		"grub-core.img":    bytes.Repeat([]byte{0xc0}, 1500),
 		"isolinux.bin":     bytes.Repeat([]byte{0x15}, 2048),
 		"ldlinux.c32":      []byte("ldlinux"),
+		"isohdpfx.bin":     bytes.Repeat([]byte{0x1d}, 432),
 	}
 }
 

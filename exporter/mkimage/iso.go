@@ -1,6 +1,8 @@
 package mkimage
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -91,7 +93,8 @@ func writeCmdline(o Options, dst string) error {
 
 // writeISOBIOS writes <name>.iso: the root filesystem (boot/cmdline left
 // out) with ISOLINUX, which boots /boot/kernel with the command line plus
-// root=/dev/sr0, so the root filesystem is the ISO itself.
+// root=/dev/sr0, so the root filesystem is the ISO itself. The image is
+// isohybrid: its MBR boots ISOLINUX from a disk too.
 func writeISOBIOS(o Options) error {
 	if o.arch() != "amd64" {
 		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use iso-efi or iso-efi-initrd instead", o.arch())
@@ -115,6 +118,10 @@ func writeISOBIOS(o Options) error {
 	if err != nil {
 		return err
 	}
+	hybrid, err := readBootFile(o, "isohdpfx.bin")
+	if err != nil {
+		return err
+	}
 	cfg := fmt.Sprintf("DEFAULT linux\nLABEL linux\n    KERNEL /boot/kernel\n    APPEND %s\n", withRoot(b, "/dev/sr0"))
 	mt := epochOrZero(o)
 	files = append(files,
@@ -126,6 +133,17 @@ func writeISOBIOS(o Options) error {
 	return writeISO(filepath.Join(o.Output, o.Name+".iso"), files, iso9660.Options{
 		VolumeID: volumeID, ModTime: mt, Catalog: "isolinux/boot.cat",
 		Boot: []iso9660.BootEntry{{Path: "isolinux/isolinux.bin", Platform: iso9660.X86, LoadSectors: 4, BootInfoTable: true}},
+		// isohybrid, as LinuxKit runs it: the image also boots from a disk
+		// (a USB stick written with dd).
+		PadTo: iso9660.HybridPad,
+		SystemArea: func(lba func(string) (uint32, bool), total int64) ([]byte, error) {
+			l, ok := lba("isolinux/isolinux.bin")
+			if !ok {
+				return nil, fmt.Errorf("isolinux.bin not laid out")
+			}
+			sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d", cfg, total)))
+			return iso9660.HybridMBR(hybrid, l, total, binary.LittleEndian.Uint32(sum[:]))
+		},
 	})
 }
 

@@ -67,6 +67,10 @@ func TestISOBIOS(t *testing.T) {
 	if rep := elTorito(t, iso); !strings.Contains(rep, "BIOS") || strings.Contains(rep, "UEFI") {
 		t.Errorf("El Torito:\n%s", rep)
 	}
+	raw, _ := os.ReadFile(iso)
+	if len(raw)%(1<<20) != 0 || raw[0] != 0x1d || raw[510] != 0x55 || raw[446] != 0x80 || raw[450] != 0x17 {
+		t.Errorf("iso-bios is not isohybrid (size %d, MBR % x)", len(raw), raw[446:462])
+	}
 
 	// A root= of the user's own is kept.
 	in2, out2 := bootTree(t, "console=ttyS0 root=/dev/sr1"), t.TempDir()

@@ -194,3 +194,24 @@ func sum(t *testing.T, p string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestBootISOBIOSFromDisk attaches the iso-bios image as a hard disk (a USB
+// stick written with dd) instead of a CD: its isohybrid MBR must start
+// ISOLINUX, which loads the kernel. The root filesystem stays root=/dev/sr0,
+// as in LinuxKit, so the test stops at the kernel's command line.
+func TestBootISOBIOSFromDisk(t *testing.T) {
+	env := testenv.Integration(t)
+	requireQEMU(t)
+	bf := bootFormat{target: "iso-bios", file: ".iso", builtin: true}
+	iso := bf.artifact(buildFormat(t, env, bf, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	con, err := QEMUMachine(ctx, BIOS, t.TempDir(), &log, Drive{Path: iso, Format: "raw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := con.WaitForInOrder(2*time.Minute, "Booting from Hard Disk", "ISOLINUX", "Command line: BOOT_IMAGE=/boot/kernel"); err != nil {
+		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+	}
+}
