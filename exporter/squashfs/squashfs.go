@@ -19,7 +19,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,8 +95,6 @@ type writer struct {
 	inodes *metaWriter
 	dirs   *metaWriter
 	links  map[int]*node
-	zw     *zlib.Writer // reused for every data block
-	zbuf   bytes.Buffer
 }
 
 func (w *writer) write(entries []fstree.Entry) error {
@@ -159,13 +159,14 @@ func (w *writer) write(entries []fstree.Entry) error {
 		return err
 	}
 	w.pos = superSize
-	buf := make([]byte, blockSize)
+	var files []*node
 	for _, n := range unique {
 		if n.e.Mode.IsRegular() {
-			if err := w.writeData(n, buf); err != nil {
-				return fmt.Errorf("%s: %w", n.e.Path, err)
-			}
+			files = append(files, n)
 		}
+	}
+	if err := w.writeAllData(files); err != nil {
+		return err
 	}
 
 	// Inodes and directory listings, post-order: a directory's listing
@@ -252,55 +253,143 @@ func (w *writer) emit(b []byte) error {
 	return err
 }
 
-// writeData writes n's contents as compressed blocks (stored when
-// compression does not help, sparse when all zero).
-func (w *writer) writeData(n *node, buf []byte) error {
-	n.start = w.pos
-	if n.e.Size == 0 {
-		return nil
+// block is one data block on its way from the reader, through a
+// compressor, to the output.
+type block struct {
+	n     *node
+	first bool   // n's first block (or n is empty): n.start is set here
+	data  []byte // read from the file (nil for an empty file)
+	out   []byte // what is written: compressed or stored data, nil if sparse
+	size  uint32 // the block size entry
+	done  chan struct{}
+	err   error
+}
+
+// writeAllData writes the data blocks of files, in order, compressing up
+// to GOMAXPROCS blocks at once. The bytes are the same as compressing one
+// block at a time; memory is bounded by the blocks in flight.
+func (w *writer) writeAllData(files []*node) error {
+	workers := runtime.GOMAXPROCS(0)
+	inFlight := 4 * workers
+	pool := sync.Pool{New: func() any { b := make([]byte, blockSize); return &b }}
+	work := make(chan *block, inFlight)
+	order := make(chan *block, inFlight)
+	stop := make(chan struct{})
+	defer close(stop)
+
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var z bytes.Buffer
+			zw, _ := zlib.NewWriterLevel(&z, zlib.BestCompression)
+			for b := range work {
+				compressBlock(b, zw, &z)
+				close(b.done)
+			}
+		}()
 	}
-	f, err := os.Open(filepath.Join(w.root, n.e.Path))
+	go func() { // the reader: files in order, block by block
+		defer close(order)
+		defer close(work)
+		send := func(b *block) bool {
+			select {
+			case order <- b:
+			case <-stop:
+				return false
+			}
+			if b.data == nil || b.err != nil {
+				close(b.done)
+				return true
+			}
+			select {
+			case work <- b:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		for _, n := range files {
+			if !readFile(w.root, n, &pool, send) {
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+
+	for b := range order {
+		<-b.done
+		if b.err != nil {
+			return fmt.Errorf("%s: %w", b.n.e.Path, b.err)
+		}
+		if b.first {
+			b.n.start = w.pos
+		}
+		if b.data == nil {
+			continue
+		}
+		b.n.blocks = append(b.n.blocks, b.size)
+		if b.out != nil {
+			if err := w.emit(b.out); err != nil {
+				return err
+			}
+		}
+		pool.Put(&b.data)
+	}
+	return nil
+}
+
+// readFile sends n's blocks (or one empty marker for an empty file) in
+// order; it returns false when the writer stopped.
+func readFile(root string, n *node, pool *sync.Pool, send func(*block) bool) bool {
+	if n.e.Size == 0 {
+		return send(&block{n: n, first: true, done: make(chan struct{})})
+	}
+	f, err := os.Open(filepath.Join(root, n.e.Path))
 	if err != nil {
-		return err
+		return send(&block{n: n, err: err, done: make(chan struct{})}) && false
 	}
 	defer f.Close()
 	remaining := n.e.Size
-	zbuf := &w.zbuf
-	for remaining > 0 {
+	for first := true; remaining > 0; first = false {
 		k := min(remaining, blockSize)
-		if _, err := io.ReadFull(f, buf[:k]); err != nil {
-			return fmt.Errorf("read: %w (file changed while writing?)", err)
+		buf := *pool.Get().(*[]byte)
+		b := &block{n: n, first: first, data: buf[:k], done: make(chan struct{})}
+		if _, err := io.ReadFull(f, b.data); err != nil {
+			b.data, b.err = nil, fmt.Errorf("read: %w (file changed while writing?)", err)
+			return send(b) && false
 		}
 		remaining -= k
-		block := buf[:k]
-		if allZero(block) {
-			n.blocks = append(n.blocks, 0)
-			continue
-		}
-		zbuf.Reset()
-		if w.zw == nil {
-			w.zw, _ = zlib.NewWriterLevel(zbuf, zlib.BestCompression)
-		} else {
-			w.zw.Reset(zbuf)
-		}
-		w.zw.Write(block)
-		w.zw.Close()
-		if zbuf.Len() < len(block) {
-			n.blocks = append(n.blocks, uint32(zbuf.Len()))
-			if err := w.emit(zbuf.Bytes()); err != nil {
-				return err
-			}
-		} else {
-			n.blocks = append(n.blocks, uint32(len(block))|uncompData)
-			if err := w.emit(block); err != nil {
-				return err
+		if remaining == 0 {
+			var one [1]byte
+			if extra, _ := f.Read(one[:]); extra > 0 {
+				b.data, b.err = nil, fmt.Errorf("file grew while writing")
+				return send(b) && false
 			}
 		}
+		if !send(b) {
+			return false
+		}
 	}
-	if extra, _ := f.Read(buf[:1]); extra > 0 {
-		return fmt.Errorf("file grew while writing")
+	return true
+}
+
+// compressBlock fills b.out and b.size: sparse when all zero, compressed
+// when that is smaller, else stored.
+func compressBlock(b *block, zw *zlib.Writer, z *bytes.Buffer) {
+	if allZero(b.data) {
+		return
 	}
-	return nil
+	z.Reset()
+	zw.Reset(z)
+	zw.Write(b.data)
+	zw.Close()
+	if z.Len() < len(b.data) {
+		b.out, b.size = append([]byte(nil), z.Bytes()...), uint32(z.Len())
+		return
+	}
+	b.out, b.size = b.data, uint32(len(b.data))|uncompData
 }
 
 func allZero(b []byte) bool {

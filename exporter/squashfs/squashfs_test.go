@@ -111,3 +111,26 @@ func TestDeterministic(t *testing.T) {
 		t.Errorf("image of %d bytes is not padded to 4 KiB", len(a))
 	}
 }
+
+// TestChangedFile: a file that no longer has the size walked fails the
+// write with its path, whichever block the pipeline is at.
+func TestChangedFile(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a"), make([]byte, 3*blockSize), 0o644)
+	os.WriteFile(filepath.Join(root, "b"), []byte("short"), 0o644)
+	entries, err := fstree.Walk(root, fstree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range entries {
+		if entries[i].Path == "b" {
+			entries[i].Size = 2 * blockSize
+		}
+	}
+	f, _ := os.Create(filepath.Join(t.TempDir(), "img"))
+	defer f.Close()
+	err = Write(f, root, entries, Options{})
+	if err == nil || !strings.Contains(err.Error(), "b: read") {
+		t.Errorf("error %v, want one naming b", err)
+	}
+}
