@@ -163,20 +163,20 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 		}
 	}
 
-	cw := &countWriter{w: w}
+	cw := &fstree.CountingWriter{W: w}
 	buf := make([]byte, 256<<10)
 	// Block 0: zeros, then the superblock at 1024.
-	if err := cw.write(make([]byte, sbOffset)); err != nil {
+	if err := cw.Zeros(sbOffset); err != nil {
 		return err
 	}
-	if err := cw.write(superblock(rootNode.nid, uint64(len(all)), totalBlocks, o)); err != nil {
+	if _, err := cw.Write(superblock(rootNode.nid, uint64(len(all)), totalBlocks, o)); err != nil {
 		return err
 	}
 	for _, n := range all {
-		if err := cw.pad(n.nid*slotSize - uint64(cw.n)); err != nil {
+		if err := cw.Zeros(int64(n.nid*slotSize - uint64(cw.N))); err != nil {
 			return err
 		}
-		if err := cw.write(inode(n)); err != nil {
+		if _, err := cw.Write(inode(n)); err != nil {
 			return err
 		}
 		if n.inline {
@@ -185,32 +185,34 @@ func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 			}
 		}
 	}
-	if err := cw.pad(metaEnd - uint64(cw.n)); err != nil {
+	if err := cw.Zeros(int64(metaEnd - uint64(cw.N))); err != nil {
 		return err
 	}
 	for _, n := range all {
 		if n.inline || n.size == 0 {
 			continue
 		}
-		if uint64(cw.n) != uint64(n.blkaddr)*blockSize {
-			return fmt.Errorf("internal error: %s at byte %d, laid out at block %d", n.e.Path, cw.n, n.blkaddr)
+		if uint64(cw.N) != uint64(n.blkaddr)*blockSize {
+			return fmt.Errorf("internal error: %s at byte %d, laid out at block %d", n.e.Path, cw.N, n.blkaddr)
 		}
 		if err := writeData(cw, n, buf); err != nil {
 			return fmt.Errorf("%s: %w", n.e.Path, err)
 		}
-		if err := cw.pad((blockSize - n.size%blockSize) % blockSize); err != nil {
+		if err := cw.Zeros(int64((blockSize - n.size%blockSize) % blockSize)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeData(w *countWriter, n *node, buf []byte) error {
+func writeData(w *fstree.CountingWriter, n *node, buf []byte) error {
 	switch {
 	case n.e.Mode.IsDir():
-		return w.write(n.dirData)
+		_, err := w.Write(n.dirData)
+		return err
 	case n.linkData != nil:
-		return w.write(n.linkData)
+		_, err := w.Write(n.linkData)
+		return err
 	case n.e.Mode.IsRegular():
 		return fstree.CopyContents(w, n.src, n.e.Size, buf)
 	}
@@ -239,26 +241,21 @@ func superblock(rootNid, inodes uint64, blocks uint32, o Options) []byte {
 }
 
 func fileType(m fs.FileMode) byte {
-	switch {
-	case m.IsDir():
+	switch fstree.UnixMode(m) & fstree.TypeMask {
+	case fstree.TypeDir:
 		return ftDir
-	case m&fs.ModeSymlink != 0:
+	case fstree.TypeLink:
 		return ftSymlink
-	case m&fs.ModeCharDevice != 0:
+	case fstree.TypeChar:
 		return ftChr
-	case m&fs.ModeDevice != 0:
+	case fstree.TypeBlock:
 		return ftBlk
-	case m&fs.ModeNamedPipe != 0:
+	case fstree.TypeFifo:
 		return ftFifo
-	case m&fs.ModeSocket != 0:
+	case fstree.TypeSocket:
 		return ftSock
 	}
 	return ftReg
-}
-
-func posixMode(m fs.FileMode) uint16 {
-	typ := map[byte]uint16{ftReg: 0o100000, ftDir: 0o040000, ftChr: 0o020000, ftBlk: 0o060000, ftFifo: 0o010000, ftSock: 0o140000, ftSymlink: 0o120000}[fileType(m)]
-	return typ | uint16(fstree.PermBits(m))
 }
 
 func inode(n *node) []byte {
@@ -269,7 +266,7 @@ func inode(n *node) []byte {
 		layout = layoutInl
 	}
 	le.PutUint16(b[0:], 1|layout<<1) // extended inode
-	le.PutUint16(b[4:], posixMode(n.e.Mode))
+	le.PutUint16(b[4:], uint16(fstree.UnixMode(n.e.Mode)))
 	le.PutUint64(b[8:], n.size)
 	switch {
 	case n.e.Mode&fs.ModeDevice != 0:
@@ -373,35 +370,4 @@ func dirContents(d *node) []byte {
 		out = append(out, b...)
 	}
 	return out
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countWriter) write(p []byte) error {
-	_, err := c.Write(p)
-	return err
-}
-
-func (c *countWriter) pad(n uint64) error {
-	if int64(n) < 0 {
-		return fmt.Errorf("internal error: negative padding")
-	}
-	var zero [blockSize]byte
-	for n > 0 {
-		k := min(n, blockSize)
-		if err := c.write(zero[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }

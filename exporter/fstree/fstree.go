@@ -143,6 +143,70 @@ func PermBits(m fs.FileMode) uint32 {
 	return bits
 }
 
+// File type bits of st_mode (S_IFMT and its values).
+const (
+	TypeMask   = 0o170000
+	TypeFifo   = 0o010000
+	TypeChar   = 0o020000
+	TypeDir    = 0o040000
+	TypeBlock  = 0o060000
+	TypeFile   = 0o100000
+	TypeLink   = 0o120000
+	TypeSocket = 0o140000
+)
+
+// UnixMode returns st_mode for a Go file mode: the file type bits and
+// PermBits, as the filesystem formats store it.
+func UnixMode(m fs.FileMode) uint32 {
+	var t uint32
+	switch {
+	case m.IsDir():
+		t = TypeDir
+	case m&fs.ModeSymlink != 0:
+		t = TypeLink
+	case m&fs.ModeCharDevice != 0:
+		t = TypeChar
+	case m&fs.ModeDevice != 0:
+		t = TypeBlock
+	case m&fs.ModeNamedPipe != 0:
+		t = TypeFifo
+	case m&fs.ModeSocket != 0:
+		t = TypeSocket
+	default:
+		t = TypeFile
+	}
+	return t | PermBits(m)
+}
+
+// CountingWriter passes writes to W and counts the bytes in N.
+type CountingWriter struct {
+	W io.Writer
+	N int64
+}
+
+// Write writes p to W.
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}
+
+// Zeros writes n zero bytes.
+func (c *CountingWriter) Zeros(n int64) error {
+	if n < 0 {
+		return fmt.Errorf("internal error: %d bytes of padding", n)
+	}
+	var z [4096]byte
+	for n > 0 {
+		k := min(n, int64(len(z)))
+		if _, err := c.Write(z[:k]); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
 // CopyContents writes the first size bytes of the file at name to w (buf,
 // if not nil, is the copy buffer) and fails if the file holds fewer: the
 // tree changed while being archived.

@@ -67,7 +67,7 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 		}
 		h := &cpio.Header{
 			Name:  e.Path,
-			Mode:  modeBits(e.Mode),
+			Mode:  fstree.UnixMode(e.Mode),
 			UID:   e.UID,
 			GID:   e.GID,
 			NLink: uint32(e.NLink),
@@ -104,26 +104,4 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 		}
 	}
 	return cw.Close()
-}
-
-// modeBits converts a Go file mode into stat(2) type and permission bits.
-func modeBits(m fs.FileMode) uint32 {
-	bits := fstree.PermBits(m)
-	switch {
-	case m.IsDir():
-		bits |= cpio.TypeDir
-	case m&fs.ModeSymlink != 0:
-		bits |= cpio.TypeSymlink
-	case m&fs.ModeNamedPipe != 0:
-		bits |= cpio.TypeFifo
-	case m&fs.ModeSocket != 0:
-		bits |= cpio.TypeSocket
-	case m&fs.ModeCharDevice != 0:
-		bits |= cpio.TypeChar
-	case m&fs.ModeDevice != 0:
-		bits |= cpio.TypeBlock
-	default:
-		bits |= cpio.TypeReg
-	}
-	return bits
 }

@@ -214,26 +214,6 @@ func suspER() []byte {
 	return suspEntry("ER", body)
 }
 
-// posixMode is st_mode: file type bits and permissions.
-func posixMode(m fs.FileMode) uint32 {
-	perm := fstree.PermBits(m)
-	switch {
-	case m.IsDir():
-		return 0o040000 | perm
-	case m&fs.ModeSymlink != 0:
-		return 0o120000 | perm
-	case m&fs.ModeCharDevice != 0:
-		return 0o020000 | perm
-	case m&fs.ModeDevice != 0:
-		return 0o060000 | perm
-	case m&fs.ModeNamedPipe != 0:
-		return 0o010000 | perm
-	case m&fs.ModeSocket != 0:
-		return 0o140000 | perm
-	}
-	return 0o100000 | perm
-}
-
 // rockRidge returns the Rock Ridge entries of n: PX, TF, then PN for
 // devices, SL for symlinks and NM (the real name) for named records.
 func rockRidge(n *node, named bool) ([][]byte, error) {
@@ -246,7 +226,7 @@ func rockRidge(n *node, named bool) ([][]byte, error) {
 		nlink = uint32(f.NLink)
 	}
 	px := make([]byte, 40)
-	both32(px, posixMode(f.Mode))
+	both32(px, fstree.UnixMode(f.Mode))
 	both32(px[8:], nlink)
 	both32(px[16:], f.UID)
 	both32(px[24:], f.GID)

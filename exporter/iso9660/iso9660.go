@@ -483,7 +483,7 @@ func packRecords(recs []*record, emit func(r *record, sector, off int)) int {
 }
 
 func (img *image) write(w io.Writer) error {
-	bw := &countWriter{w: w}
+	bw := &fstree.CountingWriter{W: w}
 	sa := make([]byte, 16*SectorSize)
 	if img.o.SystemArea != nil {
 		lba := func(p string) (uint32, bool) {
@@ -502,14 +502,14 @@ func (img *image) write(w io.Writer) error {
 		}
 		copy(sa, b)
 	}
-	if err := bw.write(sa); err != nil {
+	if err := write(bw, sa); err != nil {
 		return err
 	}
-	if err := bw.write(img.pvd()); err != nil {
+	if err := write(bw, img.pvd()); err != nil {
 		return err
 	}
 	if len(img.boots) > 0 {
-		if err := bw.write(img.bootRecord()); err != nil {
+		if err := write(bw, img.bootRecord()); err != nil {
 			return err
 		}
 	}
@@ -517,12 +517,12 @@ func (img *image) write(w io.Writer) error {
 	term[0] = 255
 	copy(term[1:], "CD001")
 	term[6] = 1
-	if err := bw.write(term); err != nil {
+	if err := write(bw, term); err != nil {
 		return err
 	}
 	for _, bigEndian := range []bool{false, true} {
 		pt := img.pathTable(bigEndian)
-		if err := bw.write(pad(pt)); err != nil {
+		if err := write(bw, pad(pt)); err != nil {
 			return err
 		}
 	}
@@ -531,7 +531,7 @@ func (img *image) write(w io.Writer) error {
 		packRecords(img.recs[d], func(r *record, sector, off int) {
 			copy(buf[sector*SectorSize+off:], img.encodeRecord(r))
 		})
-		if err := bw.write(buf); err != nil {
+		if err := write(bw, buf); err != nil {
 			return err
 		}
 	}
@@ -543,33 +543,33 @@ func (img *image) write(w io.Writer) error {
 	for _, r := range img.ceRecs {
 		copy(ce[(r.ceLBA-base)*SectorSize+r.ceOff:], r.ce)
 	}
-	if err := bw.write(ce); err != nil {
+	if err := write(bw, ce); err != nil {
 		return err
 	}
 	if img.catalog != nil {
-		if err := bw.write(img.bootCatalog()); err != nil {
+		if err := write(bw, img.bootCatalog()); err != nil {
 			return err
 		}
 	}
 	buf := make([]byte, 1<<20)
 	for _, n := range img.data {
-		if uint64(bw.n) != uint64(n.lba)*SectorSize {
-			return fmt.Errorf("internal error: %s at byte %d, laid out at sector %d", n.f.Path, bw.n, n.lba)
+		if uint64(bw.N) != uint64(n.lba)*SectorSize {
+			return fmt.Errorf("internal error: %s at byte %d, laid out at sector %d", n.f.Path, bw.N, n.lba)
 		}
 		if err := img.writeData(bw, n, buf); err != nil {
 			return fmt.Errorf("%s: %w", n.f.Path, err)
 		}
-		if err := bw.zero(int64(sectors(n.size)*SectorSize - n.size)); err != nil {
+		if err := bw.Zeros(int64(sectors(n.size)*SectorSize - n.size)); err != nil {
 			return err
 		}
 	}
-	if uint64(bw.n) != uint64(img.total)*SectorSize {
-		return fmt.Errorf("internal error: wrote %d bytes, laid out %d sectors", bw.n, img.total)
+	if uint64(bw.N) != uint64(img.total)*SectorSize {
+		return fmt.Errorf("internal error: wrote %d bytes, laid out %d sectors", bw.N, img.total)
 	}
-	return bw.zero(img.size() - bw.n)
+	return bw.Zeros(img.size() - bw.N)
 }
 
-func (img *image) writeData(w *countWriter, n *node, buf []byte) error {
+func (img *image) writeData(w *fstree.CountingWriter, n *node, buf []byte) error {
 	if n.f.Src == "" {
 		data := n.f.Data
 		for i, b := range img.o.Boot {
@@ -577,7 +577,8 @@ func (img *image) writeData(w *countWriter, n *node, buf []byte) error {
 				data = bootInfoTable(data, n.lba)
 			}
 		}
-		return w.write(data)
+		_, err := w.Write(data)
+		return err
 	}
 	return fstree.CopyContents(w, n.f.Src, n.f.Size, buf)
 }
@@ -601,32 +602,9 @@ func bootInfoTable(image []byte, lba uint32) []byte {
 	return out
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-func (c *countWriter) write(p []byte) error {
-	_, err := c.Write(p)
+func write(w io.Writer, b []byte) error {
+	_, err := w.Write(b)
 	return err
-}
-
-func (c *countWriter) zero(n int64) error {
-	var z [SectorSize]byte
-	for n > 0 {
-		k := min(n, SectorSize)
-		if err := c.write(z[:k]); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }
 
 func pad(b []byte) []byte {

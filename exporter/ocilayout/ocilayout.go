@@ -112,7 +112,7 @@ func writeLayer(dir, root string, epoch *time.Time) (ocispecs.Descriptor, digest
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	blobSum, diffSum := sha256.New(), sha256.New()
-	counter := &countWriter{w: io.MultiWriter(tmp, blobSum)}
+	counter := &fstree.CountingWriter{W: io.MultiWriter(tmp, blobSum)}
 	zw, err := pgzip.NewWriterLevel(counter, pgzip.DefaultCompression)
 	if err != nil {
 		return ocispecs.Descriptor{}, "", err
@@ -127,7 +127,7 @@ func writeLayer(dir, root string, epoch *time.Time) (ocispecs.Descriptor, digest
 	if err := zw.Close(); err != nil {
 		return ocispecs.Descriptor{}, "", err
 	}
-	d := ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageLayerGzip, Digest: sum(blobSum), Size: counter.n}
+	d := ocispecs.Descriptor{MediaType: ocispecs.MediaTypeImageLayerGzip, Digest: sum(blobSum), Size: counter.N}
 	if err := tmp.Close(); err != nil {
 		return ocispecs.Descriptor{}, "", err
 	}
@@ -196,15 +196,4 @@ func blobPath(dir string, d digest.Digest) string {
 
 func sum(h hash.Hash) digest.Digest {
 	return digest.NewDigestFromEncoded(digest.SHA256, hex.EncodeToString(h.Sum(nil)))
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -411,23 +411,14 @@ func (w *writer) id(v uint32) uint16 {
 	return i
 }
 
-func inodeType(m fs.FileMode) uint16 {
-	switch {
-	case m.IsDir():
-		return typeDir
-	case m&fs.ModeSymlink != 0:
-		return typeSymlink
-	case m&fs.ModeCharDevice != 0:
-		return typeChr
-	case m&fs.ModeDevice != 0:
-		return typeBlk
-	case m&fs.ModeNamedPipe != 0:
-		return typeFifo
-	case m&fs.ModeSocket != 0:
-		return typeSocket
-	}
-	return typeFile
+// inodeTypes maps st_mode file types to basic inode types.
+var inodeTypes = map[uint32]uint16{
+	fstree.TypeDir: typeDir, fstree.TypeLink: typeSymlink, fstree.TypeChar: typeChr, fstree.TypeBlock: typeBlk,
+	fstree.TypeFifo: typeFifo, fstree.TypeSocket: typeSocket, fstree.TypeFile: typeFile,
 }
+
+// inodeType is the basic inode type of a file mode.
+func inodeType(m fs.FileMode) uint16 { return inodeTypes[fstree.UnixMode(m)&fstree.TypeMask] }
 
 // writeInode appends n's inode to the inode table and records its ref.
 func (w *writer) writeInode(n *node, root *node, count uint32) error {
