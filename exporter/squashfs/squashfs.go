@@ -5,13 +5,15 @@
 // same tree gives the same bytes.
 //
 // Every file gets whole blocks (no fragment packing), blocks of zeros are
-// stored sparse, hard links share one inode, and there are no extended
+// stored sparse, hard links share one inode, files with the same contents
+// share their data blocks (as mksquashfs does), and there are no extended
 // attributes and no NFS export table.
 package squashfs
 
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -88,6 +90,7 @@ func Write(f io.WriteSeeker, root string, entries []fstree.Entry, o Options) err
 type writer struct {
 	out    io.WriteSeeker
 	pos    uint64
+	maxPos uint64 // the furthest byte written (blocks of duplicates are taken back)
 	root   string
 	o      Options
 	ids    map[uint32]uint16
@@ -205,6 +208,15 @@ func (w *writer) write(entries []fstree.Entry) error {
 			return err
 		}
 	}
+	// Blocks taken back for duplicate files may have been written past the
+	// end: cut them off.
+	if t, ok := w.out.(interface{ Truncate(int64) error }); ok {
+		if err := t.Truncate(int64(w.pos)); err != nil {
+			return err
+		}
+	} else if w.maxPos > w.pos {
+		return fmt.Errorf("internal error: %d stale bytes after the image and no way to truncate the output", w.maxPos-w.pos)
+	}
 
 	sb := make([]byte, superSize)
 	le := binary.LittleEndian
@@ -250,6 +262,7 @@ func unixTime(t time.Time) uint32 {
 func (w *writer) emit(b []byte) error {
 	n, err := w.out.Write(b)
 	w.pos += uint64(n)
+	w.maxPos = max(w.maxPos, w.pos)
 	return err
 }
 
@@ -258,6 +271,7 @@ func (w *writer) emit(b []byte) error {
 type block struct {
 	n     *node
 	first bool   // n's first block (or n is empty): n.start is set here
+	last  bool   // n's last block
 	data  []byte // read from the file (nil for an empty file)
 	out   []byte // what is written: compressed or stored data, nil if sparse
 	size  uint32 // the block size entry
@@ -318,24 +332,52 @@ func (w *writer) writeAllData(files []*node) error {
 	}()
 	defer wg.Wait()
 
+	// Files with the same contents share their blocks, as mksquashfs does:
+	// a file's contents are hashed as its blocks go out, and when they
+	// match an earlier file's, its blocks are taken back (the output is
+	// rewound) and the earlier ones used.
+	type contents struct {
+		size int64
+		sum  [sha256.Size]byte
+	}
+	seen := map[contents]*node{}
+	h := sha256.New()
 	for b := range order {
 		<-b.done
 		if b.err != nil {
 			return fmt.Errorf("%s: %w", b.n.e.Path, b.err)
 		}
+		n := b.n
 		if b.first {
-			b.n.start = w.pos
+			n.start = w.pos
+			h.Reset()
 		}
 		if b.data == nil {
 			continue
 		}
-		b.n.blocks = append(b.n.blocks, b.size)
+		h.Write(b.data)
+		n.blocks = append(n.blocks, b.size)
 		if b.out != nil {
 			if err := w.emit(b.out); err != nil {
 				return err
 			}
 		}
 		pool.Put(&b.data)
+		if !b.last {
+			continue
+		}
+		var c contents
+		c.size = n.e.Size
+		h.Sum(c.sum[:0])
+		prev, dup := seen[c]
+		if !dup {
+			seen[c] = n
+			continue
+		}
+		if _, err := w.out.Seek(int64(n.start), io.SeekStart); err != nil {
+			return err
+		}
+		w.pos, n.start, n.blocks = n.start, prev.start, prev.blocks
 	}
 	return nil
 }
@@ -361,6 +403,7 @@ func readFile(root string, n *node, pool *sync.Pool, send func(*block) bool) boo
 			return send(b) && false
 		}
 		remaining -= k
+		b.last = remaining == 0
 		if remaining == 0 {
 			var one [1]byte
 			if extra, _ := f.Read(one[:]); extra > 0 {

@@ -134,3 +134,39 @@ func TestChangedFile(t *testing.T) {
 		t.Errorf("error %v, want one naming b", err)
 	}
 }
+
+// TestDuplicateContents: two files with the same contents (not hard
+// links) are stored once, and both read back, also when the duplicate is
+// the last file written.
+func TestDuplicateContents(t *testing.T) {
+	root := t.TempDir()
+	data := make([]byte, 3*blockSize+7)
+	for i := range data {
+		data[i] = byte(i*31 + i/1000)
+	}
+	os.WriteFile(filepath.Join(root, "a"), data, 0o644)
+	os.WriteFile(filepath.Join(root, "b"), []byte("different"), 0o644)
+	os.WriteFile(filepath.Join(root, "z"), data, 0o644)
+	entries, _ := fstree.Walk(root, fstree.Options{})
+	img := writeImage(t, root, entries)
+	fi, _ := os.Stat(img)
+
+	os.Remove(filepath.Join(root, "z"))
+	entries, _ = fstree.Walk(root, fstree.Options{})
+	single, _ := os.Stat(writeImage(t, root, entries))
+	if fi.Size() != single.Size() {
+		t.Errorf("image with a duplicate is %d bytes, without it %d: the copy was stored again", fi.Size(), single.Size())
+	}
+	if _, err := exec.LookPath("unsquashfs"); err != nil {
+		t.Skip("unsquashfs not installed")
+	}
+	out := filepath.Join(t.TempDir(), "x")
+	if msg, err := exec.Command("unsquashfs", "-no-progress", "-d", out, img).CombinedOutput(); err != nil {
+		t.Fatalf("unsquashfs: %v\n%s", err, msg)
+	}
+	for _, name := range []string{"a", "z"} {
+		if b, _ := os.ReadFile(filepath.Join(out, name)); !bytes.Equal(b, data) {
+			t.Errorf("%s: contents differ", name)
+		}
+	}
+}
