@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/fstree"
@@ -70,14 +68,7 @@ type node struct {
 // Write writes the EROFS image of the tree under root (entries from
 // fstree.Walk) to w.
 func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
-	rootNode := &node{e: fstree.Entry{Mode: fs.ModeDir | 0o755, ModTime: o.ModTime}}
-	if fi, err := os.Stat(root); err == nil {
-		rootNode.e.Mode = fs.ModeDir | fi.Mode().Perm()
-		rootNode.e.ModTime = fi.ModTime()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			rootNode.e.UID, rootNode.e.GID = st.Uid, st.Gid
-		}
-	}
+	rootNode := &node{e: fstree.RootEntry(root, o.ModTime)}
 	byPath := map[string]*node{"": rootNode}
 	all := []*node{rootNode}
 	groups := map[int]*node{}

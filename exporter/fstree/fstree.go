@@ -143,6 +143,22 @@ func PermBits(m fs.FileMode) uint32 {
 	return bits
 }
 
+// RootEntry describes the tree's top directory itself (Walk leaves it
+// out): its permissions, owner and time, or a 0755 root-owned directory
+// stamped mtime when it cannot be read.
+func RootEntry(root string, mtime time.Time) Entry {
+	e := Entry{Mode: fs.ModeDir | 0o755, ModTime: mtime}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return e
+	}
+	e.Mode, e.ModTime = fs.ModeDir|fi.Mode().Perm(), fi.ModTime()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = st.Uid, st.Gid
+	}
+	return e
+}
+
 // File type bits of st_mode (S_IFMT and its values).
 const (
 	TypeMask   = 0o170000

@@ -24,7 +24,6 @@ import (
 	"runtime"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/fstree"
@@ -101,14 +100,7 @@ type writer struct {
 }
 
 func (w *writer) write(entries []fstree.Entry) error {
-	rootNode := &node{e: fstree.Entry{Mode: fs.ModeDir | 0o755, ModTime: w.o.ModTime}}
-	if fi, err := os.Stat(w.root); err == nil {
-		rootNode.e.Mode = fs.ModeDir | fi.Mode().Perm()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			rootNode.e.UID, rootNode.e.GID = st.Uid, st.Gid
-		}
-		rootNode.e.ModTime = fi.ModTime()
-	}
+	rootNode := &node{e: fstree.RootEntry(w.root, w.o.ModTime)}
 	byPath := map[string]*node{"": rootNode}
 	for _, e := range entries {
 		dir := path.Dir(e.Path)
