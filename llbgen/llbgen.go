@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	"github.com/lkbuild/lkbuild/exporter/mkimage"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
@@ -101,6 +102,10 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	}
 	if err := target.Supports(opt.TargetPlatform.Architecture); err != nil {
 		return nil, err
+	}
+	if err := mkimage.CheckCmdline(target.Name, cfg.Kernel.Cmdline); err != nil {
+		p := cfg.Kernel.Pos
+		return nil, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()}
 	}
 	images, err := resolveImages(ctx, cfg.Images(), opt)
 	if err != nil {

@@ -3,6 +3,7 @@ package llbgen
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -306,5 +307,23 @@ func TestBIOSTargetsAmd64Only(t *testing.T) {
 		if _, err := Build(context.Background(), cfg, opt); err != nil {
 			t.Errorf("%s on arm64: %v", target, err)
 		}
+	}
+}
+
+// TestGRUBCmdlineError: a command line GRUB would interpret is refused for
+// the BIOS disks with the YAML position, and accepted for EFI formats.
+func TestGRUBCmdlineError(t *testing.T) {
+	cfg := parseFile(t, "../examples/minimal.yml")
+	cfg.Kernel.Cmdline = "console=ttyS0 x=$y"
+	opt := options(&fakeResolver{})
+	opt.Target = "vhd"
+	_, err := Build(context.Background(), cfg, opt)
+	var se *spec.Error
+	if !errors.As(err, &se) || se.Field != "kernel.cmdline" || se.Line == 0 || !strings.Contains(se.Msg, `'$'`) {
+		t.Fatalf("error %v, want a spec.Error at kernel.cmdline naming '$'", err)
+	}
+	opt.Target = "raw-efi"
+	if _, err := Build(context.Background(), cfg, opt); err != nil {
+		t.Errorf("raw-efi: %v", err)
 	}
 }

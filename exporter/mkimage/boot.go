@@ -243,6 +243,23 @@ func efiDisk(o Options, dst string) error {
 // kernel command line written into grub.cfg.
 const grubUnsafe = "$;&|<>{}'\\`#\n"
 
+// grubFormats are the formats whose command line goes through grub.cfg.
+var grubFormats = map[string]bool{"raw-bios": true, "aws": true, "qcow2-bios": true, "vhd": true, "dynamic-vhd": true, "vmdk": true, "gcp": true}
+
+// CheckCmdline reports whether format can carry the kernel command line
+// as it is: the BIOS disks write it into GRUB's configuration, whose
+// script language would interpret some characters. The frontend calls it
+// before building, to point at the YAML; mkimage checks again.
+func CheckCmdline(format, cmdline string) error {
+	if !grubFormats[format] {
+		return nil
+	}
+	if i := strings.IndexAny(cmdline, grubUnsafe); i >= 0 {
+		return fmt.Errorf("character %q cannot be passed through GRUB's configuration, which the %s format boots with (leave it out, or use an EFI format)", cmdline[i], format)
+	}
+	return nil
+}
+
 // grubConfig is the grub.cfg of a BIOS disk.
 func grubConfig(cmdline string) ([]byte, error) {
 	if i := strings.IndexAny(cmdline, grubUnsafe); i >= 0 {
