@@ -54,30 +54,42 @@ func TestBootMultiArch(t *testing.T) {
 	}
 }
 
-// TestBootArm64RawEFI builds the raw-efi disk for linux/arm64 (systemd-boot
-// and a unified kernel image with arm64's stub, BOOTAA64.EFI) and boots it
-// with AAVMF on the virt machine.
-func TestBootArm64RawEFI(t *testing.T) {
+// TestBootArm64EFI builds the EFI formats raw-efi (systemd-boot and a
+// unified kernel image with arm64's stub, BOOTAA64.EFI, on a GPT disk) and
+// iso-efi-initrd (the UKI in an El Torito image, on a virtio-scsi CD) for
+// linux/arm64 and boots each with AAVMF on the virt machine.
+func TestBootArm64EFI(t *testing.T) {
 	env := testenv.Integration(t)
 	testenv.RequireNoEmulation(t)
 	requireQEMUArch(t, "arm64")
-	out := filepath.Join(t.TempDir(), "out")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, formatsYAML), Context: env.Root,
-		Target: "raw-efi", Platform: "linux/arm64", Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet"}); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		target, file string
+		cdrom        bool
+	}{
+		{"raw-efi", "minimal-serial-efi.img", false},
+		{"iso-efi-initrd", "minimal-serial-efi-initrd.iso", true},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "out")
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+			defer cancel()
+			if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, formatsYAML), Context: env.Root,
+				Target: tc.target, Platform: "linux/arm64", Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet"}); err != nil {
+				t.Fatal(err)
+			}
+			var log bytes.Buffer
+			start := time.Now()
+			con, err := QEMUMachineArch(ctx, "arm64", EFI, t.TempDir(), &log, Drive{Path: filepath.Join(out, tc.file), Format: "raw", CDROM: tc.cdrom})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := con.WaitFor(8*time.Minute, minimalMarkers...); err != nil {
+				t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+			}
+			t.Logf("arm64 %s booted to the service marker in %s", tc.target, time.Since(start).Round(time.Second))
+		})
 	}
-	var log bytes.Buffer
-	start := time.Now()
-	con, err := QEMUMachineArch(ctx, "arm64", EFI, t.TempDir(), &log, Drive{Path: filepath.Join(out, "minimal-serial-efi.img"), Format: "raw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := con.WaitFor(8*time.Minute, minimalMarkers...); err != nil {
-		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
-	}
-	t.Logf("arm64 raw-efi booted to the service marker in %s", time.Since(start).Round(time.Second))
 }
 
 // requireQEMUArch skips (fails under make test) when qemu or the EFI
