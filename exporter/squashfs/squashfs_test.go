@@ -16,16 +16,9 @@ import (
 
 func writeImage(t *testing.T, root string, entries []fstree.Entry) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "rootfs.img")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := Write(f, root, entries, Options{ModTime: time.Unix(1700000000, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return treetest.WriteImage(t, func(f *os.File) error {
+		return Write(f, root, entries, Options{ModTime: time.Unix(1700000000, 0)})
+	})
 }
 
 // TestRoundTrip writes a tree and reads it back with squashfs-tools:

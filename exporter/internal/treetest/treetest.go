@@ -135,3 +135,19 @@ func DiffLines(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// WriteImage creates a file in a temporary directory, fills it with write
+// (failing the test on error) and returns its path.
+func WriteImage(t *testing.T, write func(f *os.File) error) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "rootfs.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := write(f); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
