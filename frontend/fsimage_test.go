@@ -182,18 +182,26 @@ func firstDiffs(want, got []string) string {
 
 // TestImageFormatsReproducible builds the non-bootable artifact formats
 // twice, the second time without the cache, with the same
-// SOURCE_DATE_EPOCH, and compares every file. (The bootable formats are
-// compared in hack/boottest's TestBootFormats.)
+// SOURCE_DATE_EPOCH, and compares every file; tar and docker are exported
+// as tar files (LinuxKit's tar output). (The bootable formats are compared
+// in hack/boottest's TestBootFormats.)
 func TestImageFormatsReproducible(t *testing.T) {
 	env := testenv.Integration(t)
 	dir := filepath.Join(env.Root, "frontend/testdata")
-	for _, target := range []string{"kernel+squashfs", "kernel+erofs", "kernel+iso", "tar-kernel-initrd"} {
+	for _, target := range []string{"kernel+squashfs", "kernel+erofs", "kernel+iso", "tar-kernel-initrd", "tar", "docker"} {
 		t.Run(target, func(t *testing.T) {
 			sums := [2]map[string]string{}
 			for i, noCache := range []bool{false, true} {
-				out := build(t, env, cli.BuildOptions{File: filepath.Join(dir, "rootfs.yml"), Context: dir, Target: target,
-					NoCache: noCache, BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}})
-				sums[i] = dirSums(t, out)
+				o := cli.BuildOptions{File: filepath.Join(dir, "rootfs.yml"), Context: dir, Target: target,
+					NoCache: noCache, BuildArgs: []string{"SOURCE_DATE_EPOCH=1700000000"}}
+				if target == "tar" || target == "docker" {
+					tarDir := t.TempDir()
+					o.Output = "type=tar,dest=" + filepath.Join(tarDir, "rootfs.tar")
+					build(t, env, o)
+					sums[i] = dirSums(t, tarDir)
+					continue
+				}
+				sums[i] = dirSums(t, build(t, env, o))
 			}
 			if len(sums[0]) == 0 || fmt.Sprint(sums[0]) != fmt.Sprint(sums[1]) {
 				t.Errorf("builds differ:\n%v\n%v", sums[0], sums[1])
