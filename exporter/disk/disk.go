@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/diskfs/go-diskfs/partition/mbr"
@@ -68,6 +70,10 @@ type Options struct {
 	// PostMBR is written from sector 1 up to the partition (at most 1 MiB
 	// less one sector), e.g. GRUB's core.img.
 	PostMBR []byte
+	// FAT16 makes the filesystem FAT16 instead of FAT32: at least 8 MiB
+	// instead of 40 (FAT32 needs 65525 clusters), at most 2 GiB. For El
+	// Torito EFI images; an ESP on a disk should stay FAT32.
+	FAT16 bool
 	// Label is the FAT volume label (up to 11 characters).
 	Label string
 	// ModTime stamps the filesystem entries (clamped to 1980, FAT's epoch).
@@ -81,24 +87,41 @@ const (
 	gptTail      = mib      // room for the backup GPT after the partition
 	headroom     = 2 * mib  // directories, FAT rounding and spare room
 	minFAT32     = 40 * mib // at 512-byte clusters, FAT32 needs 65525 clusters
+	minFAT16     = 8 * mib  // at 1 KiB clusters, FAT16 needs 4085 clusters
+	maxFAT16     = 2 << 30
 	fatEpochUnix = 315532800
 	maxDisk      = 2 << 40
 )
 
-// MinSize returns the smallest disk that holds files under scheme.
+// MinSize returns the smallest FAT32 disk that holds files under scheme.
 func MinSize(s Scheme, files []File) (int64, error) {
+	return Options{Scheme: s, Files: files}.minSize()
+}
+
+func (o Options) minSize() (int64, error) {
 	var data int64
-	for _, f := range files {
+	unit := int64(4096) // FAT32 clusters up to 8 GiB
+	if o.FAT16 {
+		unit = 32 << 10 // FAT16 clusters up to 2 GiB
+	}
+	for _, f := range o.Files {
 		n, err := f.size()
 		if err != nil {
 			return 0, err
 		}
-		data += (n + 4095) / 4096 * 4096
+		data += (n + unit - 1) / unit * unit
 	}
-	part := max(roundMiB(data+data/64+headroom), minFAT32)
-	total := s.start() + part
-	if s == GPT {
+	floor := int64(minFAT32)
+	if o.FAT16 {
+		floor = minFAT16
+	}
+	part := max(roundMiB(data+data/64+headroom), floor)
+	total := o.Scheme.start() + part
+	if o.Scheme == GPT {
 		total += gptTail
+	}
+	if o.FAT16 && part > maxFAT16 {
+		return 0, fmt.Errorf("%d MiB of boot files: too much for FAT16 (2 GiB)", part/mib)
 	}
 	return total, nil
 }
@@ -179,7 +202,7 @@ func Write(dst string, o Options) error {
 	if err := checkPaths(o.Files); err != nil {
 		return err
 	}
-	size, err := MinSize(o.Scheme, o.Files)
+	size, err := o.minSize()
 	if err != nil {
 		return err
 	}
@@ -312,7 +335,13 @@ func writeFAT(f *os.File, o Options, sd []byte, partSize int64) error {
 	if label == "" {
 		label = "LINUXKIT"
 	}
-	fs, err := fat32.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
+	var fs filesystem.FileSystem
+	var err error
+	if o.FAT16 {
+		fs, err = fat16.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
+	} else {
+		fs, err = fat32.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
+	}
 	if err != nil {
 		return err
 	}
@@ -339,10 +368,13 @@ func writeFAT(f *os.File, o Options, sd []byte, partSize int64) error {
 		}
 	}
 	serial := id(sd, "fat-serial")
+	if o.FAT16 {
+		return fixFAT16(f, o.Scheme.start(), serial[:4])
+	}
 	return fixFAT(f, o.Scheme.start(), serial[:4])
 }
 
-func copyIn(fs *fat32.FileSystem, fl File) error {
+func copyIn(fs filesystem.FileSystem, fl File) error {
 	r, err := fl.open()
 	if err != nil {
 		return err

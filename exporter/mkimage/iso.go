@@ -199,7 +199,7 @@ func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
 		return fmt.Errorf("unified kernel image: %w", err)
 	}
 	if err := disk.Write(fatPath, disk.Options{
-		Scheme: disk.NoTable, Label: "EFIBOOT", ModTime: epochOrZero(o),
+		Scheme: disk.NoTable, FAT16: true, Label: "EFIBOOT", ModTime: epochOrZero(o),
 		Files: []disk.File{{Path: "EFI/BOOT/" + bootName, Src: ukiPath}},
 	}); err != nil {
 		return fmt.Errorf("EFI boot image: %w", err)
