@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,8 +42,9 @@ func build(t *testing.T, env testenv.Env, o cli.BuildOptions) string {
 	return o.Output
 }
 
-// readInitrd returns the entries of a gzip cpio initrd by name.
-func readInitrd(t *testing.T, name string) (map[string]*cpio.Header, map[string][]byte) {
+// readInitrd returns the entries of a gzip cpio initrd by name, and the
+// contents of its .json files and of the paths in also.
+func readInitrd(t *testing.T, name string, also ...string) (map[string]*cpio.Header, map[string][]byte) {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {
@@ -64,7 +66,7 @@ func readInitrd(t *testing.T, name string) (map[string]*cpio.Header, map[string]
 			t.Fatal(err)
 		}
 		hdrs[h.Name] = h
-		if strings.HasSuffix(h.Name, ".json") {
+		if strings.HasSuffix(h.Name, ".json") || slices.Contains(also, h.Name) {
 			data[h.Name], _ = io.ReadAll(r)
 		}
 	}

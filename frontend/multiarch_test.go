@@ -2,16 +2,13 @@ package frontend_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"debug/elf"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/lkbuild/lkbuild/exporter/cpio"
 	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 )
@@ -62,48 +59,20 @@ func TestBuildxMultiPlatform(t *testing.T) {
 // of each of paths (all must be present).
 func initrdELFMachines(t *testing.T, initrd string, paths ...string) map[string]elf.Machine {
 	t.Helper()
-	f, err := os.Open(initrd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	for _, p := range paths {
-		want[p] = true
-	}
+	_, data := readInitrd(t, initrd, paths...)
 	got := map[string]elf.Machine{}
-	r := cpio.NewReader(zr)
-	for {
-		h, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := strings.TrimPrefix(h.Name, "./")
-		if !want[name] {
-			continue
-		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ef, err := elf.NewFile(bytes.NewReader(data))
-		if err != nil {
-			t.Errorf("%s: not an ELF file: %v", name, err)
-			continue
-		}
-		got[name] = ef.Machine
-	}
 	for _, p := range paths {
-		if _, ok := got[p]; !ok {
+		b, ok := data[p]
+		if !ok {
 			t.Errorf("%s missing from %s", p, initrd)
+			continue
 		}
+		ef, err := elf.NewFile(bytes.NewReader(b))
+		if err != nil {
+			t.Errorf("%s: not an ELF file: %v", p, err)
+			continue
+		}
+		got[p] = ef.Machine
 	}
 	return got
 }
