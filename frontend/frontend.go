@@ -128,6 +128,10 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		if platform != nil {
 			tp = *platform
 		}
+		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
+		if bc.IsNoCache("") {
+			marshal = append(marshal, llb.IgnoreCache)
+		}
 		r, err := llbgen.Build(ctx, cfg, llbgen.Options{
 			Target:         target,
 			Name:           name,
@@ -136,6 +140,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 			Resolver:       c,
 			ResolveMode:    bc.ImageResolveMode.String(),
 			Helper:         helper,
+			Reader:         &reader{c: c, constraints: marshal, cacheImports: bc.CacheImports},
 			Context:        mainContext,
 			Epoch:          epoch,
 			Size:           size,
@@ -144,10 +149,6 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		})
 		if err != nil {
 			return nil, withSource(err, smaps)
-		}
-		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
-		if bc.IsNoCache("") {
-			marshal = append(marshal, llb.IgnoreCache)
 		}
 		def, err := r.Output.Marshal(ctx, marshal...)
 		if err != nil {

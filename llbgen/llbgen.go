@@ -35,6 +35,9 @@ type Options struct {
 	ResolveMode string
 	// Helper is the image holding /lkbuild (the frontend image itself).
 	Helper *llb.State
+	// Reader reads solved states: the layers of the root filesystem, to
+	// reconcile their layouts and join the init images' apk databases.
+	Reader Reader
 	// Context is the build context, the source of files[].source.
 	Context *llb.State
 	// Epoch is SOURCE_DATE_EPOCH: timestamps of created files and the
@@ -97,6 +100,9 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if opt.Resolver == nil {
 		return nil, errors.New("no image resolver")
 	}
+	if opt.Reader == nil {
+		return nil, errors.New("no reader for the images' contents")
+	}
 	if opt.TargetPlatform.OS == "" {
 		return nil, errors.New("no target platform")
 	}
@@ -116,7 +122,7 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 		return nil, err
 	}
 	b := &builder{cfg: cfg, opt: opt, images: images, ociVolumes: ociVolumes}
-	rootfs, err := b.rootfs()
+	rootfs, err := b.rootfs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -152,11 +158,13 @@ func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
 	return sm.Location([]*pb.Range{{Start: &pb.Position{Line: line}, End: &pb.Position{Line: line}}})
 }
 
-// rootfs assembles kernel, init images, bundles and files.
-func (b *builder) rootfs() (llb.State, error) {
-	var layers []llb.State
+// rootfs assembles kernel, init images, bundles and files. The layers are
+// reconciled first (see reconciler): a directory that another layer's
+// symlink replaces is stored through that symlink.
+func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
+	var layers, inits []*rootLayer
 	if k := b.cfg.Kernel; k.Image != "" {
-		layers = append(layers, b.kernel(k))
+		layers = append(layers, &rootLayer{st: b.kernel(k), what: fmt.Sprintf("kernel (%s)", k.Image), pos: k.Pos})
 	}
 	for i, ref := range b.cfg.Init {
 		var pos spec.Pos
@@ -164,7 +172,13 @@ func (b *builder) rootfs() (llb.State, error) {
 			pos = b.cfg.InitPos[i]
 		}
 		img := b.source(ref, fmt.Sprintf("[init] %s", ref))
-		layers = append(layers, b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref), pos))
+		l := &rootLayer{
+			st:   b.imageTree(img, "/", true, fmt.Sprintf("[init] extract %s", ref), pos),
+			what: fmt.Sprintf("init[%d] (%s)", i, ref),
+			pos:  pos,
+		}
+		layers = append(layers, l)
+		inits = append(inits, l)
 	}
 	cfgs := map[string]spec.ImageConfig{}
 	for ref, ri := range b.images {
@@ -175,18 +189,30 @@ func (b *builder) rootfs() (llb.State, error) {
 		return llb.State{}, err
 	}
 	for _, bd := range bundles {
-		layers = append(layers, b.bundle(bd))
+		layers = append(layers, &rootLayer{st: b.bundle(bd), what: fmt.Sprintf("%s %s (%s)", bd.Section, path.Base(bd.Dir), bd.Image), pos: bd.Pos, static: bd.Dir})
 	}
 	for _, v := range b.cfg.Volumes {
 		vol, err := b.volume(v)
 		if err != nil {
 			return llb.State{}, err
 		}
-		layers = append(layers, vol)
+		layers = append(layers, &rootLayer{st: vol, what: "volume " + v.Name, pos: v.Pos, static: spec.VolumeDir(v.Name)})
+	}
+	if len(layers) > 1 {
+		if err := reconcile(ctx, b.opt.Reader, layers); err != nil {
+			return llb.State{}, err
+		}
 	}
 	st := llb.Scratch()
 	if len(layers) > 0 {
-		st = b.merge(layers)
+		states := make([]llb.State, len(layers))
+		for i, l := range layers {
+			states[i] = l.state(b.epoch(), b.at(l.pos))
+		}
+		st = b.merge(states)
+	}
+	if st, err = b.withAPKDatabase(ctx, st, inits); err != nil {
+		return llb.State{}, err
 	}
 	// Files go on top of the merged tree rather than into a layer of their
 	// own, so parent directories that exist keep their mode and owner.

@@ -62,7 +62,7 @@ func parseFile(t *testing.T, name string) *spec.Config {
 
 func options(r llb.ImageMetaResolver) Options {
 	helper := llb.Image("docker.io/lkbuild/lkbuild:test")
-	return Options{Name: "minimal", TargetPlatform: amd64, BuildPlatform: amd64, Resolver: r, Helper: &helper}
+	return Options{Name: "minimal", TargetPlatform: amd64, BuildPlatform: amd64, Resolver: r, Helper: &helper, Reader: fakeReader{}}
 }
 
 // ops marshals st and decodes every op of the definition.

@@ -107,3 +107,21 @@ func buildAndBoot(t *testing.T, file string) *Console {
 	}
 	return con
 }
+
+// TestBootUsrMerge boots a system whose init image has a merged /usr: the
+// kernel's modules, stored through the lib -> usr/lib symlink, are loaded
+// at boot (the writable onboot container needs overlay; it checks erofs),
+// and runc, whose libraries were stored through lib and lib64, runs the
+// containers.
+func TestBootUsrMerge(t *testing.T) {
+	con := buildAndBoot(t, "hack/boottest/testdata/usrmerge.yml")
+	if err := con.WaitForInOrder(4*time.Minute,
+		"lkinit: modules: loaded",
+		"lkinit: onboot modules start",
+		"lkbuild-usrmerge: module erofs loaded",
+		"lkinit: onboot modules exit 0",
+		"lkbuild-usrmerge: service up",
+	); err != nil {
+		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
+	}
+}
