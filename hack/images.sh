@@ -2,8 +2,8 @@
 # hack/images.sh [NAME...]: build and push the lkbuild frontend image and the
 # OFFLINE STAND-INS for the LinuxKit images the examples and tests name, into
 # the local registry of hack/env.sh (127.0.0.1:5000). NAME is one of
-# kernel kernel-builtin init runc busybox lkbuild (default: all, in that
-# order).
+# kernel kernel-builtin init init-usrmerge runc busybox lkbuild (default:
+# all, in that order).
 #
 # Nothing can be pulled from a public registry here, so every image is built
 # FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a context
@@ -38,10 +38,11 @@ declare -A REFS=(
 	[kernel]="linuxkit/kernel:6.12.59"
 	[kernel-builtin]="lkbuild/kernel-builtin:6.1"
 	[init]="linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a"
+	[init-usrmerge]="lkbuild/init-usrmerge:1"
 	[runc]="linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492"
 	[busybox]="library/busybox:1.36"
 )
-ALL=(kernel kernel-builtin init runc busybox lkbuild)
+ALL=(kernel kernel-builtin init init-usrmerge runc busybox lkbuild)
 
 # Architectures each image is built for.
 declare -A PLATFORMS=(
@@ -49,6 +50,7 @@ declare -A PLATFORMS=(
 	[kernel]="amd64 arm64"
 	[kernel-builtin]="amd64"
 	[init]="amd64 arm64"
+	[init-usrmerge]="amd64 arm64"
 	[runc]="amd64 arm64"
 	[busybox]="amd64 arm64"
 )
@@ -206,6 +208,26 @@ init_tree() {
 	ln -sfn /init "$ctx/sbin/init"
 	base_etc "$ctx"
 	mkdir -p "$ctx"/{dev,proc,sys,run,var,mnt,containers}
+}
+
+# prep_init-usrmerge: the stand-in init with a merged /usr: bin, sbin, lib
+# and lib64 are symlinks into usr/ (relative, as Debian's usrmerge makes
+# them), what they held is under usr/.
+prep_init-usrmerge() {
+	local ctx arch d
+	ctx="$(fresh_ctx init-usrmerge)"
+	for arch in ${PLATFORMS[init-usrmerge]}; do
+		init_tree "$ctx/$arch" "$arch"
+		for d in bin sbin lib lib64; do
+			mkdir -p "$ctx/$arch/usr/$d"
+			if [ -d "$ctx/$arch/$d" ]; then
+				cp -a "$ctx/$arch/$d/." "$ctx/$arch/usr/$d/"
+				rm -rf "${ctx:?}/$arch/$d"
+			fi
+			ln -sfn "usr/$d" "$ctx/$arch/$d"
+		done
+		printf 'ID=lkbuild-usrmerge\n' >"$ctx/$arch/usr/lib/os-release"
+	done
 }
 
 prep_runc() {
