@@ -193,6 +193,8 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		devOpts = append(devOpts, "ro")
 		sysOpts = append(sysOpts, "ro")
 	}
+	// Mounts are layered by destination (defaults < tmpfs < binds <
+	// mounts); /b and /b/ are the same destination.
 	mounts := map[string]specs.Mount{
 		"/proc":          {Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec", "relatime"}},
 		"/dev":           {Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: devOpts},
@@ -209,9 +211,13 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if hasOpts {
 			m.Options = strings.Split(opts, ",")
 		}
-		mounts[dest] = m
+		mounts[path.Clean(dest)] = m
 	}
-	for _, b := range pick(mergeLists(label.Binds, y.BindsAdd), y.Binds) {
+	var binds []string
+	for _, l := range listLayers(label.Binds, label.BindsAdd, y.Binds, y.BindsAdd) {
+		binds = append(binds, l...)
+	}
+	for _, b := range binds {
 		parts := strings.Split(b, ":")
 		if len(parts) < 2 || len(parts) > 3 {
 			return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse bind %q (src:dst[:options])", b)
@@ -220,7 +226,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if len(parts) == 3 {
 			opts = append(strings.Split(parts[2], ","), "rbind")
 		}
-		mounts[parts[1]] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
+		mounts[path.Clean(parts[1])] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
 	}
 	for _, m := range pickMounts(label.Mounts, y.Mounts) {
 		tp, src, dest := m.Type, m.Source, m.Destination
@@ -245,7 +251,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if dest == "" {
 			return specs.Spec{}, Runtime{}, fmt.Errorf("mount type %s is missing destination", tp)
 		}
-		mounts[dest] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
+		mounts[path.Clean(dest)] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
 			UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings}
 	}
 	mountList := make([]specs.Mount, 0, len(mounts))
@@ -272,11 +278,11 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.MountNamespace})
 
 	bounding := map[string]bool{}
-	caps, err := expandCaps(pick(mergeLists(label.Capabilities, y.CapabilitiesAdd), y.Capabilities))
+	caps, err := capabilitySet(listLayers(label.Capabilities, label.CapabilitiesAdd, y.Capabilities, y.CapabilitiesAdd)...)
 	if err != nil {
 		return specs.Spec{}, Runtime{}, err
 	}
-	ambient, err := expandCaps(pick(label.Ambient, y.Ambient))
+	ambient, err := capabilitySet(pick(label.Ambient, y.Ambient))
 	if err != nil {
 		return specs.Spec{}, Runtime{}, err
 	}
@@ -396,23 +402,6 @@ func defaultMountpoint(tp string) string {
 	return ""
 }
 
-func expandCaps(caps []string) ([]string, error) {
-	if len(caps) == 1 {
-		switch strings.ToLower(caps[0]) {
-		case "none":
-			return []string{}, nil
-		case "all":
-			return append([]string(nil), allCapabilities...), nil
-		}
-	}
-	for _, c := range caps {
-		if !knownCapability(c) {
-			return nil, fmt.Errorf("unknown capability: %s", c)
-		}
-	}
-	return caps, nil
-}
-
 func mergeRuntime(a, b *Runtime) Runtime {
 	if a == nil {
 		a = &Runtime{}
@@ -518,19 +507,22 @@ func firstSet(def string, vals ...string) string {
 	return out
 }
 
-// mergeLists is the label list extended by the YAML's `.add` list
-// (LinuxKit's capabilities.add and binds.add).
-func mergeLists(label, add *[]string) *[]string {
-	switch {
-	case label == nil && add == nil:
-		return &[]string{}
-	case add == nil:
-		return label
-	case label == nil:
-		return add
+// listLayers returns the lists that make up a field with an `.add`
+// companion (capabilities, binds): in each layer, the label's then the
+// YAML's, the field replaces what the layers below gave and `.add`
+// extends the result. (LinuxKit ignores an `.add` beside its field in the
+// same layer.)
+func listLayers(labelSet, labelAdd, yamlSet, yamlAdd *[]string) [][]string {
+	var lists [][]string
+	for _, layer := range [][2]*[]string{{labelSet, labelAdd}, {yamlSet, yamlAdd}} {
+		if set := layer[0]; set != nil {
+			lists = [][]string{*set}
+		}
+		if add := layer[1]; add != nil {
+			lists = append(lists, *add)
+		}
 	}
-	out := append(append([]string(nil), *label...), *add...)
-	return &out
+	return lists
 }
 
 // Metadata renders the whole configuration as LinuxKit's files[].metadata
