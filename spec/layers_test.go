@@ -171,3 +171,15 @@ func TestBindLayers(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIVersion: config.json carries the runtime-spec version LinuxKit
+// writes (the one its runc is validated against), not the library's.
+func TestOCIVersion(t *testing.T) {
+	oci, err := ociOf(t, "onboot:\n  - name: a\n    image: busybox\n", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oci.Version != "1.2.1" {
+		t.Errorf("ociVersion = %s, want 1.2.1", oci.Version)
+	}
+}

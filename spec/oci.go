@@ -14,6 +14,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// OCIVersion is the ociVersion of every config.json: the runtime-spec
+// version LinuxKit vendors and writes, which its runc is validated against
+// (the Go types used here may be newer).
+const OCIVersion = "1.2.1"
+
 // LabelConfig is the image label that carries an image's default overrides.
 const LabelConfig = "org.mobyproject.config"
 
@@ -327,7 +332,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		}
 	}
 
-	oci := specs.Spec{Version: specs.Version}
+	oci := specs.Spec{Version: OCIVersion}
 	oci.Process = &specs.Process{
 		User: specs.User{UID: uid, GID: gid, AdditionalGids: groups},
 		Args: args,
