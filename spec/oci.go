@@ -151,15 +151,6 @@ func normalizedRef(ref string) string {
 	return ref
 }
 
-// expandRef writes a reference in full ("busybox:1.36" is
-// "docker.io/library/busybox:1.36"); an empty or invalid one is kept.
-func expandRef(ref string) string {
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
-		return n.String()
-	}
-	return ref
-}
-
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
 func parseLabel(ref, label string) (*Overrides, error) {
 	var doc yaml.Node
@@ -528,40 +519,4 @@ func listLayers(labelSet, labelAdd, yamlSet, yamlAdd *[]string) [][]string {
 		}
 	}
 	return lists
-}
-
-// Metadata renders the whole configuration as LinuxKit's files[].metadata
-// does ("yaml" or "json").
-func Metadata(cfg *Config, format string) ([]byte, error) {
-	// Image references are written in full, as LinuxKit does.
-	c := *cfg
-	c.Kernel.Image = expandRef(c.Kernel.Image)
-	c.Init = make([]string, len(cfg.Init))
-	for i, r := range cfg.Init {
-		c.Init[i] = expandRef(r)
-	}
-	expand := func(list []*Image) []*Image {
-		out := make([]*Image, len(list))
-		for i, img := range list {
-			cp := *img
-			cp.Image = expandRef(img.Image)
-			out[i] = &cp
-		}
-		return out
-	}
-	c.Onboot, c.Onshutdown, c.Services = expand(cfg.Onboot), expand(cfg.Onshutdown), expand(cfg.Services)
-	c.Volumes = make([]*Volume, len(cfg.Volumes))
-	for i, v := range cfg.Volumes {
-		cp := *v
-		cp.Image = expandRef(v.Image)
-		c.Volumes[i] = &cp
-	}
-	cfg = &c
-	switch format {
-	case "json":
-		return json.MarshalIndent(cfg, "", "    ")
-	case "yaml":
-		return yaml.Marshal(cfg)
-	}
-	return nil, fmt.Errorf("unknown metadata format %q", format)
 }
