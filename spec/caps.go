@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,6 +29,65 @@ func knownCapability(c string) bool {
 		}
 	}
 	return false
+}
+
+// capabilityProblem says what is wrong with c as an entry of a capability
+// list of n entries, or "". Names are LinuxKit's: upper case with the CAP_
+// prefix; the words all and none (any case) only as the single entry.
+func capabilityProblem(c string, n int) string {
+	switch strings.ToLower(c) {
+	case "all", "none":
+		if n == 1 {
+			return ""
+		}
+		return fmt.Sprintf("%q must be the only entry of its list (all is every capability, none is no capability)", c)
+	}
+	if knownCapability(c) {
+		return ""
+	}
+	if k := "CAP_" + strings.TrimPrefix(strings.ToUpper(c), "CAP_"); knownCapability(k) {
+		return fmt.Sprintf("unknown capability %q (write %s)", c, k)
+	}
+	return fmt.Sprintf("unknown capability %q", c)
+}
+
+// expandCaps turns one capability list into names: all is every
+// capability in kernel order, none is no capability.
+func expandCaps(caps []string) ([]string, error) {
+	for _, c := range caps {
+		if p := capabilityProblem(c, len(caps)); p != "" {
+			return nil, errors.New(p)
+		}
+	}
+	if len(caps) == 1 {
+		switch strings.ToLower(caps[0]) {
+		case "none":
+			return nil, nil
+		case "all":
+			return allCapabilities, nil
+		}
+	}
+	return caps, nil
+}
+
+// capabilitySet is the union of the expanded lists, each name once, in
+// first-seen order. A list is empty when lists is.
+func capabilitySet(lists ...[]string) ([]string, error) {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, l := range lists {
+		caps, err := expandCaps(l)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range caps {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }
 
 var rlimitTypes = map[string]bool{

@@ -14,6 +14,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// OCIVersion is the ociVersion of every config.json: the runtime-spec
+// version LinuxKit vendors and writes, which its runc is validated against
+// (the Go types used here may be newer).
+const OCIVersion = "1.2.1"
+
 // LabelConfig is the image label that carries an image's default overrides.
 const LabelConfig = "org.mobyproject.config"
 
@@ -146,15 +151,6 @@ func normalizedRef(ref string) string {
 	return ref
 }
 
-// expandRef writes a reference in full ("busybox:1.36" is
-// "docker.io/library/busybox:1.36"); an empty or invalid one is kept.
-func expandRef(ref string) string {
-	if n, err := reference.ParseNormalizedNamed(ref); err == nil {
-		return n.String()
-	}
-	return ref
-}
-
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
 func parseLabel(ref, label string) (*Overrides, error) {
 	var doc yaml.Node
@@ -193,6 +189,8 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		devOpts = append(devOpts, "ro")
 		sysOpts = append(sysOpts, "ro")
 	}
+	// Mounts are layered by destination (defaults < tmpfs < binds <
+	// mounts); /b and /b/ are the same destination.
 	mounts := map[string]specs.Mount{
 		"/proc":          {Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "nodev", "noexec", "relatime"}},
 		"/dev":           {Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: devOpts},
@@ -209,9 +207,13 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if hasOpts {
 			m.Options = strings.Split(opts, ",")
 		}
-		mounts[dest] = m
+		mounts[path.Clean(dest)] = m
 	}
-	for _, b := range pick(mergeLists(label.Binds, y.BindsAdd), y.Binds) {
+	var binds []string
+	for _, l := range listLayers(label.Binds, label.BindsAdd, y.Binds, y.BindsAdd) {
+		binds = append(binds, l...)
+	}
+	for _, b := range binds {
 		parts := strings.Split(b, ":")
 		if len(parts) < 2 || len(parts) > 3 {
 			return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse bind %q (src:dst[:options])", b)
@@ -220,7 +222,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if len(parts) == 3 {
 			opts = append(strings.Split(parts[2], ","), "rbind")
 		}
-		mounts[parts[1]] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
+		mounts[path.Clean(parts[1])] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
 	}
 	for _, m := range pickMounts(label.Mounts, y.Mounts) {
 		tp, src, dest := m.Type, m.Source, m.Destination
@@ -245,7 +247,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		if dest == "" {
 			return specs.Spec{}, Runtime{}, fmt.Errorf("mount type %s is missing destination", tp)
 		}
-		mounts[dest] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
+		mounts[path.Clean(dest)] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
 			UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings}
 	}
 	mountList := make([]specs.Mount, 0, len(mounts))
@@ -272,11 +274,11 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	namespaces = append(namespaces, specs.LinuxNamespace{Type: specs.MountNamespace})
 
 	bounding := map[string]bool{}
-	caps, err := expandCaps(pick(mergeLists(label.Capabilities, y.CapabilitiesAdd), y.Capabilities))
+	caps, err := capabilitySet(listLayers(label.Capabilities, label.CapabilitiesAdd, y.Capabilities, y.CapabilitiesAdd)...)
 	if err != nil {
 		return specs.Spec{}, Runtime{}, err
 	}
-	ambient, err := expandCaps(pick(label.Ambient, y.Ambient))
+	ambient, err := capabilitySet(pick(label.Ambient, y.Ambient))
 	if err != nil {
 		return specs.Spec{}, Runtime{}, err
 	}
@@ -321,7 +323,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		}
 	}
 
-	oci := specs.Spec{Version: specs.Version}
+	oci := specs.Spec{Version: OCIVersion}
 	oci.Process = &specs.Process{
 		User: specs.User{UID: uid, GID: gid, AdditionalGids: groups},
 		Args: args,
@@ -394,23 +396,6 @@ func defaultMountpoint(tp string) string {
 		return "/dev/mqueue"
 	}
 	return ""
-}
-
-func expandCaps(caps []string) ([]string, error) {
-	if len(caps) == 1 {
-		switch strings.ToLower(caps[0]) {
-		case "none":
-			return []string{}, nil
-		case "all":
-			return append([]string(nil), allCapabilities...), nil
-		}
-	}
-	for _, c := range caps {
-		if !knownCapability(c) {
-			return nil, fmt.Errorf("unknown capability: %s", c)
-		}
-	}
-	return caps, nil
 }
 
 func mergeRuntime(a, b *Runtime) Runtime {
@@ -518,53 +503,20 @@ func firstSet(def string, vals ...string) string {
 	return out
 }
 
-// mergeLists is the label list extended by the YAML's `.add` list
-// (LinuxKit's capabilities.add and binds.add).
-func mergeLists(label, add *[]string) *[]string {
-	switch {
-	case label == nil && add == nil:
-		return &[]string{}
-	case add == nil:
-		return label
-	case label == nil:
-		return add
-	}
-	out := append(append([]string(nil), *label...), *add...)
-	return &out
-}
-
-// Metadata renders the whole configuration as LinuxKit's files[].metadata
-// does ("yaml" or "json").
-func Metadata(cfg *Config, format string) ([]byte, error) {
-	// Image references are written in full, as LinuxKit does.
-	c := *cfg
-	c.Kernel.Image = expandRef(c.Kernel.Image)
-	c.Init = make([]string, len(cfg.Init))
-	for i, r := range cfg.Init {
-		c.Init[i] = expandRef(r)
-	}
-	expand := func(list []*Image) []*Image {
-		out := make([]*Image, len(list))
-		for i, img := range list {
-			cp := *img
-			cp.Image = expandRef(img.Image)
-			out[i] = &cp
+// listLayers returns the lists that make up a field with an `.add`
+// companion (capabilities, binds): in each layer, the label's then the
+// YAML's, the field replaces what the layers below gave and `.add`
+// extends the result. (LinuxKit ignores an `.add` beside its field in the
+// same layer.)
+func listLayers(labelSet, labelAdd, yamlSet, yamlAdd *[]string) [][]string {
+	var lists [][]string
+	for _, layer := range [][2]*[]string{{labelSet, labelAdd}, {yamlSet, yamlAdd}} {
+		if set := layer[0]; set != nil {
+			lists = [][]string{*set}
 		}
-		return out
+		if add := layer[1]; add != nil {
+			lists = append(lists, *add)
+		}
 	}
-	c.Onboot, c.Onshutdown, c.Services = expand(cfg.Onboot), expand(cfg.Onshutdown), expand(cfg.Services)
-	c.Volumes = make([]*Volume, len(cfg.Volumes))
-	for i, v := range cfg.Volumes {
-		cp := *v
-		cp.Image = expandRef(v.Image)
-		c.Volumes[i] = &cp
-	}
-	cfg = &c
-	switch format {
-	case "json":
-		return json.MarshalIndent(cfg, "", "    ")
-	case "yaml":
-		return yaml.Marshal(cfg)
-	}
-	return nil, fmt.Errorf("unknown metadata format %q", format)
+	return lists
 }

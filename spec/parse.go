@@ -205,15 +205,9 @@ func validateOverrides(p Pos, field string, o *Overrides, errs *errorList) {
 		if caps == nil {
 			return
 		}
-		if len(*caps) == 1 {
-			switch strings.ToLower((*caps)[0]) {
-			case "all", "none":
-				return
-			}
-		}
 		for i, c := range *caps {
-			if !knownCapability(c) {
-				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, name, i), "unknown capability %q", c)
+			if msg := capabilityProblem(c, len(*caps)); msg != "" {
+				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, name, i), "%s", msg)
 			}
 		}
 	}

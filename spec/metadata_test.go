@@ -1,0 +1,95 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestMetadataLinuxKitBytes loads every input of testdata/metadata/inputs.txt
+// and compares Metadata's yaml and json with the bytes LinuxKit's own
+// marshalling wrote for the same input (testdata/metadata/golden; see the
+// README there). The golden files are LinuxKit's output, not ours: there
+// is no -update for them.
+func TestMetadataLinuxKitBytes(t *testing.T) {
+	list, err := os.ReadFile("testdata/metadata/inputs.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(list), "\n") {
+		files := strings.Fields(line)
+		if len(files) == 0 || strings.HasPrefix(files[0], "#") {
+			continue
+		}
+		key := strings.ReplaceAll(strings.Join(files, "+"), "/", "__")
+		var srcs []Source
+		for _, f := range files {
+			dt, err := os.ReadFile(filepath.Join("testdata", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srcs = append(srcs, Source{Filename: f, Data: dt})
+		}
+		cfg, err := Load(srcs...)
+		if err != nil {
+			t.Errorf("%s: %v", key, err)
+			continue
+		}
+		for _, format := range []string{"yaml", "json"} {
+			want, err := os.ReadFile(filepath.Join("testdata/metadata/golden", key+"."+format))
+			if err != nil {
+				t.Errorf("%s: %v", key, err)
+				continue
+			}
+			got, err := Metadata(cfg, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s.%s differs from LinuxKit's bytes:\n%s", key, format, lineDiff(string(want), string(got)))
+			}
+			n++
+		}
+	}
+	if n < 100 {
+		t.Errorf("only %d comparisons", n)
+	}
+}
+
+// lineDiff shows the first differing line of two texts.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		if i >= len(w) || i >= len(g) || w[i] != g[i] {
+			line := func(l []string) string {
+				if i < len(l) {
+					return l[i]
+				}
+				return "(end)"
+			}
+			return fmt.Sprintf("line %d:\n  want %s\n  got  %s", i+1, line(w), line(g))
+		}
+	}
+	return "(same lines)"
+}
+
+// TestMetadataMirrorsOverrides: the metadata's image fields are the
+// model's, in the same order with the same tags, so a field added to
+// Overrides cannot be left out of the metadata unnoticed.
+func TestMetadataMirrorsOverrides(t *testing.T) {
+	o, m := reflect.TypeOf(Overrides{}), reflect.TypeOf(mdImageConfig{})
+	if o.NumField() != m.NumField() {
+		t.Fatalf("Overrides has %d fields, mdImageConfig %d", o.NumField(), m.NumField())
+	}
+	for i := 0; i < o.NumField(); i++ {
+		of, mf := o.Field(i), m.Field(i)
+		if of.Name != mf.Name || of.Tag != mf.Tag {
+			t.Errorf("field %d: %s %q vs %s %q", i, of.Name, of.Tag, mf.Name, mf.Tag)
+		}
+	}
+}
