@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -220,12 +222,7 @@ func (rc *reconciler) gather(ctx context.Context, dir string) (map[string][]occu
 			if err != nil {
 				return nil, err
 			}
-			names := make([]string, 0, len(ents))
-			for n := range ents {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
+			for _, n := range slices.Sorted(maps.Keys(ents)) {
 				src := joinRel(s, n)
 				if l.place(src) != joinRel(dir, n) {
 					continue // moved elsewhere
@@ -329,12 +326,7 @@ func (rc *reconciler) walk(ctx context.Context, dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	names := make([]string, 0, len(ents))
-	for n := range ents {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(ents)) {
 		occs := ents[n]
 		if len(occs) < 2 {
 			continue
