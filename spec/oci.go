@@ -341,10 +341,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	oci.Mounts = mountList
 	oci.Annotations = pickMap(label.Annotations, y.Annotations)
 
-	resources := specs.LinuxResources{}
-	if r := pickPtr(label.Resources, y.Resources); r != nil {
-		resources = *r
-	}
+	resources := resourcesAsWritten(pickPtr(label.Resources, y.Resources))
 	var devices []specs.LinuxDevice
 	devs := label.Devices
 	if y.Devices != nil {
@@ -380,6 +377,22 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		ReadonlyPaths:     pick(label.ReadonlyPaths, y.ReadonlyPaths),
 	}
 	return oci, mergeRuntime(label.Runtime, y.Runtime), nil
+}
+
+// resourcesAsWritten is a copy of r (empty when nil) as the runtime-spec
+// version LinuxKit writes (OCIVersion) has it. Of the types used in
+// config.json, only pids changed since: its limit was a plain number, so
+// `pids: {}` is a limit of 0 there, where the newer types would leave the
+// limit out.
+func resourcesAsWritten(r *specs.LinuxResources) specs.LinuxResources {
+	if r == nil {
+		return specs.LinuxResources{}
+	}
+	out := *r
+	if out.Pids != nil && out.Pids.Limit == nil {
+		out.Pids = &specs.LinuxPids{Limit: ptr(int64(0))}
+	}
+	return out
 }
 
 func defaultMountpoint(tp string) string {
