@@ -152,16 +152,23 @@ func normalizedRef(ref string) string {
 }
 
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
-func parseLabel(ref, label string) (*Overrides, error) {
+func parseLabel(label string) (*Overrides, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(label), &doc); err != nil {
-		return nil, fmt.Errorf("image %s: label %s: %v", ref, LabelConfig, err)
+		return nil, fmt.Errorf("bad %s label: %v", LabelConfig, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("bad %s label: no value", LabelConfig)
 	}
 	errs := &errorList{}
 	var ov Overrides // a label has no name or image
-	(&decoder{file: "label " + LabelConfig, errs: errs}).decode(&doc, reflect.ValueOf(&ov).Elem(), "")
+	newDecoder("", errs).decodeDocument(&doc, reflect.ValueOf(&ov).Elem())
 	if err := errs.err(); err != nil {
-		return nil, fmt.Errorf("image %s: bad label %s: %v", ref, LabelConfig, err)
+		var msgs []string
+		for _, e := range errs.errs {
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Line, e.Col, strings.TrimPrefix(e.Field+": "+e.Msg, ": ")))
+		}
+		return nil, fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
 	}
 	return &ov, nil
 }
@@ -172,7 +179,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	label := &Overrides{}
 	if s := ic.Labels[LabelConfig]; s != "" {
 		var err error
-		if label, err = parseLabel(img.Image, s); err != nil {
+		if label, err = parseLabel(s); err != nil {
 			return specs.Spec{}, Runtime{}, err
 		}
 	}
