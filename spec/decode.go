@@ -228,6 +228,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == labelKeyType {
+		d.decodeLabelKey(n, v, field)
+		return
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		// LinuxKit's schema has no nullable field: "key:" with no value
 		// is rejected rather than read as unset.

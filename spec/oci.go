@@ -151,6 +151,28 @@ func normalizedRef(ref string) string {
 	return ref
 }
 
+// labelConfig is what the org.mobyproject.config label may hold: the
+// overrides of an entry, and name and image only when empty or null
+// (LinuxKit checks the label as an entry with a name and an image of its
+// own, then refuses a non-empty name or image).
+type labelConfig struct {
+	Name      labelKey `yaml:"name"`
+	Image     labelKey `yaml:"image"`
+	Overrides `yaml:",inline"`
+}
+
+// labelKey is the name or image key of a label.
+type labelKey struct{}
+
+var labelKeyType = reflect.TypeOf(labelKey{})
+
+func (d *decoder) decodeLabelKey(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Tag == "!!str" && n.Value == "") {
+		return
+	}
+	d.errorf(n, field, "an image's label cannot set the %s (the YAML entry gives it), got %s", field, kindName(n))
+}
+
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
 func parseLabel(label string) (*Overrides, error) {
 	var doc yaml.Node
@@ -161,8 +183,8 @@ func parseLabel(label string) (*Overrides, error) {
 		return nil, fmt.Errorf("bad %s label: no value", LabelConfig)
 	}
 	errs := &errorList{}
-	var ov Overrides // a label has no name or image
-	newDecoder("", errs).decodeDocument(&doc, reflect.ValueOf(&ov).Elem())
+	var lc labelConfig
+	newDecoder("", errs).decodeDocument(&doc, reflect.ValueOf(&lc).Elem())
 	if err := errs.err(); err != nil {
 		var msgs []string
 		for _, e := range errs.errs {
@@ -170,7 +192,7 @@ func parseLabel(label string) (*Overrides, error) {
 		}
 		return nil, fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
 	}
-	return &ov, nil
+	return &lc.Overrides, nil
 }
 
 // ConfigToOCI generates the OCI runtime config and runtime.json of an
