@@ -44,12 +44,65 @@ func (id ID) MarshalYAML() (any, error) {
 
 // decoder turns a yaml.Node tree into the model strictly: unknown keys,
 // duplicate keys and wrong types are errors at their line and column.
+// Aliases and merge keys are expanded as LinuxKit's YAML library does
+// (anchors.go).
 type decoder struct {
 	file string
 	errs *errorList
+
+	// via holds the aliases being expanded, outermost first: the value
+	// being decoded is written inside the anchor of the last one.
+	via []*yaml.Node
+	// selfRef holds the aliases inside their own anchor, never expanded.
+	selfRef map[*yaml.Node]bool
+	// checked holds the mappings already checked for duplicate keys.
+	checked map[*yaml.Node]bool
+	// reported holds the errors found inside anchors, by position and
+	// message, so that an anchor used many times reports a problem once.
+	reported map[string]bool
+	// budget, when not negative, is how many more values aliases may
+	// expand to (see aliasBudget); stopped is set once it is exhausted.
+	budget  int
+	stopped bool
+}
+
+func newDecoder(file string, errs *errorList) *decoder {
+	return &decoder{file: file, errs: errs, selfRef: map[*yaml.Node]bool{}, checked: map[*yaml.Node]bool{},
+		reported: map[string]bool{}, budget: -1}
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+// errorf reports a problem with the value n of field. Inside an anchor,
+// the error says where the anchor is used, and is reported once.
+func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if len(d.via) > 0 {
+		key := fmt.Sprintf("%d:%d:%s", n.Line, n.Column, msg)
+		if d.reported[key] {
+			return
+		}
+		d.reported[key] = true
+		msg += d.viaNote()
+	}
+	d.errs.add(d.pos(n), field, "%s", msg)
+}
+
+// spend counts one value expanded from an alias against the budget.
+func (d *decoder) spend(field string) bool {
+	if d.stopped {
+		return false
+	}
+	if d.budget < 0 || len(d.via) == 0 {
+		return true
+	}
+	if d.budget--; d.budget < 0 {
+		d.stopped = true
+		d.errs.add(d.pos(d.via[0]), field, "the document contains excessive aliasing: *%s expands to more than %d YAML values", d.via[0].Value, aliasBudget)
+		return false
+	}
+	return true
+}
 
 var (
 	posType = reflect.TypeOf(Pos{})
@@ -158,8 +211,12 @@ func fields(t reflect.Type) map[string][]int {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if !d.spend(field) {
+		return
+	}
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		d.decodeAlias(n, v, field)
+		return
 	}
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
@@ -171,6 +228,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if t == labelKeyType {
+		d.decodeLabelKey(n, v, field)
+		return
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		// LinuxKit's schema has no nullable field: "key:" with no value
 		// is rejected rather than read as unset.
@@ -178,7 +239,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		if t == idType {
 			what = "a number or a name"
 		}
-		d.errs.add(d.pos(n), field, "expected %s, got null (no value)", what)
+		d.errorf(n, field, "expected %s, got null (no value)", what)
 		return
 	}
 	if v.Kind() == reflect.Pointer {
@@ -197,7 +258,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		d.decodeStruct(n, v, field)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.errs.add(d.pos(n), field, "expected a list, got %s", kindName(n))
+			d.errorf(n, field, "expected a list, got %s", kindName(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -207,19 +268,42 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		v.Set(s)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.errs.add(d.pos(n), field, "expected a mapping, got %s", kindName(n))
+			d.errorf(n, field, "expected a mapping, got %s", kindName(n))
 			return
 		}
 		m := reflect.MakeMap(v.Type())
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			ev := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, ev, join(field, k.Value))
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+		for _, e := range d.entries(n, field) {
+			d.within(e, func() {
+				ev := reflect.New(v.Type().Elem()).Elem()
+				d.decode(e.val, ev, join(field, e.name))
+				m.SetMapIndex(reflect.ValueOf(e.name).Convert(v.Type().Key()), ev)
+			})
 		}
 		v.Set(m)
 	default:
 		d.decodeScalar(n, v, field)
+	}
+}
+
+// decodeAlias decodes the anchor's value of the alias a. A struct with a
+// position (an entry, the kernel) is placed where the alias is.
+func (d *decoder) decodeAlias(a *yaml.Node, v reflect.Value, field string) {
+	if a.Alias == nil {
+		d.errorf(a, field, "unknown anchor &%s", a.Value)
+		return
+	}
+	if !d.enter(a) {
+		return
+	}
+	d.decode(a.Alias, v, field)
+	d.leave()
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+			f.Set(reflect.ValueOf(d.pos(a)))
+		}
 	}
 }
 
@@ -228,29 +312,23 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		f.Set(reflect.ValueOf(d.pos(n)))
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errs.add(d.pos(n), field, "expected a mapping, got %s", kindName(n))
+		d.errorf(n, field, "expected a mapping, got %s", kindName(n))
 		return
 	}
 	idx := fields(v.Type())
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		name := join(field, k.Value)
-		if seen[k.Value] {
-			d.errs.add(d.pos(k), name, "duplicate key")
-			continue
-		}
-		seen[k.Value] = true
-		fi, ok := idx[k.Value]
-		if !ok {
-			if guess := closest(k.Value, idx); guess != "" {
-				d.errs.add(d.pos(k), name, "unknown field, did you mean %q?", guess)
-			} else {
-				d.errs.add(d.pos(k), name, "unknown field (known: %s)", knownKeys(idx))
+	for _, e := range d.entries(n, field) {
+		name := join(field, e.name)
+		d.within(e, func() {
+			fi, ok := idx[e.name]
+			switch {
+			case ok:
+				d.decode(e.val, v.FieldByIndex(fi), name)
+			case closest(e.name, idx) != "":
+				d.errorf(e.key, name, "unknown field, did you mean %q?", closest(e.name, idx))
+			default:
+				d.errorf(e.key, name, "unknown field (known: %s)", knownKeys(idx))
 			}
-			continue
-		}
-		d.decode(val, v.FieldByIndex(fi), name)
+		})
 	}
 }
 
@@ -265,21 +343,21 @@ func knownKeys(idx map[string][]int) string {
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, field string) {
 	if n.Kind != yaml.ScalarNode {
-		d.errs.add(d.pos(n), field, "expected %s, got %s", want(v.Kind()), kindName(n))
+		d.errorf(n, field, "expected %s, got %s", want(v.Kind()), kindName(n))
 		return
 	}
 	var err error
 	switch v.Kind() {
 	case reflect.String:
 		if n.Tag != "!!str" {
-			d.errs.add(d.pos(n), field, "expected a string, got %s (quote it)", kindName(n))
+			d.errorf(n, field, "expected a string, got %s (quote it)", kindName(n))
 			return
 		}
 		v.SetString(n.Value)
 		return
 	case reflect.Bool:
 		if n.Tag != "!!bool" {
-			d.errs.add(d.pos(n), field, "expected true or false, got %s", kindName(n))
+			d.errorf(n, field, "expected true or false, got %s", kindName(n))
 			return
 		}
 		var b bool
@@ -319,7 +397,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, field string) {
 		err = fmt.Errorf("unsupported type %s", v.Type())
 	}
 	if err != nil {
-		d.errs.add(d.pos(n), field, "expected %s, got %s", want(v.Kind()), kindName(n))
+		d.errorf(n, field, "expected %s, got %s", want(v.Kind()), kindName(n))
 	}
 }
 
@@ -337,7 +415,7 @@ func (d *decoder) decodeID(n *yaml.Node, v reflect.Value, field string) {
 			return
 		}
 	}
-	d.errs.add(d.pos(n), field, "expected a user/group id (a number or a name), got %s", kindName(n))
+	d.errorf(n, field, "expected a user/group id (a number or a name), got %s", kindName(n))
 }
 
 func want(k reflect.Kind) string {

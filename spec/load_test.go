@@ -149,10 +149,35 @@ func TestMergeKernel(t *testing.T) {
 	}
 }
 
-func TestLabelRejectsNameAndImage(t *testing.T) {
-	img := &Image{Name: "a", Image: "b"}
-	_, _, err := ConfigToOCI(img, ImageConfig{Labels: map[string]string{LabelConfig: `{"name": "x", "capabilities": ["all"]}`}}, nil)
-	if err == nil || !strings.Contains(err.Error(), "name: unknown field") {
-		t.Errorf("err = %v", err)
+// TestLabelNameAndImage: as in LinuxKit, an image's label cannot name the
+// container or the image (the error names the YAML entry and the image),
+// but may carry them empty or null; the label may use anchors and merges.
+func TestLabelNameAndImage(t *testing.T) {
+	cfg, err := Parse("t.yml", []byte("services:\n  - name: a\n    image: foo/bar:1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ label, want string }{
+		{`{"name": "x", "capabilities": ["all"]}`, `t.yml:2:5: services[0]: foo/bar:1: bad org.mobyproject.config label: 1:10: name: an image's label cannot set the name (the YAML entry gives it), got the string "x"`},
+		{"image: other", `1:8: image: an image's label cannot set the image`},
+		{"name: 5", `1:7: name: an image's label cannot set the name (the YAML entry gives it), got int 5`},
+		{"name: [x]", `name: an image's label cannot set the name`},
+		{"{}\n# nothing else", ""},
+		{" ", "bad org.mobyproject.config label: no value"},
+		{`{"name": "", "image": null, "cwd": "/x"}`, ""},
+		{"name: ~\nimage:\ncwd: /x", ""},
+		{"<<: {cwd: /y, hostname: h}\ncwd: /x", ""},
+	} {
+		bs, err := Bundles(cfg, map[string]ImageConfig{"foo/bar:1": {Labels: map[string]string{LabelConfig: tc.label}}})
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("label %q: %v", tc.label, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("label %q: err = %v, want %s", tc.label, err, tc.want)
+		case tc.want == "" && !strings.Contains(tc.label, "cwd") && !strings.Contains(string(bs[0].Config), `"cwd": "/"`):
+			t.Errorf("label %q: config %s", tc.label, bs[0].Config)
+		case tc.want == "" && strings.Contains(tc.label, "cwd") && !strings.Contains(string(bs[0].Config), `"cwd": "/x"`):
+			t.Errorf("label %q: config %s, want cwd /x", tc.label, bs[0].Config)
+		}
 	}
 }

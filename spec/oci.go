@@ -151,19 +151,48 @@ func normalizedRef(ref string) string {
 	return ref
 }
 
+// labelConfig is what the org.mobyproject.config label may hold: the
+// overrides of an entry, and name and image only when empty or null
+// (LinuxKit checks the label as an entry with a name and an image of its
+// own, then refuses a non-empty name or image).
+type labelConfig struct {
+	Name      labelKey `yaml:"name"`
+	Image     labelKey `yaml:"image"`
+	Overrides `yaml:",inline"`
+}
+
+// labelKey is the name or image key of a label.
+type labelKey struct{}
+
+var labelKeyType = reflect.TypeOf(labelKey{})
+
+func (d *decoder) decodeLabelKey(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Tag == "!!str" && n.Value == "") {
+		return
+	}
+	d.errorf(n, field, "an image's label cannot set the %s (the YAML entry gives it), got %s", field, kindName(n))
+}
+
 // parseLabel reads the org.mobyproject.config label (YAML or JSON).
-func parseLabel(ref, label string) (*Overrides, error) {
+func parseLabel(label string) (*Overrides, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(label), &doc); err != nil {
-		return nil, fmt.Errorf("image %s: label %s: %v", ref, LabelConfig, err)
+		return nil, fmt.Errorf("bad %s label: %v", LabelConfig, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("bad %s label: no value", LabelConfig)
 	}
 	errs := &errorList{}
-	var ov Overrides // a label has no name or image
-	(&decoder{file: "label " + LabelConfig, errs: errs}).decode(&doc, reflect.ValueOf(&ov).Elem(), "")
+	var lc labelConfig
+	newDecoder("", errs).decodeDocument(&doc, reflect.ValueOf(&lc).Elem())
 	if err := errs.err(); err != nil {
-		return nil, fmt.Errorf("image %s: bad label %s: %v", ref, LabelConfig, err)
+		var msgs []string
+		for _, e := range errs.errs {
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Line, e.Col, strings.TrimPrefix(e.Field+": "+e.Msg, ": ")))
+		}
+		return nil, fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
 	}
-	return &ov, nil
+	return &lc.Overrides, nil
 }
 
 // ConfigToOCI generates the OCI runtime config and runtime.json of an
@@ -172,7 +201,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	label := &Overrides{}
 	if s := ic.Labels[LabelConfig]; s != "" {
 		var err error
-		if label, err = parseLabel(img.Image, s); err != nil {
+		if label, err = parseLabel(s); err != nil {
 			return specs.Spec{}, Runtime{}, err
 		}
 	}
@@ -341,10 +370,7 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	oci.Mounts = mountList
 	oci.Annotations = pickMap(label.Annotations, y.Annotations)
 
-	resources := specs.LinuxResources{}
-	if r := pickPtr(label.Resources, y.Resources); r != nil {
-		resources = *r
-	}
+	resources := resourcesAsWritten(pickPtr(label.Resources, y.Resources))
 	var devices []specs.LinuxDevice
 	devs := label.Devices
 	if y.Devices != nil {
@@ -380,6 +406,22 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		ReadonlyPaths:     pick(label.ReadonlyPaths, y.ReadonlyPaths),
 	}
 	return oci, mergeRuntime(label.Runtime, y.Runtime), nil
+}
+
+// resourcesAsWritten is a copy of r (empty when nil) as the runtime-spec
+// version LinuxKit writes (OCIVersion) has it. Of the types used in
+// config.json, only pids changed since: its limit was a plain number, so
+// `pids: {}` is a limit of 0 there, where the newer types would leave the
+// limit out.
+func resourcesAsWritten(r *specs.LinuxResources) specs.LinuxResources {
+	if r == nil {
+		return specs.LinuxResources{}
+	}
+	out := *r
+	if out.Pids != nil && out.Pids.Limit == nil {
+		out.Pids = &specs.LinuxPids{Limit: ptr(int64(0))}
+	}
+	return out
 }
 
 func defaultMountpoint(tp string) string {

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -219,4 +220,41 @@ func TestDeterministic(t *testing.T) {
 			t.Errorf("%s: two generations differ", n)
 		}
 	}
+}
+
+// TestResourcesAsLinuxKit: config.json's resources are written as
+// LinuxKit's runtime-spec (1.2.1) writes them: there pids.limit is a plain
+// number, so `pids: {}` is {"limit": 0}, not {} (the newer Go types used
+// here make it an optional pointer).
+func TestResourcesAsLinuxKit(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"pids: {}", `"pids":{"limit":0}`},
+		{"pids: {limit: 0}", `"pids":{"limit":0}`},
+		{"pids: {limit: 5}", `"pids":{"limit":5}`},
+		{"memory: {limit: 5}", `"resources":{"memory":{"limit":5}}`},
+	} {
+		y := "services:\n  - name: a\n    image: b\n    resources: {" + tc.yaml + "}\n"
+		cfg, err := Parse("t.yml", []byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := Bundles(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, bs[0].Config); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(compact.String(), tc.want) {
+			t.Errorf("resources: {%s}: config.json has %s, want %s", tc.yaml, resourcesOf(compact.String()), tc.want)
+		}
+	}
+}
+
+func resourcesOf(config string) string {
+	if i := strings.Index(config, `"resources"`); i >= 0 {
+		return config[i:min(len(config), i+80)]
+	}
+	return "no resources"
 }

@@ -18,18 +18,17 @@ import (
 func Parse(filename string, data []byte) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlSyntaxError(filename, err)
+		return nil, yamlSyntaxError(filename, data, err)
 	}
 	errs := &errorList{}
-	d := &decoder{file: filename, errs: errs}
+	d := newDecoder(filename, errs)
 	cfg := &Config{}
 	if len(doc.Content) == 0 {
 		return nil, Errors{{File: filename, Line: 1, Col: 1, Msg: "the file is empty"}}
 	}
-	if len(doc.Content) > 0 {
-		root := doc.Content[0]
-		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
-		cfg.InitPos = initPositions(d, root)
+	d.decodeDocument(&doc, reflect.ValueOf(cfg).Elem())
+	if errs.err() == nil {
+		cfg.InitPos = initPositions(d, doc.Content[0])
 	}
 	if errs.err() == nil {
 		validate(cfg, errs)
@@ -41,30 +40,100 @@ func Parse(filename string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlSyntaxError(filename string, err error) error {
-	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return Errors{{File: filename, Line: line, Col: 1, Msg: "YAML syntax: " + m[2]}}
-	}
-	return Errors{{File: filename, Line: 1, Col: 1, Msg: "YAML syntax: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
-}
-
+// initPositions returns where each entry of init is written (for an alias,
+// where the alias is), once root decoded without error.
 func initPositions(d *decoder, root *yaml.Node) []Pos {
 	if root.Kind != yaml.MappingNode {
 		return nil
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value == "init" && root.Content[i+1].Kind == yaml.SequenceNode {
-			var ps []Pos
-			for _, n := range root.Content[i+1].Content {
-				ps = append(ps, d.pos(n))
-			}
-			return ps
+	for _, e := range d.entries(root, "") {
+		list := e.val
+		if list.Kind == yaml.AliasNode {
+			list = list.Alias
 		}
+		if e.name != "init" || list.Kind != yaml.SequenceNode {
+			continue
+		}
+		ps := make([]Pos, len(list.Content))
+		for i, item := range list.Content {
+			ps[i] = d.pos(item)
+		}
+		return ps
 	}
 	return nil
+}
+
+// decodeDocument decodes doc strictly into v, accepting what LinuxKit's
+// decoding accepts: first the check LinuxKit's YAML library makes on the
+// whole document (excessive aliasing), then the decoder's own checks;
+// whatever else that library refuses is reported last.
+func (d *decoder) decodeDocument(doc *yaml.Node, v reflect.Value) {
+	excessive, other := checkAliasing(d.file, doc)
+	if excessive != nil {
+		d.errs.errs = append(d.errs.errs, excessive)
+		return
+	}
+	var selfErrs Errors
+	d.selfRef, selfErrs = selfAliases(d.file, doc)
+	d.errs.errs = append(d.errs.errs, selfErrs...)
+	if other != nil {
+		d.budget = aliasBudget
+	}
+	d.decode(doc, v, "")
+	if other != nil && len(d.errs.errs) == 0 {
+		d.errs.errs = append(d.errs.errs, yamlErrors(d.file, "YAML: ", other)...)
+	}
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+var unknownAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// yamlSyntaxError places a parse error of data: at the line the YAML
+// library names, or, for an alias of an undefined anchor (which it
+// reports without a line), at the first such alias.
+func yamlSyntaxError(filename string, data []byte, err error) error {
+	if m := unknownAnchorRE.FindStringSubmatch(err.Error()); m != nil {
+		for i, line := range strings.Split(string(data), "\n") {
+			if col := aliasColumn(line, m[1]); col > 0 {
+				return Errors{{File: filename, Line: i + 1, Col: col, Msg: fmt.Sprintf("YAML syntax: alias *%s names no anchor (&%s) written before it", m[1], m[1])}}
+			}
+		}
+	}
+	return yamlErrors(filename, "YAML syntax: ", err)
+}
+
+// aliasColumn is the column of the alias *name in line, or 0.
+func aliasColumn(line, name string) int {
+	for off := 0; ; {
+		i := strings.Index(line[off:], "*"+name)
+		if i < 0 {
+			return 0
+		}
+		end := off + i + 1 + len(name)
+		if end == len(line) || strings.ContainsRune(" \t,]}#", rune(line[end])) {
+			return off + i + 1
+		}
+		off = end
+	}
+}
+
+// yamlErrors turns an error of the YAML library into positioned errors:
+// "yaml: line N: msg", or "yaml: unmarshal errors:" and a "line N: msg"
+// per line.
+func yamlErrors(filename, prefix string, err error) Errors {
+	var out Errors
+	for _, l := range strings.Split(err.Error(), "\n") {
+		l = strings.TrimSpace(l)
+		if m := yamlLineRE.FindStringSubmatch(l); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			out = append(out, &Error{File: filename, Line: line, Col: 1, Msg: prefix + m[2]})
+		}
+	}
+	if len(out) == 0 {
+		out = Errors{{File: filename, Line: 1, Col: 1, Msg: prefix + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	return out
 }
 
 func (k *Kernel) applyDefaults() {
