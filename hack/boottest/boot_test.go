@@ -105,6 +105,7 @@ func buildAndBoot(t *testing.T, file string) *Console {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(con.Close)
 	return con
 }
 

@@ -23,6 +23,7 @@ type Console struct {
 	cond  chan struct{}
 	done  chan struct{}
 	err   error
+	proc  *os.Process
 }
 
 // QEMUKernel boots kernel+initrd with qemu-system-x86_64 and returns its
@@ -161,7 +162,7 @@ func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
-	c := &Console{cond: make(chan struct{}), done: make(chan struct{})}
+	c := &Console{cond: make(chan struct{}), done: make(chan struct{}), proc: cmd.Process}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -255,6 +256,18 @@ func (c *Console) missing(markers []string) []string {
 		}
 	}
 	return out
+}
+
+// Close kills the machine and waits until it has exited, so no qemu
+// outlives the test that started it (cancelling the context alone only
+// starts the kill: a test binary that exits right after leaves qemu
+// running). Tests call it from t.Cleanup.
+func (c *Console) Close() {
+	_ = c.proc.Kill()
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+	}
 }
 
 // Output returns everything printed so far.

@@ -99,6 +99,7 @@ func TestBootFormats(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(con.Close)
 			if err := con.WaitFor(4*time.Minute, minimalMarkers...); err != nil {
 				t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
 			}
@@ -211,6 +212,7 @@ func TestBootISOBIOSFromDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(con.Close)
 	if err := con.WaitForInOrder(2*time.Minute, "Booting from Hard Disk", "ISOLINUX", "Command line: BOOT_IMAGE=/boot/kernel"); err != nil {
 		t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
 	}

@@ -46,6 +46,7 @@ func TestBootMultiArch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(con.Close)
 			if err := con.WaitFor(7*time.Minute, minimalMarkers...); err != nil {
 				t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
 			}
@@ -84,6 +85,7 @@ func TestBootArm64EFI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(con.Close)
 			if err := con.WaitFor(8*time.Minute, minimalMarkers...); err != nil {
 				t.Fatalf("%v\n--- serial console ---\n%s", err, con.Output())
 			}
