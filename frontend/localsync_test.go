@@ -51,15 +51,19 @@ func TestLocalSourcesPerDirectory(t *testing.T) {
 		ownContext bool
 	}{
 		{
-			name:       "context",
-			files:      func(who string) map[string]string { return map[string]string{"x.yml": sourceYAML, "greeting.txt": "hello from " + who + "\n"} },
+			name: "context",
+			files: func(who string) map[string]string {
+				return map[string]string{"x.yml": sourceYAML, "greeting.txt": "hello from " + who + "\n"}
+			},
 			yaml:       []string{"x.yml"},
 			ownContext: true,
 		},
 		{
-			name:  "dockerfile",
-			files: func(who string) map[string]string { return map[string]string{"x.yml": contentsYAML("hello from " + who)} },
-			yaml:  []string{"x.yml"},
+			name: "dockerfile",
+			files: func(who string) map[string]string {
+				return map[string]string{"x.yml": contentsYAML("hello from " + who)}
+			},
+			yaml: []string{"x.yml"},
 		},
 		{
 			name: "merge",
