@@ -103,6 +103,9 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if err := target.Supports(opt.TargetPlatform.Architecture); err != nil {
 		return nil, err
 	}
+	if err := target.CheckKernel(cfg); err != nil {
+		return nil, err
+	}
 	if err := mkimage.CheckCmdline(target.Name, cfg.Kernel.Cmdline); err != nil {
 		p := cfg.Kernel.Pos
 		return nil, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()}
