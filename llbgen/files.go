@@ -24,6 +24,7 @@ func (b *builder) withFiles(rootfs llb.State, ids map[string]uint32) (llb.State,
 		if fa == nil {
 			continue
 		}
+		fa = b.touch(fa, withParents(path.Dir(path.Join("/", f.Path)))...)
 		st = st.File(fa, llb.WithCustomNamef("[files] %s", f.Path), b.at(f.Pos))
 	}
 	return st, nil

@@ -144,5 +144,6 @@ func (b *builder) imageTree(img llb.State, dest string, init bool, name string, 
 		fa = fa.Mkfile(at("etc/resolv.conf"), 0o644, []byte(resolvConf), ct)
 	}
 	fa = fa.Symlink("/proc/mounts", at("etc/mtab"), ct)
+	fa = b.touch(fa, append(withParents(dest), at("dev"), at("etc"))...)
 	return llb.Scratch().File(fa, llb.WithCustomName(name), b.at(pos))
 }

@@ -109,6 +109,9 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if err := target.Supports(opt.TargetPlatform.Architecture); err != nil {
 		return nil, err
 	}
+	if err := target.CheckKernel(cfg); err != nil {
+		return nil, err
+	}
 	if err := mkimage.CheckCmdline(target.Name, cfg.Kernel.Cmdline); err != nil {
 		p := cfg.Kernel.Pos
 		return nil, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()}
@@ -128,7 +131,7 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	}
 	res := &Result{Rootfs: rootfs, Output: rootfs, Target: target}
 	if target.Name == "docker" {
-		res.Output = rootfs.File(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())),
+		res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
 			llb.WithCustomName("[docker] Dockerfile"))
 	}
 	if !target.Rootfs {
@@ -216,7 +219,13 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 	}
 	// Files go on top of the merged tree rather than into a layer of their
 	// own, so parent directories that exist keep their mode and owner.
-	return b.withFiles(st, spec.IDs(b.cfg))
+	st, err = b.withFiles(st, spec.IDs(b.cfg))
+	if err != nil {
+		return llb.State{}, err
+	}
+	// The top directory was written by every layer and file: the last
+	// layer's time would win (see touch).
+	return st.File(b.touch(nil, "/"), llb.WithCustomName("[rootfs] time of /")), nil
 }
 
 // merge stacks layers in order; later layers win on conflicts.
@@ -241,15 +250,18 @@ func (b *builder) merge(layers []llb.State) llb.State {
 func (b *builder) kernel(k spec.Kernel) llb.State {
 	img := b.source(k.Image, fmt.Sprintf("[kernel] %s", k.Image))
 	ct := llb.WithCreatedTime(b.epoch())
+	// boot/ and what it holds get the epoch, as LinuxKit writes them.
+	t := b.epoch()
 	fa := llb.Mkdir("/boot", 0o755, ct).
-		Copy(img, path.Join("/", k.File()), "/boot/kernel").
+		Copy(img, path.Join("/", k.File()), "/boot/kernel", &llb.CopyInfo{CreatedTime: &t}).
 		Mkfile("/boot/cmdline", 0o644, []byte(k.Cmdline), ct)
 	if u := k.UCodeFile(); u != "" {
-		fa = fa.Copy(img, path.Join("/", u), "/boot/ucode.cpio")
+		fa = fa.Copy(img, path.Join("/", u), "/boot/ucode.cpio", &llb.CopyInfo{CreatedTime: &t})
 	}
 	if !k.NoTar && k.Tar != "" {
 		fa = fa.Copy(img, path.Join("/", k.Tar), "/", &llb.CopyInfo{AttemptUnpack: true})
 	}
+	fa = b.touch(fa, "/boot")
 	return llb.Scratch().File(fa, llb.WithCustomNamef("[kernel] extract %s", k.Image), b.at(k.Pos))
 }
 
@@ -286,6 +298,7 @@ func (b *builder) bundle(bd spec.Bundle) llb.State {
 	if !bd.Readonly || bd.Shared != "" {
 		fa = fa.Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
 	}
+	fa = b.touch(fa, withParents(dir)...)
 	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"), b.at(bd.Pos))
 }
 
@@ -298,6 +311,7 @@ func (b *builder) volume(v *spec.Volume) (llb.State, error) {
 	lower := path.Join(dir, "lower")
 	label := fmt.Sprintf("[volume %s]", v.Name)
 	ct := llb.WithCreatedTime(b.epoch())
+	t := b.epoch() // the helper writes the OCI layout with the time of the build
 	var st llb.State
 	switch {
 	case v.Image == "":
@@ -308,13 +322,13 @@ func (b *builder) volume(v *spec.Volume) (llb.State, error) {
 			return llb.State{}, err
 		}
 		st = llb.Scratch().File(llb.Mkdir(dir, 0o755, llb.WithParents(true), ct).
-			Copy(layout, "/", lower, &llb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true}),
+			Copy(layout, "/", lower, &llb.CopyInfo{CopyDirContentsOnly: true, CreateDestPath: true, CreatedTime: &t}),
 			llb.WithCustomName(label+" OCI layout of "+v.Image), b.at(v.Pos))
 	default:
 		img := b.source(v.Image, fmt.Sprintf("%s %s", label, v.Image))
 		st = b.imageTree(img, lower, true, label+" extract "+v.Image, v.Pos)
 	}
-	return st.File(llb.Mkdir(path.Join(dir, "tmp"), 0o755, ct).Mkdir(path.Join(dir, "merged"), 0o755, ct),
+	return st.File(b.touch(llb.Mkdir(path.Join(dir, "tmp"), 0o755, ct).Mkdir(path.Join(dir, "merged"), 0o755, ct), withParents(dir)...),
 		llb.WithCustomName(label+" tmp merged"), b.at(v.Pos)), nil
 }
 

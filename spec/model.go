@@ -19,6 +19,9 @@ type Config struct {
 
 	// InitPos holds the position of each Init entry.
 	InitPos []Pos `yaml:"-" json:"-"`
+	// Pos is where the first file's top-level mapping starts: errors about
+	// a section that is missing point there.
+	Pos Pos `yaml:"-" json:"-"`
 }
 
 // Trust is LinuxKit's former content-trust section: image and org lists.

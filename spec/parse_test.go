@@ -90,3 +90,22 @@ func TestMerge(t *testing.T) {
 		t.Errorf("Images() = %s", got)
 	}
 }
+
+// TestConfigPos: the configuration records where its first file's
+// top-level mapping starts, and keeps it when later files are merged.
+func TestConfigPos(t *testing.T) {
+	a, err := Parse("a.yml", []byte("# a comment\n\nonboot:\n  - name: x\n    image: busybox\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Pos != (Pos{File: "a.yml", Line: 3, Col: 1}) {
+		t.Errorf("a.yml: Pos = %v, want a.yml:3:1", a.Pos)
+	}
+	b, err := Parse("b.yml", []byte("kernel:\n  image: linuxkit/kernel:6.12.59\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := Merge(a, b); m.Pos != a.Pos {
+		t.Errorf("merged Pos = %v, want the first file's %v", m.Pos, a.Pos)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/initrd"
@@ -32,6 +33,9 @@ type Options struct {
 	// BootFiles is the directory of bootloader files, one subdirectory per
 	// architecture; default DefaultBootFiles.
 	BootFiles string
+	// Log, if set, receives one line naming the files written, and one
+	// saying so when the tree has no kernel.
+	Log io.Writer
 }
 
 // Writer writes the artifacts of one format.
@@ -98,6 +102,37 @@ func Run(o Options) error {
 		}
 		return fmt.Errorf("%s: %w", o.Format, err)
 	}
+	return finish(o, before)
+}
+
+// finish gives the files Run wrote, and the output directory, the time
+// SOURCE_DATE_EPOCH or the Unix epoch, as every created entry, and says
+// what was written.
+func finish(o Options, before map[string]bool) error {
+	after, err := listDir(o.Output)
+	if err != nil {
+		return err
+	}
+	var wrote []string
+	for n := range after {
+		if !before[n] {
+			wrote = append(wrote, n)
+		}
+	}
+	sort.Strings(wrote)
+	mt := epochOrZero(o)
+	for _, n := range append(wrote, "") {
+		if err := os.Chtimes(filepath.Join(o.Output, n), mt, mt); err != nil {
+			return err
+		}
+	}
+	if o.Log == nil {
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); err != nil || !fi.Mode().IsRegular() {
+		fmt.Fprintf(o.Log, "%s: the root filesystem has no boot/kernel (the YAML has no kernel section): no kernel written\n", o.Format)
+	}
+	fmt.Fprintf(o.Log, "%s: wrote %s\n", o.Format, strings.Join(wrote, ", "))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKernelInitrd(t *testing.T) {
@@ -111,5 +112,88 @@ func TestTarKernelInitrd(t *testing.T) {
 	// The empty cmdline is left out, as LinuxKit does.
 	if want := "kernel 644 KERNEL|initrd.img 644 |ucode.cpio 644 UCODE"; strings.Join(got, "|") != want {
 		t.Errorf("tar = %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// TestWithoutKernel: from a tree without boot/ (a YAML without a kernel
+// section), the formats that do not boot write what LinuxKit writes, and
+// say that no kernel was written.
+func TestWithoutKernel(t *testing.T) {
+	in := t.TempDir()
+	os.WriteFile(filepath.Join(in, "init"), []byte("#!/bin/sh"), 0o755)
+	for format, want := range map[string]string{
+		"kernel+initrd":     "sys-initrd.img",
+		"tar-kernel-initrd": "sys-initrd.tar",
+		"kernel+squashfs":   "sys-squashfs.img",
+		"kernel+erofs":      "sys-erofs.img",
+		"kernel+iso":        "sys.iso",
+	} {
+		out := t.TempDir()
+		var log strings.Builder
+		if err := Run(Options{Format: format, Name: "sys", Input: in, Output: out, Log: &log}); err != nil {
+			t.Errorf("%s: %v", format, err)
+			continue
+		}
+		var names []string
+		ents, _ := os.ReadDir(out)
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, " ") != want {
+			t.Errorf("%s wrote %v, want only %s", format, names, want)
+		}
+		if !strings.Contains(log.String(), "no kernel written") || !strings.Contains(log.String(), "wrote "+want+"\n") {
+			t.Errorf("%s: log %q", format, log.String())
+		}
+	}
+	out := t.TempDir()
+	var tarNames []string
+	if err := Run(Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "sys-initrd.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		tarNames = append(tarNames, h.Name)
+	}
+	if strings.Join(tarNames, " ") != "initrd.img" {
+		t.Errorf("tar-kernel-initrd without a kernel holds %v, want only initrd.img", tarNames)
+	}
+}
+
+// TestArtifactTimes: the files written, and the output directory, carry
+// SOURCE_DATE_EPOCH, else the Unix epoch, not the time of the build.
+func TestArtifactTimes(t *testing.T) {
+	in := t.TempDir()
+	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
+	os.WriteFile(filepath.Join(in, "boot/kernel"), []byte("KERNEL"), 0o644)
+	os.WriteFile(filepath.Join(in, "boot/cmdline"), []byte("console=ttyS0"), 0o644)
+	sde := time.Unix(1700000000, 0)
+	for _, epoch := range []*time.Time{nil, &sde} {
+		out := t.TempDir()
+		if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out, Epoch: epoch}); err != nil {
+			t.Fatal(err)
+		}
+		want := time.Unix(0, 0)
+		if epoch != nil {
+			want = *epoch
+		}
+		for _, n := range []string{"sys-kernel", "sys-initrd.img", "sys-cmdline", ""} {
+			fi, err := os.Stat(filepath.Join(out, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !fi.ModTime().Equal(want) {
+				t.Errorf("epoch %v: %q has time %s, want %s", epoch, n, fi.ModTime(), want)
+			}
+		}
 	}
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -159,9 +161,14 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	}
 	defer c.Close()
 
+	key, err := sharedKey(fl.Context, yamlDir)
+	if err != nil {
+		return err
+	}
 	opt := client.SolveOpt{
 		Exports:       []client.ExportEntry{exp.entry(tmp)},
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
+		SharedKey:     key,
 		FrontendAttrs: attrs,
 	}
 	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.Progress))
@@ -267,6 +274,30 @@ func moveInto(src, dst string) error {
 		}
 	}
 	return nil
+}
+
+// sharedKey names the local directories of one build for BuildKit's
+// incremental transfer. BuildKit keeps the last copy of every local source
+// under its name, the frontend's hint and this key, and re-sends only the
+// files whose size or modification time changed. With one key for every
+// build, a context or YAML directory would be diffed against another
+// directory's copy, and a file of the same size and time there would be
+// kept instead of read. The key therefore covers the absolute paths of the
+// build context and of the YAML directory, and this host (one daemon can
+// serve several machines), as buildx keys a context by its path and the
+// client's node.
+func sharedKey(contextDir, yamlDir string) (string, error) {
+	h := sha256.New()
+	host, _ := os.Hostname()
+	fmt.Fprintf(h, "host=%s\x00", host)
+	for _, d := range []string{contextDir, yamlDir} {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return "", fmt.Errorf("build context: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00", abs)
+	}
+	return "lkbuild-" + hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 
 func firstNonEmpty(v ...string) string {

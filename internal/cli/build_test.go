@@ -52,3 +52,36 @@ func TestYAMLFiles(t *testing.T) {
 		t.Errorf("dir %s names %v", dir, names)
 	}
 }
+
+// TestSharedKey: the key of BuildKit's incremental transfer differs for
+// every pair of context and YAML directories, and is stable for one pair
+// however the paths are written.
+func TestSharedKey(t *testing.T) {
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	key := func(ctx, yaml string) string {
+		t.Helper()
+		k, err := sharedKey(ctx, yaml)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	keys := map[string]string{
+		"a a": key(a, a), "b b": key(b, b), "a b": key(a, b), "b a": key(b, a),
+	}
+	seen := map[string]string{}
+	for pair, k := range keys {
+		if other, ok := seen[k]; ok {
+			t.Errorf("directories %s and %s share the key %s", pair, other, k)
+		}
+		seen[k] = pair
+	}
+	if key(a, a) != key(filepath.Join(root, "x", "..", "a"), a+"/") {
+		t.Error("the same directories written differently get different keys")
+	}
+	wd, _ := os.Getwd()
+	if key(".", ".") != key(wd, wd) {
+		t.Error("a relative path is not keyed by its absolute path")
+	}
+}

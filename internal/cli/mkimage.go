@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ func mkimageCmd() *cobra.Command {
 			if o.Input == "" || o.Output == "" || o.Format == "" {
 				return fmt.Errorf("--format, --input and --output are required")
 			}
+			o.Log = os.Stderr
 			return mkimage.Run(o)
 		},
 	}
