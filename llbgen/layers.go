@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -410,10 +409,11 @@ func reconcile(ctx context.Context, r Reader, layers []*rootLayer) error {
 	return rc.run(ctx)
 }
 
-// state returns the layer with its moves applied: its tree without the
+// relocated returns the layer with its moves applied: its tree without the
 // moved directories, and each moved directory's contents copied into its
-// destination.
-func (l *rootLayer) state(epoch time.Time, opts ...llb.ConstraintsOpt) llb.State {
+// destination (times kept; the destination and its parents, which the copy
+// may create, get the epoch like every created directory).
+func (b *builder) relocated(l *rootLayer) llb.State {
 	if len(l.moves) == 0 {
 		return l.st
 	}
@@ -440,19 +440,20 @@ func (l *rootLayer) state(epoch time.Time, opts ...llb.ConstraintsOpt) llb.State
 		ExcludePatterns:     excl(""),
 		AllowEmptyWildcard:  true,
 	})
-	var names []string
+	var names, created []string
 	for _, m := range moves {
 		fa = fa.Copy(l.st, "/"+m.from, "/"+m.to, &llb.CopyInfo{
 			CopyDirContentsOnly: true,
 			CreateDestPath:      true,
 			ExcludePatterns:     excl(m.from),
 			AllowEmptyWildcard:  true,
-			CreatedTime:         &epoch,
 		})
 		names = append(names, fmt.Sprintf("/%s -> /%s", m.from, m.to))
+		created = append(created, withParents(m.to)...)
 	}
-	opts = append(opts, llb.WithCustomNamef("%s store %s through symlinks", l.what, strings.Join(names, ", ")))
-	return llb.Scratch().File(fa, opts...)
+	slices.Sort(created)
+	fa = b.touch(fa, slices.Compact(created)...)
+	return llb.Scratch().File(fa, llb.WithCustomNamef("%s store %s through symlinks", l.what, strings.Join(names, ", ")), b.at(l.pos))
 }
 
 // escapePattern makes p match itself only as a copy exclude pattern.

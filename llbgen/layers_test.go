@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -182,24 +181,36 @@ func TestReconcile(t *testing.T) {
 func TestRelocatedState(t *testing.T) {
 	l := &rootLayer{st: llb.Image("docker.io/x/kernel:1"), what: "kernel (x)",
 		moves: []move{{from: "lib/fw[1]", to: "opt/fw"}, {from: "lib", to: "usr/lib"}}}
-	var copies []string
-	for _, op := range ops(t, l.state(epochZero)) {
+	var copies, touched []string
+	b := &builder{opt: options(&fakeResolver{})}
+	for _, op := range ops(t, b.relocated(l)) {
 		for _, a := range op.GetFile().GetActions() {
-			if c := a.GetCopy(); c != nil {
+			c := a.GetCopy()
+			switch {
+			case c == nil:
+			case c.GetSrc() == emptyDirPath:
+				touched = append(touched, c.GetDest())
+			default:
+				if c.GetTimestamp() != -1 {
+					t.Errorf("copy of %s sets the files' times; they must be kept", c.GetSrc())
+				}
 				copies = append(copies, fmt.Sprintf("%s>%s%v", c.GetSrc(), c.GetDest(), c.GetExcludePatterns()))
 			}
 		}
+	}
+	// The destinations and their parents, which the copies may create,
+	// get the epoch.
+	if got, want := strings.Join(touched, " "), "/opt /opt/fw /usr /usr/lib"; got != want {
+		t.Errorf("touched %s, want %s", got, want)
 	}
 	want := `/>/[lib] /lib>/usr/lib[fw\[1\]] /lib/fw[1]>/opt/fw[]`
 	if got := strings.Join(copies, " "); got != want {
 		t.Errorf("copies %s, want %s", got, want)
 	}
-	if l2 := (&rootLayer{st: l.st}); l2.state(epochZero).Output() != l.st.Output() {
+	if l2 := (&rootLayer{st: l.st}); b.relocated(l2).Output() != l.st.Output() {
 		t.Error("a layer without moves must be used as it is")
 	}
 }
-
-var epochZero = time.Unix(0, 0).UTC()
 
 func digestOf(s string) digest.Digest { return digest.Digest(s) }
 
@@ -240,7 +251,7 @@ func TestBuildReconcilesLayers(t *testing.T) {
 	for _, op := range ops(t, res.Output) {
 		merged = merged || op.GetMerge() != nil
 		for _, a := range op.GetFile().GetActions() {
-			if c := a.GetCopy(); c != nil && c.GetDest() == "/usr/lib" {
+			if c := a.GetCopy(); c != nil && c.GetDest() == "/usr/lib" && c.GetSrc() != emptyDirPath {
 				copies = append(copies, c.GetSrc())
 			}
 			if f := a.GetMkfile(); f != nil && f.GetPath() == "/lib/apk/db/installed" {

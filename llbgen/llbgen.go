@@ -210,7 +210,7 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 	if len(layers) > 0 {
 		states := make([]llb.State, len(layers))
 		for i, l := range layers {
-			states[i] = l.state(b.epoch(), b.at(l.pos))
+			states[i] = b.relocated(l)
 		}
 		st = b.merge(states)
 	}
