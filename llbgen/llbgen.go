@@ -47,6 +47,9 @@ type Options struct {
 	// NoMergeOp makes the root filesystem a chain of copies, for daemons
 	// without MergeOp (Docker's classic image store).
 	NoMergeOp bool
+	// Warn, when set, receives the problems that do not stop the build
+	// (such as an image whose config names no platform).
+	Warn func(Warning)
 	// SourceMaps maps YAML file names to their source maps, so errors in
 	// ops point at the YAML lines.
 	SourceMaps map[string]*llb.SourceMap
@@ -113,6 +116,9 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	}
 	ociVolumes, err := resolveOCIVolumes(ctx, cfg, opt, images)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPlatforms(cfg, opt, images, ociVolumes); err != nil {
 		return nil, err
 	}
 	b := &builder{cfg: cfg, opt: opt, images: images, ociVolumes: ociVolumes}
