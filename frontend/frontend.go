@@ -21,6 +21,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -123,28 +124,48 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		}
 	}
 
+	// Convert for every platform before solving any, so that an image for
+	// the wrong platform fails the build before a layer is fetched.
+	targetPlatforms := bc.TargetPlatforms
+	if len(targetPlatforms) == 0 {
+		targetPlatforms = []ocispecs.Platform{buildPlatform}
+	}
+	converted := make([]*llbgen.Result, len(targetPlatforms))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, tp := range targetPlatforms {
+		eg.Go(func() error {
+			r, err := llbgen.Build(ectx, cfg, llbgen.Options{
+				Target:         target,
+				Name:           name,
+				TargetPlatform: tp,
+				BuildPlatform:  buildPlatform,
+				Resolver:       c,
+				ResolveMode:    bc.ImageResolveMode.String(),
+				Helper:         helper,
+				Context:        mainContext,
+				Epoch:          epoch,
+				Size:           size,
+				NoMergeOp:      noMerge,
+				SourceMaps:     smaps,
+				Warn:           warnAt(ctx, src, smaps),
+			})
+			if err != nil {
+				return withSource(err, smaps)
+			}
+			converted[i] = r
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+
 	rb, err := bc.Build(ctx, func(ctx context.Context, platform *ocispecs.Platform, idx int) (*dockerui.BuildResult, error) {
 		tp := buildPlatform
 		if platform != nil {
 			tp = *platform
 		}
-		r, err := llbgen.Build(ctx, cfg, llbgen.Options{
-			Target:         target,
-			Name:           name,
-			TargetPlatform: tp,
-			BuildPlatform:  buildPlatform,
-			Resolver:       c,
-			ResolveMode:    bc.ImageResolveMode.String(),
-			Helper:         helper,
-			Context:        mainContext,
-			Epoch:          epoch,
-			Size:           size,
-			NoMergeOp:      noMerge,
-			SourceMaps:     smaps,
-		})
-		if err != nil {
-			return nil, withSource(err, smaps)
-		}
+		r := converted[idx]
 		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
 		if bc.IsNoCache("") {
 			marshal = append(marshal, llb.IgnoreCache)
@@ -172,6 +193,23 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		return nil, err
 	}
 	return rb.Finalize()
+}
+
+// warnAt passes llbgen's warnings to BuildKit with their YAML lines, as
+// the Dockerfile frontend reports lint warnings.
+func warnAt(ctx context.Context, src *dockerui.Source, smaps map[string]*llb.SourceMap) func(llbgen.Warning) {
+	return func(w llbgen.Warning) {
+		opts := client.WarnOpts{Level: 1}
+		if sm := smaps[w.Pos.File]; sm != nil && w.Pos.Line > 0 {
+			opts.SourceInfo = &pb.SourceInfo{Filename: sm.Filename, Data: sm.Data, Language: sm.Language}
+			if sm.Definition != nil {
+				opts.SourceInfo.Definition = sm.Definition.ToPB()
+			}
+			at := &pb.Position{Line: int32(w.Pos.Line), Character: int32(w.Pos.Col)}
+			opts.Range = []*pb.Range{{Start: at, End: at}}
+		}
+		src.Warn(ctx, w.String(), opts)
+	}
 }
 
 // helperImage returns the image that runs `lkbuild mkimage`: the one named
