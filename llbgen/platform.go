@@ -143,7 +143,7 @@ func checkPlatforms(cfg *spec.Config, opt Options, images map[string]*resolvedIm
 		case !platforms.Only(want).Match(found):
 			fail("is for %s, not for %s, %s", platforms.Format(found), platforms.Format(want), wantedBy(u))
 		case f.Architecture != want.Architecture:
-			warn(u, "compat "+u.Ref+" "+platforms.Format(want), fmt.Sprintf("%s is for %s, which BuildKit accepts for %s: it runs only if the kernel runs %s programs",
+			warn(u, "compat "+u.Ref+" "+platforms.Format(want), fmt.Sprintf("%s is for %s, which BuildKit accepts for %s: it runs only on a kernel that runs 32-bit %s programs",
 				what, platforms.Format(found), platforms.Format(want), f.Architecture))
 		}
 	}

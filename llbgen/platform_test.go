@@ -178,7 +178,7 @@ func TestPlatformMatching(t *testing.T) {
 		{"linux/amd64", "linux/x86_64", true, ""},
 		{"linux/arm/v7", "linux/arm/v6", false, ""},
 		{"linux/arm/v6", "linux/arm/v7", false, "is for linux/arm/v7, not for linux/arm/v6"},
-		{"linux/arm64", "linux/arm/v7", false, "warn: is for linux/arm/v7, which BuildKit accepts for linux/arm64: it runs only if the kernel runs arm programs"},
+		{"linux/arm64", "linux/arm/v7", false, "warn: is for linux/arm/v7, which BuildKit accepts for linux/arm64: it runs only on a kernel that runs 32-bit arm programs"},
 		{"linux/arm64", "linux/arm/v7", true, "is for linux/arm/v7, but the kernel must be for linux/arm64"},
 		{"linux/amd64", "linux/386", false, "warn: is for linux/386"},
 		{"linux/amd64", "windows/amd64", false, "is for windows/amd64, not for linux/amd64"},
