@@ -1,8 +1,13 @@
 package frontend_test
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +19,8 @@ import (
 	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 	"github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
+	imagespec "github.com/opencontainers/image-spec/specs-go"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 )
@@ -188,4 +195,142 @@ func buildTestImage(t *testing.T, env testenv.Env, ref string, index bool) {
 	if err != nil {
 		t.Fatalf("building %s: %v", ref, err)
 	}
+}
+
+// TestNoPlatformImageWarning: an image whose config names no os or
+// architecture is built in, with a warning at its YAML line shown by
+// BuildKit.
+func TestNoPlatformImageWarning(t *testing.T) {
+	env := testenv.Integration(t)
+	ref := noPlatformImage(t, env)
+	dir := t.TempDir()
+	yml := "# an image whose config names no platform\nonboot:\n  - name: bare\n    image: " + ref + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "bare.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var warnings []*client.VertexWarning
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// lkbuild build prints the warnings at the end, on stderr
+	stderr := os.Stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stderr = w
+	printed := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		printed <- b
+	}()
+	err = cli.Build(ctx, cli.BuildOptions{File: filepath.Join(dir, "bare.yml"), Context: dir, Target: "tar",
+		Platform: "linux/arm64", Output: filepath.Join(dir, "out"), Addr: env.Addr, Helper: env.Helper, Progress: "plain",
+		OnStatus: func(st *client.SolveStatus) {
+			mu.Lock()
+			defer mu.Unlock()
+			warnings = append(warnings, st.Warnings...)
+		}})
+	os.Stderr = stderr
+	w.Close()
+	out := <-printed
+	r.Close()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := `bare.yml:3:5: onboot[0].image: image ` + ref + ` of "bare": its config names no os or architecture; using it as linux/arm64`
+	if !bytes.Contains(out, []byte("\nWARNING: "+want)) {
+		t.Errorf("lkbuild build did not print the warning:\n%s", out)
+	}
+	for _, w := range warnings {
+		if strings.Contains(string(w.Short), want) && len(w.Range) == 1 && w.Range[0].Start.Line == 3 &&
+			w.SourceInfo != nil && w.SourceInfo.Filename == "bare.yml" {
+			return
+		}
+	}
+	var got []string
+	for _, w := range warnings {
+		got = append(got, string(w.Short))
+	}
+	t.Errorf("warnings %q, want one at bare.yml line 3 containing %s", got, want)
+}
+
+// noPlatformImage returns lkbuild/test-no-platform:1 in the local
+// registry: one layer holding /hello, and a config without os and
+// architecture (no builder writes such a config, so it is pushed through
+// the registry API). An existing image of that name is used as it is.
+func noPlatformImage(t *testing.T, env testenv.Env) string {
+	t.Helper()
+	registry := env.Registry
+	if registry == "" {
+		registry = "127.0.0.1:5000"
+	}
+	repo, tag := "lkbuild/test-no-platform", "1"
+	ref := registry + "/" + repo + ":" + tag
+	if mt, err := manifestType(registry, repo, tag); err != nil || mt != "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	data := []byte("an image without a platform\n")
+	if err := tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o644, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	tw.Close()
+	var layer bytes.Buffer
+	zw := gzip.NewWriter(&layer)
+	zw.Write(tarball.Bytes())
+	zw.Close()
+	config, _ := json.Marshal(map[string]any{
+		"config": map[string]any{},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{digest.FromBytes(tarball.Bytes()).String()}},
+	})
+	push := func(b []byte) ocispecs.Descriptor {
+		d := digest.FromBytes(b)
+		resp, err := http.Post("http://"+registry+"/v2/"+repo+"/blobs/uploads/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusAccepted || loc == "" {
+			t.Fatalf("starting a blob upload: %s", resp.Status)
+		}
+		if !strings.HasPrefix(loc, "http") {
+			loc = "http://" + registry + loc
+		}
+		sep := "?"
+		if strings.Contains(loc, "?") {
+			sep = "&"
+		}
+		req, _ := http.NewRequest(http.MethodPut, loc+sep+"digest="+d.String(), bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("uploading blob %s: %s", d, resp.Status)
+		}
+		return ocispecs.Descriptor{Digest: d, Size: int64(len(b))}
+	}
+	cd, ld := push(config), push(layer.Bytes())
+	cd.MediaType, ld.MediaType = ocispecs.MediaTypeImageConfig, ocispecs.MediaTypeImageLayerGzip
+	manifest, _ := json.Marshal(ocispecs.Manifest{Versioned: imagespec.Versioned{SchemaVersion: 2}, MediaType: ocispecs.MediaTypeImageManifest,
+		Config: cd, Layers: []ocispecs.Descriptor{ld}})
+	req, _ := http.NewRequest(http.MethodPut, "http://"+registry+"/v2/"+repo+"/manifests/"+tag, bytes.NewReader(manifest))
+	req.Header.Set("Content-Type", ocispecs.MediaTypeImageManifest)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("pushing the manifest of %s: %s", ref, resp.Status)
+	}
+	return ref
 }
