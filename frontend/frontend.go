@@ -21,6 +21,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -123,30 +124,60 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		}
 	}
 
+	// constraints marshals a platform's LLB (the final definition and the
+	// layers the reader solves, so that the build reuses them).
+	constraints := func(tp ocispecs.Platform) []llb.ConstraintsOpt {
+		c := []llb.ConstraintsOpt{llb.Platform(tp)}
+		if bc.IsNoCache("") {
+			c = append(c, llb.IgnoreCache)
+		}
+		return c
+	}
+	// Prepare every platform (resolve and check the images) before building
+	// any, so that an image for the wrong platform fails the build before a
+	// layer is fetched.
+	targetPlatforms := bc.TargetPlatforms
+	if len(targetPlatforms) == 0 {
+		targetPlatforms = []ocispecs.Platform{buildPlatform}
+	}
+	prepared := make([]*llbgen.Prepared, len(targetPlatforms))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, tp := range targetPlatforms {
+		eg.Go(func() error {
+			p, err := llbgen.Prepare(ectx, cfg, llbgen.Options{
+				Target:         target,
+				Name:           name,
+				TargetPlatform: tp,
+				BuildPlatform:  buildPlatform,
+				Resolver:       c,
+				ResolveMode:    bc.ImageResolveMode.String(),
+				Helper:         helper,
+				Reader:         &reader{c: c, constraints: constraints(tp), cacheImports: bc.CacheImports},
+				Context:        mainContext,
+				Epoch:          epoch,
+				Size:           size,
+				NoMergeOp:      noMerge,
+				SourceMaps:     smaps,
+				Warn:           warnAt(ctx, src, smaps),
+			})
+			if err != nil {
+				return withSource(err, smaps)
+			}
+			prepared[i] = p
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return nil, err
+	}
+
 	rb, err := bc.Build(ctx, func(ctx context.Context, platform *ocispecs.Platform, idx int) (*dockerui.BuildResult, error) {
 		tp := buildPlatform
 		if platform != nil {
 			tp = *platform
 		}
-		marshal := []llb.ConstraintsOpt{llb.Platform(tp)}
-		if bc.IsNoCache("") {
-			marshal = append(marshal, llb.IgnoreCache)
-		}
-		r, err := llbgen.Build(ctx, cfg, llbgen.Options{
-			Target:         target,
-			Name:           name,
-			TargetPlatform: tp,
-			BuildPlatform:  buildPlatform,
-			Resolver:       c,
-			ResolveMode:    bc.ImageResolveMode.String(),
-			Helper:         helper,
-			Reader:         &reader{c: c, constraints: marshal, cacheImports: bc.CacheImports},
-			Context:        mainContext,
-			Epoch:          epoch,
-			Size:           size,
-			NoMergeOp:      noMerge,
-			SourceMaps:     smaps,
-		})
+		marshal := constraints(tp)
+		r, err := prepared[idx].Build(ctx)
 		if err != nil {
 			return nil, withSource(err, smaps)
 		}
@@ -173,6 +204,23 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		return nil, err
 	}
 	return rb.Finalize()
+}
+
+// warnAt passes llbgen's warnings to BuildKit with their YAML lines, as
+// the Dockerfile frontend reports lint warnings.
+func warnAt(ctx context.Context, src *dockerui.Source, smaps map[string]*llb.SourceMap) func(llbgen.Warning) {
+	return func(w llbgen.Warning) {
+		opts := client.WarnOpts{Level: 1}
+		if sm := smaps[w.Pos.File]; sm != nil && w.Pos.Line > 0 {
+			opts.SourceInfo = &pb.SourceInfo{Filename: sm.Filename, Data: sm.Data, Language: sm.Language}
+			if sm.Definition != nil {
+				opts.SourceInfo.Definition = sm.Definition.ToPB()
+			}
+			at := &pb.Position{Line: int32(w.Pos.Line), Character: int32(w.Pos.Col)}
+			opts.Range = []*pb.Range{{Start: at, End: at}}
+		}
+		src.Warn(ctx, w.String(), opts)
+	}
 }
 
 // helperImage returns the image that runs `lkbuild mkimage`: the one named

@@ -22,8 +22,13 @@ type resolvedImage struct {
 	Pinned string // normalized name@digest
 	Config spec.ImageConfig
 	// Raw is the image's config JSON as the registry returned it.
-	Raw      []byte
-	Platform ocispecs.Platform
+	Raw []byte
+	// Platform is the platform asked for; Found is the one the config
+	// names (empty fields when it names none).
+	Platform, Found ocispecs.Platform
+	// NoMatch is set when the ref is an index without a manifest for
+	// Platform; the other fields but Ref are then empty.
+	NoMatch bool
 }
 
 // resolveImages resolves every ref concurrently for the target platform.
@@ -62,6 +67,10 @@ func resolveImage(ctx context.Context, ref string, p ocispecs.Platform, opt Opti
 			ResolveMode: opt.ResolveMode,
 		},
 	})
+	if errNoPlatformMatch(err) {
+		// reported with the YAML entries using the image by checkPlatforms
+		return &resolvedImage{Ref: ref, Platform: p, NoMatch: true}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("resolving image %s: %w", ref, err)
 	}
@@ -85,6 +94,7 @@ func resolveImage(ctx context.Context, ref string, p ocispecs.Platform, opt Opti
 		Pinned:   pinned,
 		Raw:      dt,
 		Platform: p,
+		Found:    img.Platform,
 		Config: spec.ImageConfig{
 			Entrypoint: img.Config.Entrypoint,
 			Cmd:        img.Config.Cmd,

@@ -50,6 +50,9 @@ type Options struct {
 	// NoMergeOp makes the root filesystem a chain of copies, for daemons
 	// without MergeOp (Docker's classic image store).
 	NoMergeOp bool
+	// Warn, when set, receives the problems that do not stop the build
+	// (such as an image whose config names no platform).
+	Warn func(Warning)
 	// SourceMaps maps YAML file names to their source maps, so errors in
 	// ops point at the YAML lines.
 	SourceMaps map[string]*llb.SourceMap
@@ -85,8 +88,29 @@ COPY . ./
 ENTRYPOINT ["/bin/rc.init"]
 `
 
-// Build compiles cfg into LLB for one target platform.
+// Build compiles cfg into LLB for one target platform: Prepare, then
+// Prepared.Build.
 func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) {
+	p, err := Prepare(ctx, cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	return p.Build(ctx)
+}
+
+// Prepared is a configuration whose images are resolved and checked for
+// one target platform; nothing of them has been fetched yet.
+type Prepared struct {
+	b      *builder
+	target Target
+}
+
+// Prepare checks cfg against the target and resolves every image's config
+// for opt.TargetPlatform, refusing images for another platform. It reads
+// no layer: a frontend building several platforms prepares them all before
+// building any, so that a bad image for one fails the build before anything
+// is fetched.
+func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, error) {
 	if opt.Target == "" {
 		opt.Target = DefaultTarget
 	}
@@ -124,7 +148,18 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkPlatforms(cfg, opt, images, ociVolumes); err != nil {
+		return nil, err
+	}
 	b := &builder{cfg: cfg, opt: opt, images: images, ociVolumes: ociVolumes}
+	return &Prepared{b: b, target: target}, nil
+}
+
+// Build compiles the prepared configuration into LLB. It reads the kernel
+// and init layers through opt.Reader (see reconcile), so their images are
+// fetched.
+func (p *Prepared) Build(ctx context.Context) (*Result, error) {
+	b, target, opt := p.b, p.target, p.b.opt
 	rootfs, err := b.rootfs(ctx)
 	if err != nil {
 		return nil, err

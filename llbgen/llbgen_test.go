@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/containerd/platforms"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/client/llb/sourceresolver"
@@ -19,10 +20,15 @@ import (
 )
 
 // fakeResolver answers image config requests from a table, as a registry
-// would, and records what it was asked.
+// would, and records what it was asked. An image is an index with every
+// platform unless single (a single manifest whose config names that
+// platform, whatever is asked) or index (an index of only those platforms,
+// picked from as BuildKit does) says otherwise.
 type fakeResolver struct {
 	mu      sync.Mutex
 	configs map[string]ocispecs.ImageConfig
+	single  map[string]ocispecs.Platform
+	index   map[string][]ocispecs.Platform
 	asked   map[string]int
 	plat    map[string]string
 }
@@ -37,7 +43,26 @@ func (r *fakeResolver) ResolveImageConfig(ctx context.Context, ref string, opt s
 	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
 		r.plat[ref] = opt.ImageOpt.Platform.Architecture
 	}
-	img := ocispecs.Image{Platform: ocispecs.Platform{OS: "linux", Architecture: "amd64"}, Config: r.configs[ref]}
+	img := ocispecs.Image{Platform: amd64, Config: r.configs[ref]}
+	if opt.ImageOpt != nil && opt.ImageOpt.Platform != nil {
+		img.Platform = *opt.ImageOpt.Platform
+	}
+	if p, ok := r.single[ref]; ok {
+		img.Platform = p
+	}
+	if list, ok := r.index[ref]; ok {
+		m := platforms.Only(img.Platform)
+		var best *ocispecs.Platform
+		for _, p := range list {
+			if m.Match(p) && (best == nil || m.Less(p, *best)) {
+				best = &p
+			}
+		}
+		if best == nil {
+			return "", "", nil, fmt.Errorf("%s: no match for platform in manifest: not found", ref)
+		}
+		img.Platform = *best
+	}
 	dt, err := json.Marshal(img)
 	if err != nil {
 		return "", "", nil, err

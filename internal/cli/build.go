@@ -193,11 +193,20 @@ func Build(ctx context.Context, fl BuildOptions) error {
 			return nil
 		})
 	}
+	var warnings []client.VertexWarning
 	eg.Go(func() error {
-		_, err := display.UpdateFrom(context.WithoutCancel(ectx), shown)
+		var err error
+		warnings, err = display.UpdateFrom(context.WithoutCancel(ectx), shown)
 		return err
 	})
-	if err := eg.Wait(); err != nil {
+	err = eg.Wait()
+	// The display only collects warnings; like buildx, say them at the end.
+	if fl.Progress != "quiet" && fl.Progress != "rawjson" {
+		for _, w := range warnings {
+			fmt.Fprintf(os.Stderr, "WARNING: %s\n", w.Short)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return exp.commit(tmp, out)
