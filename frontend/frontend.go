@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -21,6 +23,7 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -118,9 +121,15 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		return nil, fmt.Errorf("this BuildKit cannot create symlinks with FileOp (needed for etc/mtab and files[].symlink): %w", err)
 	}
 	var mainContext *llb.State
+	var sources map[string]string
 	if needsContext(cfg) {
-		if mainContext, err = bc.MainContext(ctx); err != nil {
+		// Only the sources (and the targets of symlinks among them) are
+		// transferred; they are checked before any image is fetched.
+		if mainContext, err = bc.MainContext(ctx, llb.FollowPaths(llbgen.SourcePaths(cfg))); err != nil {
 			return nil, err
+		}
+		if sources, err = resolveSources(ctx, c, cfg, mainContext); err != nil {
+			return nil, withSource(err, smaps)
 		}
 	}
 
@@ -154,6 +163,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 				Helper:         helper,
 				Reader:         &reader{c: c, constraints: constraints(tp), cacheImports: bc.CacheImports},
 				Context:        mainContext,
+				Sources:        sources,
 				Epoch:          epoch,
 				Size:           size,
 				NoMergeOp:      noMerge,
@@ -352,6 +362,59 @@ func lineRange(e *spec.Error) *pb.Range {
 		Start: &pb.Position{Line: int32(e.Line), Character: int32(e.Col)},
 		End:   &pb.Position{Line: int32(e.Line), Character: int32(e.Col)},
 	}
+}
+
+// resolveSources follows the symlinks of the files' sources in the build
+// context (llbgen.ResolveSources). The context is solved at the first
+// lookup (never when every source is rejected before), and each directory
+// is listed once.
+func resolveSources(ctx context.Context, c client.Client, cfg *spec.Config, st *llb.State) (map[string]string, error) {
+	var ref client.Reference
+	solved := false
+	dirs := map[string]map[string]*fstypes.Stat{}
+	lstat := func(ctx context.Context, p string) (llbgen.ContextEntry, error) {
+		if !solved {
+			r, err := solveState(ctx, c, st)
+			if err != nil {
+				return llbgen.ContextEntry{}, fmt.Errorf("reading the build context: %w", err)
+			}
+			ref, solved = r, true
+		}
+		dir, name := path.Split(p)
+		ents, ok := dirs[dir]
+		if !ok {
+			ents = map[string]*fstypes.Stat{}
+			if ref != nil { // nil: an empty context
+				list, err := ref.ReadDir(ctx, client.ReadDirRequest{Path: "/" + dir})
+				if err != nil {
+					return llbgen.ContextEntry{}, err
+				}
+				for _, e := range list {
+					ents[path.Base(e.Path)] = e
+				}
+			}
+			dirs[dir] = ents
+		}
+		e, ok := ents[name]
+		if !ok {
+			return llbgen.ContextEntry{}, fs.ErrNotExist
+		}
+		return llbgen.ContextEntry{Mode: os.FileMode(e.Mode), Linkname: e.Linkname}, nil
+	}
+	return llbgen.ResolveSources(ctx, cfg, lstat)
+}
+
+// solveState solves st and returns its single result.
+func solveState(ctx context.Context, c client.Client, st *llb.State) (client.Reference, error) {
+	def, err := st.Marshal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.Solve(ctx, client.SolveRequest{Definition: def.ToPB()})
+	if err != nil {
+		return nil, err
+	}
+	return res.SingleRef()
 }
 
 // needsContext reports whether files are read from the build context.

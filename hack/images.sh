@@ -2,8 +2,9 @@
 # hack/images.sh [NAME...]: build and push the lkbuild frontend image and the
 # OFFLINE STAND-INS for the LinuxKit images the examples and tests name, into
 # the local registry of hack/env.sh (127.0.0.1:5000). NAME is one of
-# kernel kernel-builtin init init-usrmerge runc busybox lkbuild (default:
-# all, in that order).
+# kernel kernel-builtin init init-usrmerge runc busybox proc0555 lkbuild
+# (default: all, in that order). init-usrmerge and proc0555 are test images
+# of our own, not stand-ins.
 #
 # Nothing can be pulled from a public registry here, so every image is built
 # FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a context
@@ -41,8 +42,9 @@ declare -A REFS=(
 	[init-usrmerge]="lkbuild/init-usrmerge:1"
 	[runc]="linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492"
 	[busybox]="library/busybox:1.36"
+	[proc0555]="lkbuild/test-proc0555:1"
 )
-ALL=(kernel kernel-builtin init init-usrmerge runc busybox lkbuild)
+ALL=(kernel kernel-builtin init init-usrmerge runc busybox proc0555 lkbuild)
 
 # Architectures each image is built for.
 declare -A PLATFORMS=(
@@ -53,6 +55,7 @@ declare -A PLATFORMS=(
 	[init-usrmerge]="amd64 arm64"
 	[runc]="amd64 arm64"
 	[busybox]="amd64 arm64"
+	[proc0555]="amd64 arm64"
 )
 
 # Modules put in the stand-in kernel's kernel.tar (with their dependencies).
@@ -274,6 +277,25 @@ prep_busybox() {
 		busybox_tree "$ctx/$arch" image "$arch"
 		base_etc "$ctx/$arch"
 		mkdir -p "$ctx/$arch"/{home,usr/sbin,var}
+	done
+}
+
+# prep_proc0555: a test image with no binaries whose proc and sys are 0555
+# (as many distribution images ship them; sys holds a file), whose etc is
+# 0700 with a file, and whose dev is a symlink to run/dev, a directory with a
+# file.
+prep_proc0555() {
+	local ctx arch d
+	ctx="$(fresh_ctx proc0555)"
+	for arch in ${PLATFORMS[proc0555]}; do
+		d="$ctx/$arch"
+		mkdir -p "$d"/{proc,sys,etc,run/dev}
+		echo kept >"$d/etc/kept"
+		echo kept >"$d/sys/kept"
+		echo kept >"$d/run/dev/kept"
+		ln -s run/dev "$d/dev"
+		chmod 0555 "$d/proc" "$d/sys"
+		chmod 0700 "$d/etc"
 	done
 }
 

@@ -1,10 +1,15 @@
 package llbgen
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -72,21 +77,36 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 		if b.opt.Context == nil {
 			return nil, fmt.Errorf("source %q: no build context", f.Source)
 		}
+		ctm := b.epoch()
+		ci := &llb.CopyInfo{
+			Mode:                           &llb.ChmodOpt{Mode: perm},
+			ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
+			CreatedTime:                    &ctm,
+			AlwaysReplaceExistingDestPaths: true,
+		}
+		if b.opt.Sources != nil {
+			// Copy the file the source names after its symlinks, as
+			// LinuxKit reads it; a missing optional one makes nothing,
+			// not even the parents.
+			file, ok := b.opt.Sources[ContextPath(f.Source)]
+			if !ok {
+				if f.Optional {
+					return nil, nil
+				}
+				return nil, fmt.Errorf("source %q was not resolved in the build context", f.Source)
+			}
+			return fa.Copy(*b.opt.Context, "/"+file, p, ci), nil
+		}
 		src := path.Join("/", f.Source)
 		if f.Optional {
 			// A one-name wildcard matches exactly this file and, with
 			// AllowEmptyWildcard, copies nothing when it is missing.
 			src = optionalPattern(src)
 		}
-		ctm := b.epoch()
-		return fa.Copy(*b.opt.Context, src, p, &llb.CopyInfo{
-			Mode:                           &llb.ChmodOpt{Mode: perm},
-			ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
-			AllowWildcard:                  f.Optional,
-			AllowEmptyWildcard:             f.Optional,
-			CreatedTime:                    &ctm,
-			AlwaysReplaceExistingDestPaths: true,
-		}), nil
+		ci.FollowSymlinks = true
+		ci.AllowWildcard = f.Optional
+		ci.AllowEmptyWildcard = f.Optional
+		return fa.Copy(*b.opt.Context, src, p, ci), nil
 	case f.Metadata != "":
 		dt, err := spec.Metadata(b.cfg, f.Metadata)
 		if err != nil {
@@ -109,4 +129,193 @@ func optionalPattern(p string) string {
 		c = "\\" + c
 	}
 	return dir + "[" + c + "]" + base[1:]
+}
+
+// ContextPath is the path of a files[].source in the build context: clean,
+// relative to its root (a leading / is the root). A path that climbs out of
+// the context keeps its leading "..".
+func ContextPath(source string) string {
+	p := path.Clean(source)
+	if path.IsAbs(p) {
+		p = strings.TrimPrefix(p, "/")
+		if p == "" {
+			p = "."
+		}
+	}
+	return p
+}
+
+// SourcePaths lists the build context paths that files[].source names,
+// sorted and without duplicates: the only paths a build reads from the
+// context (llb.FollowPaths also transfers the targets of symlinks among
+// them). Paths outside the context and its root, which ResolveSources
+// rejects without reading the context, are left out.
+func SourcePaths(cfg *spec.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range cfg.Files {
+		if f.Source == "" || f.Directory || f.Symlink != "" || f.Contents != nil {
+			continue
+		}
+		p := ContextPath(f.Source)
+		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+			continue
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ContextEntry is what ResolveSources needs to know of a path in the
+// build context.
+type ContextEntry struct {
+	Mode     os.FileMode // type and permission bits
+	Linkname string      // the target of a symlink
+}
+
+// ContextLstat returns the entry at p (clean, slash separated, relative to
+// the context root) without following p itself when it is a symlink; the
+// directories leading to p are never symlinks. It returns an error wrapping
+// fs.ErrNotExist when p does not exist.
+type ContextLstat func(ctx context.Context, p string) (ContextEntry, error)
+
+// maxSymlinks bounds the symlinks followed for one source, as the kernel
+// bounds path lookups (ELOOP).
+const maxSymlinks = 40
+
+// missingError is a source, or a symlink's target, that does not exist.
+type missingError struct{ msg string }
+
+func (e missingError) Error() string { return e.msg }
+
+// lookupError is a failure to read the build context, not a fault of the
+// YAML.
+type lookupError struct{ error }
+
+// ResolveSources follows the symlinks of every files[].source in the build
+// context, component by component, as LinuxKit reads the file a symlink
+// points to, and returns the regular file each source names (keyed by
+// ContextPath). Sources stay confined to the context: a symlink to an
+// absolute path or one whose target climbs out of the context is an error,
+// as are a directory and a missing source or dangling symlink; an optional
+// source that is missing or dangling is left out of the map (LinuxKit
+// skips it). Errors are spec.Errors at the entries' YAML lines.
+func ResolveSources(ctx context.Context, cfg *spec.Config, lstat ContextLstat) (map[string]string, error) {
+	out := map[string]string{}
+	var errs spec.Errors
+	for i, f := range cfg.Files {
+		if f.Source == "" || f.Directory || f.Symlink != "" || f.Contents != nil {
+			continue
+		}
+		key := ContextPath(f.Source)
+		file, err := resolveSource(ctx, lstat, key)
+		var missing missingError
+		switch {
+		case err == nil:
+			out[key] = file
+			continue
+		case errors.As(err, &missing) && f.Optional:
+			continue
+		case errors.As(err, &missing):
+			err = fmt.Errorf("%w (optional: true skips a missing source)", err)
+		}
+		var le lookupError
+		if errors.As(err, &le) { // the context could not be read: not the YAML's fault
+			return nil, le.error
+		}
+		errs = append(errs, &spec.Error{File: f.Pos.File, Line: f.Pos.Line, Col: f.Pos.Col,
+			Field: fmt.Sprintf("files[%d].source", i), Msg: err.Error()})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+// sourceStep is one path element still to resolve and the symlink whose
+// target it comes from ("" for the source itself).
+type sourceStep struct{ name, via string }
+
+func steps(p, via string) []sourceStep {
+	var out []sourceStep
+	for _, n := range strings.Split(p, "/") {
+		if n != "" && n != "." {
+			out = append(out, sourceStep{n, via})
+		}
+	}
+	return out
+}
+
+// resolveSource resolves src (a ContextPath) to the regular file it names.
+func resolveSource(ctx context.Context, lstat ContextLstat, src string) (string, error) {
+	if src == ".." || strings.HasPrefix(src, "../") {
+		return "", fmt.Errorf("%s is outside the build context", src)
+	}
+	// through names the source when the symlink at fault is further along.
+	through := func(link string) string {
+		if strings.HasPrefix(link, src+" -> ") {
+			return ""
+		}
+		return src + ": "
+	}
+	todo := steps(src, "")
+	cur, links := "", 0 // cur: the resolved prefix, free of symlinks
+	isDir := true       // the context root is a directory
+	for len(todo) > 0 {
+		st := todo[0]
+		todo = todo[1:]
+		if st.name == ".." {
+			if cur == "" {
+				return "", fmt.Errorf("%ssymlink %s leaves the build context (lkbuild reads sources from the build context only)", through(st.via), st.via)
+			}
+			if cur = path.Dir(cur); cur == "." {
+				cur = ""
+			}
+			isDir = true
+			continue
+		}
+		next := path.Join(cur, st.name)
+		e, err := lstat(ctx, next)
+		if errors.Is(err, fs.ErrNotExist) {
+			if st.via != "" {
+				return "", missingError{fmt.Sprintf("%ssymlink %s is dangling: %s does not exist in the build context", through(st.via), st.via, next)}
+			}
+			return "", missingError{src + " does not exist in the build context"}
+		}
+		if err != nil {
+			return "", lookupError{fmt.Errorf("reading %s in the build context: %w", next, err)}
+		}
+		if e.Mode&os.ModeSymlink != 0 {
+			link := next + " -> " + e.Linkname
+			if links++; links > maxSymlinks {
+				return "", fmt.Errorf("%s: too many levels of symlinks (at %s)", src, link)
+			}
+			if path.IsAbs(e.Linkname) {
+				return "", fmt.Errorf("%ssymlink %s points to an absolute path, which is not followed (lkbuild reads sources from the build context only: use a relative symlink inside it)", through(link), link)
+			}
+			todo = append(steps(e.Linkname, link), todo...)
+			continue
+		}
+		if len(todo) > 0 && !e.Mode.IsDir() {
+			return "", missingError{fmt.Sprintf("%s is not a directory, so %s does not exist", next, src)}
+		}
+		cur, isDir = next, e.Mode.IsDir()
+		if len(todo) == 0 && !isDir && !e.Mode.IsRegular() {
+			return "", fmt.Errorf("%s is not a regular file", cur)
+		}
+	}
+	if isDir {
+		switch {
+		case cur == src:
+			return "", fmt.Errorf("%s is a directory (a source must be a file)", src)
+		case cur == "":
+			return "", fmt.Errorf("%s leads to the root of the build context (a source must be a file)", src)
+		}
+		return "", fmt.Errorf("%s leads to the directory %s (a source must be a file)", src, cur)
+	}
+	return cur, nil
 }

@@ -2,9 +2,17 @@ package llbgen
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 )
@@ -91,4 +99,186 @@ func uid(o *pb.ChownOpt) string {
 		g = int64(o.GetGroup().GetByID())
 	}
 	return strconv.FormatInt(u, 10) + ":" + strconv.FormatInt(g, 10)
+}
+
+// fakeContext is a build context for ResolveSources: path -> entry
+// (directories listed explicitly).
+type fakeContext map[string]ContextEntry
+
+func (c fakeContext) lstat(t *testing.T) ContextLstat {
+	return func(_ context.Context, p string) (ContextEntry, error) {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if e, ok := c[d]; !ok || !e.Mode.IsDir() {
+				t.Errorf("lstat(%s): its directory %s is not a directory of the context (%v)", p, d, e)
+			}
+		}
+		if e, ok := c[p]; ok {
+			return e, nil
+		}
+		return ContextEntry{}, fmt.Errorf("lstat %s: %w", p, fs.ErrNotExist)
+	}
+}
+
+var testContext = fakeContext{
+	"top.txt":           {Mode: 0o644},
+	"conf":              {Mode: os.ModeDir | 0o755},
+	"conf/app.conf":     {Mode: 0o644},
+	"conf/link":         {Mode: os.ModeSymlink | 0o777, Linkname: "app.conf"},
+	"conf/chain":        {Mode: os.ModeSymlink | 0o777, Linkname: "./link"},
+	"conf/up":           {Mode: os.ModeSymlink | 0o777, Linkname: "../top.txt"},
+	"conf/sub":          {Mode: os.ModeDir | 0o755},
+	"conf/sub/deep":     {Mode: os.ModeSymlink | 0o777, Linkname: "../../conf/sub/../link"},
+	"dirlink":           {Mode: os.ModeSymlink | 0o777, Linkname: "conf"},
+	"conf/esc":          {Mode: os.ModeSymlink | 0o777, Linkname: "../../etc/passwd"},
+	"conf/esc-chain":    {Mode: os.ModeSymlink | 0o777, Linkname: "sub/../esc"},
+	"conf/abs":          {Mode: os.ModeSymlink | 0o777, Linkname: "/etc/passwd"},
+	"conf/dangling":     {Mode: os.ModeSymlink | 0o777, Linkname: "nowhere"},
+	"conf/to-dir":       {Mode: os.ModeSymlink | 0o777, Linkname: "sub"},
+	"conf/loop1":        {Mode: os.ModeSymlink | 0o777, Linkname: "loop2"},
+	"conf/loop2":        {Mode: os.ModeSymlink | 0o777, Linkname: "loop1"},
+	"conf/fifo":         {Mode: os.ModeNamedPipe | 0o644},
+	"conf/file-as-dir":  {Mode: os.ModeSymlink | 0o777, Linkname: "app.conf/x"},
+	"conf/to-root":      {Mode: os.ModeSymlink | 0o777, Linkname: ".."},
+	"conf/sub/relative": {Mode: os.ModeSymlink | 0o777, Linkname: "../../top.txt"},
+}
+
+// TestResolveSources: symlinks among files[].source are followed inside the
+// build context (LinuxKit copies the file a symlink points to); leaving
+// the context, directories and missing files are errors at the entry's
+// line, except a missing optional source, which is skipped.
+func TestResolveSources(t *testing.T) {
+	ok := map[string]string{
+		"conf/app.conf":      "conf/app.conf",
+		"/conf/app.conf":     "conf/app.conf",
+		"conf/link":          "conf/app.conf",
+		"conf/chain":         "conf/app.conf",
+		"conf/up":            "top.txt",
+		"conf/sub/deep":      "conf/app.conf",
+		"dirlink/link":       "conf/app.conf",
+		"dirlink/../top.txt": "top.txt",
+		"conf/sub/relative":  "top.txt",
+	}
+	for src, want := range ok {
+		cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: "+src+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t))
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if got[ContextPath(src)] != want || len(got) != 1 {
+			t.Errorf("%s resolved to %v, want %s", src, got, want)
+		}
+	}
+
+	bad := map[string]string{
+		"conf/esc":          "symlink conf/esc -> ../../etc/passwd leaves the build context",
+		"conf/esc-chain":    "conf/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
+		"../secret":         "../secret is outside the build context",
+		"conf/abs":          "symlink conf/abs -> /etc/passwd points to an absolute path, which is not followed",
+		"conf/dangling":     "symlink conf/dangling -> nowhere is dangling: conf/nowhere does not exist in the build context (optional: true skips a missing source)",
+		"conf/missing":      "conf/missing does not exist in the build context (optional: true skips a missing source)",
+		"conf/to-dir":       "conf/to-dir leads to the directory conf/sub (a source must be a file)",
+		"conf":              "conf is a directory (a source must be a file)",
+		"conf/to-root":      "conf/to-root leads to the root of the build context",
+		"conf/loop1":        "conf/loop1: too many levels of symlinks",
+		"conf/fifo":         "conf/fifo is not a regular file",
+		"conf/file-as-dir":  "conf/app.conf is not a directory, so conf/file-as-dir does not exist",
+		"dirlink/esc-chain": "dirlink/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
+	}
+	for src, want := range bad {
+		cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    contents: x\n  - path: etc/b\n    source: "+src+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ResolveSources(context.Background(), cfg, testContext.lstat(t))
+		if err == nil {
+			t.Errorf("%s: no error", src)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "x.yml:4:5: files[1].source: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want x.yml:4:5: files[1].source: ...%s...", src, err, want)
+		}
+	}
+
+	// A missing or dangling optional source is skipped, as LinuxKit skips
+	// one os.Stat cannot read; one that leaves the context is still an
+	// error.
+	for src, wantErr := range map[string]bool{"conf/missing": false, "conf/dangling": false, "conf/esc": true, "conf/to-dir": true} {
+		cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: "+src+"\n    optional: true\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t))
+		if (err != nil) != wantErr || len(got) != 0 {
+			t.Errorf("optional %s: %v, error %v (want error: %v)", src, got, err, wantErr)
+		}
+	}
+
+	// A failure to read the context is returned as it is, not as a YAML
+	// error.
+	cfg, _ := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: conf/app.conf\n"))
+	boom := errors.New("connection lost")
+	_, err := ResolveSources(context.Background(), cfg, func(context.Context, string) (ContextEntry, error) { return ContextEntry{}, boom })
+	var se spec.Errors
+	if !errors.Is(err, boom) || errors.As(err, &se) {
+		t.Errorf("lookup failure: %v", err)
+	}
+}
+
+// TestResolvedSourceCopy: with resolved sources, the files op copies the
+// file a symlink names, and an optional source that is not there makes no
+// op at all (LinuxKit skips the entry, parents included).
+func TestResolvedSourceCopy(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	ctxState := llb.Local("context")
+	o.Context = &ctxState
+	cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: conf/link\n    mode: \"0640\"\n  - path: opt/b/c\n    source: conf/gone\n    optional: true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Sources = map[string]string{"conf/link": "conf/app.conf"}
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cp, dirs []string
+	for _, op := range ops(t, res.Output) {
+		for _, a := range op.GetFile().GetActions() {
+			if c := a.GetCopy(); c != nil && c.GetSrc() != emptyDirPath {
+				cp = append(cp, c.GetSrc()+"|"+c.GetDest()+"|"+octal(c.GetMode())+"|"+strconv.FormatBool(c.GetAllowWildcard()))
+			}
+			if d := a.GetMkdir(); d != nil {
+				dirs = append(dirs, d.GetPath())
+			}
+		}
+	}
+	if strings.Join(cp, " ") != "/conf/app.conf|/etc/a|640|false" {
+		t.Errorf("copies %q, want only /conf/app.conf -> /etc/a", cp)
+	}
+	if slices.Contains(dirs, "/opt/b") {
+		t.Errorf("a missing optional source made its parents: %q", dirs)
+	}
+}
+
+// TestSourcePaths: the context paths to transfer are the sources, clean and
+// once each, without those that leave the context or name its root.
+func TestSourcePaths(t *testing.T) {
+	cfg, err := spec.Parse("x.yml", []byte(`files:
+  - {path: a, source: conf/b}
+  - {path: b, source: /conf/b}
+  - {path: c, source: ./conf/../top.txt}
+  - {path: d, source: ../outside}
+  - {path: e, source: /}
+  - {path: f, contents: x}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(SourcePaths(cfg), " "); got != "conf/b top.txt" {
+		t.Errorf("SourcePaths = %q, want %q", got, "conf/b top.txt")
+	}
 }

@@ -130,30 +130,59 @@ const resolvConf = "\n# no resolv.conf configured\n"
 // initResolvConf is where the resolv.conf of init images points.
 const initResolvConf = "/run/resolvconf/resolv.conf"
 
+// skeletonDirs are the directories LinuxKit writes after every image's own
+// entries: whatever the image has there (a 0555 proc, a symlink, a file)
+// ends as a 0755 directory owned by root, its contents kept.
+var skeletonDirs = []string{"dev", "dev/pts", "dev/shm", "etc", "proc", "sys"}
+
+// skeleton is a tiny tree holding skeletonDirs and the etc files every
+// image tree gets (etc/hosts, etc/resolv.conf, etc/mtab). imageTree copies
+// it over each image: a FileOp copy, unlike mkdir, applies the source
+// directories' mode, owner and time to directories that already exist,
+// and replaces entries of another type. The same tree serves every image
+// of a kind, so BuildKit builds it once.
+func (b *builder) skeleton(init bool) llb.State {
+	ct := llb.WithCreatedTime(b.epoch())
+	var fa *llb.FileAction
+	for _, d := range skeletonDirs {
+		if fa == nil {
+			fa = llb.Mkdir("/"+d, 0o755, ct)
+			continue
+		}
+		fa = fa.Mkdir("/"+d, 0o755, ct)
+	}
+	fa = fa.Mkfile("/etc/hosts", 0o644, []byte(hostsFile), ct)
+	name := "[internal] image tree skeleton"
+	if init {
+		fa = fa.Symlink(initResolvConf, "/etc/resolv.conf", ct)
+		name += " (init)"
+	} else {
+		fa = fa.Mkfile("/etc/resolv.conf", 0o644, []byte(resolvConf), ct)
+	}
+	fa = fa.Symlink("/proc/mounts", "/etc/mtab", ct)
+	return llb.Scratch().File(fa, llb.WithCustomName(name))
+}
+
 // imageTree places the filtered content of an image at dest ("/" or a
 // bundle directory) on an empty state, as LinuxKit's image extraction does:
 // excluded paths dropped, etc/hosts and etc/resolv.conf replaced, and the
-// directories every root filesystem needs created when missing. For init
-// images resolv.conf is a symlink into /run.
+// skeleton directories written after the image's own entries, as 0755
+// root directories with the epoch as time. For init images resolv.conf is
+// a symlink into /run.
 func (b *builder) imageTree(img llb.State, dest string, init bool, name string, pos spec.Pos) llb.State {
-	at := func(p string) string { return path.Join(dest, p) }
-	ct := llb.WithCreatedTime(b.epoch())
-	fa := llb.Mkdir(dest, 0o755, llb.WithParents(true), ct).
+	epoch := b.epoch()
+	fa := llb.Mkdir(dest, 0o755, llb.WithParents(true), llb.WithCreatedTime(epoch)).
 		Copy(img, "/", dest, &llb.CopyInfo{
 			CopyDirContentsOnly: true,
 			ExcludePatterns:     excludedPaths,
 			AllowEmptyWildcard:  true,
+		}).
+		Copy(b.skeleton(init), "/", dest, &llb.CopyInfo{
+			CopyDirContentsOnly:            true,
+			ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: 0}, Group: &llb.UserOpt{UID: 0}},
+			CreatedTime:                    &epoch,
+			AlwaysReplaceExistingDestPaths: true,
 		})
-	for _, d := range []string{"dev", "dev/pts", "dev/shm", "etc", "proc", "sys"} {
-		fa = fa.Mkdir(at(d), 0o755, llb.WithParents(true), ct)
-	}
-	fa = fa.Mkfile(at("etc/hosts"), 0o644, []byte(hostsFile), ct)
-	if init {
-		fa = fa.Symlink(initResolvConf, at("etc/resolv.conf"), ct)
-	} else {
-		fa = fa.Mkfile(at("etc/resolv.conf"), 0o644, []byte(resolvConf), ct)
-	}
-	fa = fa.Symlink("/proc/mounts", at("etc/mtab"), ct)
-	fa = b.touch(fa, append(withParents(dest), at("dev"), at("etc"))...)
+	fa = b.touch(fa, append(withParents(dest), path.Join(dest, "dev"), path.Join(dest, "etc"))...)
 	return llb.Scratch().File(fa, llb.WithCustomName(name), b.at(pos))
 }

@@ -37,9 +37,6 @@ type Tree interface {
 	ReadFile(ctx context.Context, name string) ([]byte, error)
 }
 
-// maxSymlinks bounds symlink resolution, as the kernel's MAXSYMLINKS (40).
-const maxSymlinks = 40
-
 // maxRelocations bounds how many directories can be moved through symlinks
 // in one root filesystem.
 const maxRelocations = 256

@@ -40,6 +40,11 @@ type Options struct {
 	Reader Reader
 	// Context is the build context, the source of files[].source.
 	Context *llb.State
+	// Sources maps each files[].source (as ContextPath gives it) to the
+	// regular file it names in the build context once its symlinks are
+	// followed (ResolveSources); an optional source missing from the map
+	// is skipped. Nil copies sources as named, following symlinks.
+	Sources map[string]string
 	// Epoch is SOURCE_DATE_EPOCH: timestamps of created files and the
 	// clamp for artifact timestamps. Nil means the Unix epoch for created
 	// files, as LinuxKit, and no clamping.
