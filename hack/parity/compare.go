@@ -16,51 +16,111 @@ import (
 type Diff struct {
 	Path      string
 	Want, Got *Entry
-	// Fields names what differs: only-linuxkit, only-lkbuild, type,
-	// mode, owner, mtime, content, target, hardlink, xattr, dev, implicit.
-	Fields []string
-	// Content lists, for a file whose contents differ and are known on
-	// both sides, what differs inside: JSON members ("/ociVersion:
-	// "1.2.1" vs "1.3.0"") or the first differing line.
-	Content []string
-	// Rule names the rule that allows this difference ("" if none).
-	Rule string
+	// Findings are the differences of the path one by one: a field
+	// (only-linuxkit, only-lkbuild, type, mode, owner, mtime, content,
+	// target, hardlink, xattr, dev) or, for a file whose contents are
+	// known on both sides, each JSON member or the first line that differs.
+	Findings []*Finding
 }
 
-// Kind is the diff's group for summaries: the fields and the path with
-// bundle, volume and kernel version names replaced by placeholders, plus
-// the JSON members or line that differ.
-func (d *Diff) Kind() string {
-	k := strings.Join(d.Fields, ",") + " " + GeneralPath(d.Path)
-	if len(d.Content) > 0 {
-		var members []string
-		for _, c := range d.Content {
-			members = append(members, contentKind(c))
+// Finding is one difference of a path, and the rule allowing it.
+type Finding struct {
+	Field string
+	// Detail, for content: "/ociVersion: "1.2.1" vs "1.3.0"" (a JSON
+	// member), "line 3: ..." or "same JSON, different bytes (formatting)".
+	Detail string
+	Rule   string // the rule that allows it, "" if none
+}
+
+// Allowed reports whether every finding is allowed by a rule.
+func (d *Diff) Allowed() bool {
+	for _, f := range d.Findings {
+		if f.Rule == "" {
+			return false
 		}
-		sort.Strings(members)
-		members = compact(members)
-		if len(members) > 4 {
-			members = append(members[:4], "...")
-		}
-		k += " [" + strings.Join(members, " ") + "]"
 	}
-	return k
+	return true
 }
 
-func compact(s []string) []string {
+// Fields lists the fields that differ.
+func (d *Diff) Fields() []string {
 	var out []string
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
+	for _, f := range d.Findings {
+		if len(out) == 0 || out[len(out)-1] != f.Field {
+			out = append(out, f.Field)
 		}
 	}
 	return out
 }
 
+// Times of the manifests: ImageTime for the stand-ins' files, and
+// LinuxKit's time for the entries it creates.
+var (
+	linuxkitTime = int64(1492533000) // 2017-04-18 16:30 UTC
+	imageTime    = ImageTime.Unix()
+)
+
+func timeClass(t int64) string {
+	switch t {
+	case 0:
+		return "epoch"
+	case linuxkitTime:
+		return "2017-04-18"
+	case imageTime:
+		return "image time"
+	}
+	return "other (build time?)"
+}
+
+// Kind is the finding's group for summaries. A time difference is grouped
+// by the two sides' kinds of time, the entry type and the area of the tree;
+// any other by field and path with bundle, volume and kernel version names
+// replaced by placeholders, plus the JSON member (array indices as *).
+func (d *Diff) Kind(f *Finding) string {
+	if f.Field == "mtime" {
+		return fmt.Sprintf("mtime %s: linuxkit %s, lkbuild %s (%s)", area(d.Path), timeClass(d.Want.MTime), timeClass(d.Got.MTime), d.Want.Type)
+	}
+	k := f.Field + " " + GeneralPath(d.Path)
+	if f.Detail != "" {
+		k += " [" + contentKind(f.Detail) + "]"
+	}
+	return k
+}
+
+// area names the part of the tree a path is in, for grouping time
+// differences.
+func area(p string) string {
+	if rel, ok := inImage(p); ok {
+		if generated[rel] {
+			return "image tree " + rel
+		}
+		return "image tree (image's files)"
+	}
+	switch {
+	case p == ".":
+		return "root"
+	case p == "boot" || strings.HasPrefix(p, "boot/"):
+		return "boot/"
+	case p == "containers" || regexp.MustCompile(`^containers/[^/]+$`).MatchString(p):
+		return "containers/<section>"
+	case regexp.MustCompile(`^containers/(onboot|onshutdown|services)/[^/]+(/(config\.json|runtime\.json|tmp|rootfs|lower))?$`).MatchString(p):
+		return GeneralPath(p)
+	case regexp.MustCompile(`^containers/volumes/[^/]+(/(tmp|merged|lower))?$`).MatchString(p):
+		return GeneralPath(p)
+	case generated[p]:
+		return "root " + p
+	}
+	return "root (image or files entries)"
+}
+
+// generated are the paths LinuxKit adds to or replaces in every image tree.
+var generated = map[string]bool{"dev": true, "dev/pts": true, "dev/shm": true, "etc": true,
+	"etc/hosts": true, "etc/resolv.conf": true, "etc/mtab": true, "proc": true, "sys": true}
+
 var indexRE = regexp.MustCompile(`/\d+(/|:|$)`)
 
 // contentKind reduces a content detail to its JSON member path with array
-// indices as *, or "line" for text.
+// indices as *, or "text" for a line.
 func contentKind(c string) string {
 	if strings.HasPrefix(c, "/") {
 		member, _, _ := strings.Cut(c, ": ")
@@ -116,20 +176,27 @@ func Compare(want, got *Manifest, wantContents, gotContents map[string][]byte) [
 		d := &Diff{Path: p, Want: w, Got: g}
 		switch {
 		case g == nil:
-			d.Fields = []string{"only-linuxkit"}
+			d.Findings = []*Finding{{Field: "only-linuxkit"}}
 		case w == nil:
-			d.Fields = []string{"only-lkbuild"}
+			d.Findings = []*Finding{{Field: "only-lkbuild"}}
 		default:
-			d.Fields = fields(w, g)
-			if len(d.Fields) == 0 {
-				continue
-			}
-			if w.Type == "file" && g.Type == "file" && w.SHA256 != g.SHA256 {
+			for _, f := range fields(w, g) {
+				if f != "content" {
+					d.Findings = append(d.Findings, &Finding{Field: f})
+					continue
+				}
 				wb, wok := wantContents[w.SHA256]
 				gb, gok := gotContents[g.SHA256]
-				if wok && gok {
-					d.Content = contentDiff(wb, gb)
+				if !wok || !gok {
+					d.Findings = append(d.Findings, &Finding{Field: f})
+					continue
 				}
+				for _, c := range contentDiff(wb, gb) {
+					d.Findings = append(d.Findings, &Finding{Field: f, Detail: c})
+				}
+			}
+			if len(d.Findings) == 0 {
+				continue
 			}
 		}
 		out = append(out, d)
@@ -156,7 +223,6 @@ func fields(w, g *Entry) []string {
 	add(w.Hardlink != g.Hardlink, "hardlink")
 	add(strings.Join(w.Xattrs, " ") != strings.Join(g.Xattrs, " "), "xattr")
 	add(w.Dev != g.Dev, "dev")
-	add(w.Implicit != g.Implicit, "implicit")
 	return f
 }
 
@@ -245,9 +311,9 @@ func absent(b []byte) string {
 type Rule struct {
 	Name   string
 	Compat string // the compat.md item (its bold title)
-	// Allow reports whether the rule covers the diff of an input whose
-	// merged configuration is cfg.
-	Allow func(cfg *spec.Config, d *Diff) bool
+	// Allow reports whether the rule covers finding f of diff d, for an
+	// input whose merged configuration is cfg.
+	Allow func(cfg *spec.Config, d *Diff, f *Finding) bool
 }
 
 // treeRE splits a path inside an image tree (a bundle's rootfs/ or lower/,
@@ -272,18 +338,13 @@ func filePaths(cfg *spec.Config) map[string]*spec.File {
 	return out
 }
 
-func only(d *Diff, fs ...string) bool {
-	for _, f := range d.Fields {
-		found := false
-		for _, a := range fs {
-			found = found || f == a
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
+var (
+	mountSourceRE = regexp.MustCompile(`^/mounts/\d+/source: (".*") vs (".*")$`)
+	ociSubRE      = regexp.MustCompile(`^/linux/(resources|uidMappings|gidMappings)/[^:]*: (\(none\)|0|false) vs `)
+	metaSubRE     = regexp.MustCompile(`^/(onboot|onshutdown|services)/\d+/(resources|uidMappings|gidMappings)/[^:]*: (\(none\)|0|false) vs `)
+	mountIDMapRE  = regexp.MustCompile(`^/mounts/\d+/(uidMappings|gidMappings)[^:]*: \(none\) vs `)
+	configRE      = regexp.MustCompile(`^containers/(onboot|onshutdown|services)/[^/]+/config\.json$`)
+)
 
 // Rules are the differences docs/compat.md lists, each as narrow as the
 // item describes it. Nothing else is allowed.
@@ -291,12 +352,15 @@ var Rules = []Rule{
 	{
 		Name:   "files-parents-keep-mode",
 		Compat: "`files` parents keep their mode.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
-			if d.Want == nil || d.Got == nil || d.Want.Type != "dir" || !only(d, "mode", "owner") {
+		// LinuxKit re-writes each parent of a files entry with the
+		// entry's derived mode and owner; lkbuild leaves an existing
+		// parent's. (Its time is not covered: the item does not list it.)
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
+			if d.Want == nil || d.Got == nil || d.Want.Type != "dir" || d.Got.Type != "dir" || (f.Field != "mode" && f.Field != "owner") {
 				return false
 			}
-			for p, f := range filePaths(cfg) {
-				if strings.HasPrefix(p, d.Path+"/") && d.Want.Mode == parentMode(f) {
+			for p, fe := range filePaths(cfg) {
+				if strings.HasPrefix(p, d.Path+"/") && d.Want.Mode == parentMode(fe) {
 					return true
 				}
 			}
@@ -306,30 +370,32 @@ var Rules = []Rule{
 	{
 		Name:   "no-setuid-on-files",
 		Compat: "No setuid, setgid or sticky bits on `files` entries.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
-			f := filePaths(cfg)[d.Path]
-			return f != nil && d.Want != nil && d.Got != nil && only(d, "mode") &&
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
+			return f.Field == "mode" && filePaths(cfg)[d.Path] != nil &&
 				d.Want.Mode&0o7000 != 0 && d.Got.Mode == d.Want.Mode&^0o7000
 		},
 	},
 	{
 		Name:   "image-filtering-path-based",
 		Compat: "Image filtering is path based.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
 			rel, _ := inImage(d.Path)
-			for _, ex := range []string{".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"} {
-				if strings.HasPrefix(rel, ex+"/") && d.Got == nil {
-					return true // below an excluded path: LinuxKit only drops the path itself
+			if f.Field == "only-linuxkit" {
+				for _, ex := range []string{".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"} {
+					if strings.HasPrefix(rel, ex+"/") {
+						return true // LinuxKit drops only the path itself
+					}
 				}
 			}
 			switch rel {
 			case "etc/mtab":
 				// LinuxKit keeps an image's own etc/mtab.
 				return d.Want != nil && d.Got != nil && d.Got.Type == "symlink" && d.Got.Target == "/proc/mounts" &&
-					!(d.Want.Type == "symlink" && d.Want.Target == "/proc/mounts")
+					!(d.Want.Type == "symlink" && d.Want.Target == "/proc/mounts") && f.Field != "mtime"
 			case "etc/hosts":
-				// LinuxKit keeps the mode of an image's etc/hosts.
-				return d.Want != nil && d.Got != nil && only(d, "mode")
+				// LinuxKit keeps the mode of an image's etc/hosts;
+				// lkbuild writes 0644.
+				return f.Field == "mode" && d.Got.Mode == 0o644
 			}
 			return false
 		},
@@ -337,7 +403,7 @@ var Rules = []Rule{
 	{
 		Name:   "oci-volume-repacked",
 		Compat: "Volumes with `format: oci` hold a re-packed image.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
 			for _, v := range cfg.Volumes {
 				if v.Format != "oci" {
 					continue
@@ -347,9 +413,9 @@ var Rules = []Rule{
 					continue
 				}
 				if strings.HasPrefix(rest, "blobs/sha256/") {
-					return true
+					return f.Field == "only-linuxkit" || f.Field == "only-lkbuild"
 				}
-				return rest == "index.json" && only(d, "content")
+				return rest == "index.json" && f.Field == "content"
 			}
 			return false
 		},
@@ -357,62 +423,42 @@ var Rules = []Rule{
 	{
 		Name:   "bind-mounts-of-volumes-resolved",
 		Compat: "Bind mounts of volumes are resolved.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
-			return configMembers(d, func(c string) bool {
-				var member, w, g string
-				if _, err := fmt.Sscanf(strings.Replace(c, ": ", " ", 1), "%s %s vs %s", &member, &w, &g); err != nil {
-					return false
-				}
-				if !regexp.MustCompile(`^/mounts/\d+/source$`).MatchString(member) {
-					return false
-				}
-				for _, v := range cfg.Volumes {
-					if w == fmt.Sprintf("%q", v.Name) && g == fmt.Sprintf("%q", "/containers/volumes/"+v.Name+"/merged") {
-						return true
-					}
-				}
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
+			m := mountSourceRE.FindStringSubmatch(f.Detail)
+			if f.Field != "content" || !configRE.MatchString(d.Path) || m == nil {
 				return false
-			})
+			}
+			for _, v := range cfg.Volumes {
+				if m[1] == fmt.Sprintf("%q", v.Name) && m[2] == fmt.Sprintf("%q", "/containers/volumes/"+v.Name+"/merged") {
+					return true
+				}
+			}
+			return false
 		},
 	},
 	{
 		Name:   "oci-subobjects-values-kept",
 		Compat: "OCI sub-objects use LinuxKit's schema names, and their values are kept.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
-			return configMembers(d, func(c string) bool {
-				member, vals, _ := strings.Cut(c, ": ")
-				w, _, _ := strings.Cut(vals, " vs ")
-				zero := w == "(none)" || w == "0" || w == "false"
-				return zero && regexp.MustCompile(`^/linux/(resources|uidMappings|gidMappings)/`).MatchString(member)
-			})
+		// In config.json, and in a metadata: json file (the whole
+		// configuration).
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
+			if f.Field != "content" {
+				return false
+			}
+			if configRE.MatchString(d.Path) {
+				return ociSubRE.MatchString(f.Detail)
+			}
+			fe := filePaths(cfg)[d.Path]
+			return fe != nil && fe.Metadata == "json" && metaSubRE.MatchString(f.Detail)
 		},
 	},
 	{
 		Name:   "mount-id-mappings",
 		Compat: "Mount id mappings reach config.json.",
-		Allow: func(cfg *spec.Config, d *Diff) bool {
-			return configMembers(d, func(c string) bool {
-				member, vals, _ := strings.Cut(c, ": ")
-				return strings.HasPrefix(vals, "(none) vs ") && regexp.MustCompile(`^/mounts/\d+/(uidMappings|gidMappings)`).MatchString(member)
-			})
+		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
+			return f.Field == "content" && configRE.MatchString(d.Path) && mountIDMapRE.MatchString(f.Detail)
 		},
 	},
-}
-
-var configRE = regexp.MustCompile(`^containers/(onboot|onshutdown|services)/[^/]+/config\.json$`)
-
-// configMembers reports whether d is a content difference of a bundle's
-// config.json whose every differing member satisfies ok.
-func configMembers(d *Diff, ok func(string) bool) bool {
-	if !configRE.MatchString(d.Path) || len(d.Content) == 0 || !only(d, "content") {
-		return false
-	}
-	for _, c := range d.Content {
-		if !ok(c) {
-			return false
-		}
-	}
-	return true
 }
 
 // parentMode is the mode LinuxKit gives the parents of a files entry: the
@@ -434,13 +480,15 @@ func parentMode(f *spec.File) int64 {
 	return mode
 }
 
-// ApplyRules sets each diff's Rule to the first rule allowing it.
+// ApplyRules sets each finding's Rule to the first rule allowing it.
 func ApplyRules(cfg *spec.Config, diffs []*Diff) {
 	for _, d := range diffs {
-		for _, r := range Rules {
-			if cfg != nil && r.Allow(cfg, d) {
-				d.Rule = r.Name
-				break
+		for _, f := range d.Findings {
+			for _, r := range Rules {
+				if r.Allow(cfg, d, f) {
+					f.Rule = r.Name
+					break
+				}
 			}
 		}
 	}

@@ -19,10 +19,41 @@ import (
 const Namespace = "127.0.0.1:5000/parity/"
 
 // Input is one build of the corpus: YAML files merged in order (paths
-// relative to the corpus directory) and the key naming its manifest.
+// relative to Dir) and the key naming its manifest.
 type Input struct {
+	Dir   string
 	Files []string
 	Key   string
+}
+
+// Corpus lists every input of the comparison: spec's corpus
+// (spec/testdata/linuxkit, see Inputs) and this package's extra inputs
+// (hack/parity/testdata/extra), below the repository root.
+func Corpus(root string) ([]Input, error) {
+	inputs, err := Inputs(filepath.Join(root, "spec", "testdata", "linuxkit"))
+	if err != nil {
+		return nil, err
+	}
+	extra, err := ExtraInputs(filepath.Join(root, "hack", "parity", "testdata", "extra"))
+	return append(inputs, extra...), err
+}
+
+// ExtraInputs lists the YAML files of dir, one input each, keyed
+// extra__<name>: cases the LinuxKit corpus does not cover.
+func ExtraInputs(dir string) ([]Input, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("extra inputs: %w", err)
+	}
+	var inputs []Input
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".yml") {
+			in := NewInput(dir, e.Name())
+			in.Key = "extra__" + in.Key
+			inputs = append(inputs, in)
+		}
+	}
+	return inputs, nil
 }
 
 // Inputs lists the corpus of spec's config.json parity test, in the same
@@ -37,7 +68,7 @@ func Inputs(corpus string) ([]Input, error) {
 				if err != nil {
 					return err
 				}
-				inputs = append(inputs, NewInput(filepath.ToSlash(rel)))
+				inputs = append(inputs, NewInput(corpus, filepath.ToSlash(rel)))
 			}
 			return err
 		})
@@ -51,15 +82,16 @@ func Inputs(corpus string) ([]Input, error) {
 	}
 	for _, line := range strings.Split(string(groups), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(line, "#") {
-			inputs = append(inputs, NewInput(f...))
+			inputs = append(inputs, NewInput(corpus, f...))
 		}
 	}
 	return inputs, nil
 }
 
-// NewInput makes the input merging files, keyed as spec's golden files are.
-func NewInput(files ...string) Input {
-	return Input{Files: files, Key: strings.ReplaceAll(strings.Join(files, "+"), "/", "__")}
+// NewInput makes the input merging files of dir, keyed as spec's golden
+// files are.
+func NewInput(dir string, files ...string) Input {
+	return Input{Dir: dir, Files: files, Key: strings.ReplaceAll(strings.Join(files, "+"), "/", "__")}
 }
 
 // Role is how the corpus uses an image; it decides the stand-in's shape.
@@ -83,13 +115,13 @@ type Prepared struct {
 
 // Prepare writes the input's rewritten YAML files under dir/yaml and its
 // build context under dir/context.
-func Prepare(corpus string, in Input, dir string) (Prepared, error) {
+func Prepare(in Input, dir string) (Prepared, error) {
 	p := Prepared{Context: filepath.Join(dir, "context")}
 	if err := os.MkdirAll(p.Context, 0o755); err != nil {
 		return p, err
 	}
 	for _, f := range in.Files {
-		dt, err := os.ReadFile(filepath.Join(corpus, f))
+		dt, err := os.ReadFile(filepath.Join(in.Dir, f))
 		if err != nil {
 			return p, err
 		}
@@ -320,16 +352,17 @@ type ImageUse struct {
 }
 
 // Images lists every image reference the inputs use, rewritten, sorted.
-func Images(corpus string, inputs []Input) ([]ImageUse, error) {
+func Images(inputs []Input) ([]ImageUse, error) {
 	uses := map[string]map[Role]bool{}
 	seen := map[string]bool{}
 	for _, in := range inputs {
 		for _, f := range in.Files {
-			if seen[f] {
+			name := filepath.Join(in.Dir, f)
+			if seen[name] {
 				continue
 			}
-			seen[f] = true
-			dt, err := os.ReadFile(filepath.Join(corpus, f))
+			seen[name] = true
+			dt, err := os.ReadFile(name)
 			if err != nil {
 				return nil, err
 			}

@@ -35,4 +35,4 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/lkparity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$root"
 go run ./hack/parity/record -linuxkit "$bin" -commit "$commit" \
-	-corpus spec/testdata/linuxkit -out hack/parity/testdata -work "$work" "$@"
+	-root . -out hack/parity/testdata -work "$work" "$@"

@@ -93,6 +93,11 @@ func StandIn(ref string, roles map[Role]bool) (*Image, error) {
 		layers = [][]file{kernelFiles(tag)}
 	case familyHub:
 		layers = [][]file{alpineBase(prog, tag), hubTop(prog)}
+		if prog == "docker" {
+			// A third layer with no entries for the directories it
+			// adds to (tools that append layers write such).
+			layers = append(layers, []file{reg("usr/local/bin/dockerd-entrypoint.sh", 0o755, "#!/bin/sh\nexec dockerd \"$@\"\n")})
+		}
 		cfg.Cmd = []string{"/bin/sh"}
 		cfg.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	default:
@@ -216,17 +221,23 @@ func alpineBase(prog, tag string) []file {
 	}
 }
 
-// hubTop is the image's own layer on top of the base: its program, a
-// whiteout of etc/motd and an opaque var/cache/apk.
+// hubTop is the image's own layer on top of the base, with entries for
+// the directories it changes as docker and BuildKit write them: its
+// program, a user's home, a whiteout of etc/motd and an opaque
+// var/cache/apk.
 func hubTop(prog string) []file {
 	return []file{
 		dir("etc", 0o755),
 		reg("etc/.wh.motd", 0o644, ""),
-		dir("home/user", 0o750),
+		dir("home", 0o755),
+		{name: "home/user", typ: tar.TypeDir, mode: 0o750, uid: 1000, gid: 1000},
 		{name: "home/user/.profile", typ: tar.TypeReg, mode: 0o644, uid: 1000, gid: 1000, body: "export PS1='$ '\n"},
+		dir("usr", 0o755),
 		dir("usr/local", 0o755),
 		dir("usr/local/bin", 0o755),
 		reg("usr/local/bin/"+prog, 0o755, "#!/bin/sh\n# "+prog+" stand-in\n"),
+		dir("var", 0o755),
+		dir("var/cache", 0o755),
 		dir("var/cache/apk", 0o755),
 		reg("var/cache/apk/.wh..wh..opq", 0o644, ""),
 	}
@@ -278,6 +289,7 @@ func linuxkitFiles(name, prog, tag string, fam family, init bool) []file {
 	if fam == familyTest {
 		fs = append(fs, reg(".dockerenv", 0o755, ""), reg("Dockerfile", 0o644, "FROM scratch\n"),
 			dir("dev", 0o755), file{name: "dev/console", typ: tar.TypeChar, mode: 0o600, major: 5, minor: 1},
+			dir("dev/shm", 0o1777), reg("dev/shm/.keep", 0o644, ""),
 			reg("etc/hostname", 0o644, "builder\n"), dir("proc", 0o555), dir("sys", 0o555))
 	}
 	sort.SliceStable(fs, func(i, j int) bool { return fs[i].name < fs[j].name })
@@ -364,8 +376,8 @@ func buildImage(ref string, cfg ocispecs.ImageConfig, layers [][]file) (*Image, 
 }
 
 // StandIns makes the stand-in of every image the inputs use.
-func StandIns(corpus string, inputs []Input) ([]*Image, error) {
-	uses, err := Images(corpus, inputs)
+func StandIns(inputs []Input) ([]*Image, error) {
+	uses, err := Images(inputs)
 	if err != nil {
 		return nil, err
 	}

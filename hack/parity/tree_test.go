@@ -50,7 +50,7 @@ func (r *result) status() string {
 func (r *result) other() []*parity.Diff {
 	var out []*parity.Diff
 	for _, d := range r.diffs {
-		if d.Rule == "" {
+		if !d.Allowed() {
 			out = append(out, d)
 		}
 	}
@@ -73,8 +73,7 @@ func TestLinuxKitTrees(t *testing.T) {
 		t.Fatalf("the stand-ins live in %s, but LKBUILD_REGISTRY is %s", parity.Namespace, env.Registry)
 	}
 	start := time.Now()
-	corpus := filepath.Join(env.Root, "spec/testdata/linuxkit")
-	inputs, err := parity.Inputs(corpus)
+	inputs, err := parity.Corpus(env.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,7 @@ func TestLinuxKitTrees(t *testing.T) {
 		}
 		inputs = kept
 	}
-	imgs, err := parity.StandIns(corpus, inputs)
+	imgs, err := parity.StandIns(inputs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +120,7 @@ func TestLinuxKitTrees(t *testing.T) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = compareInput(ctx, env, corpus, filepath.Join(work, strconv.Itoa(i)), in, wantContents)
+			results[i] = compareInput(ctx, env, filepath.Join(work, strconv.Itoa(i)), in, wantContents)
 		}()
 	}
 	wg.Wait()
@@ -153,7 +152,7 @@ func TestLinuxKitTrees(t *testing.T) {
 	}
 }
 
-func compareInput(ctx context.Context, env testenv.Env, corpus, dir string, in parity.Input, wantContents map[string][]byte) *result {
+func compareInput(ctx context.Context, env testenv.Env, dir string, in parity.Input, wantContents map[string][]byte) *result {
 	r := &result{in: in}
 	dt, err := os.ReadFile(filepath.Join("testdata/trees", in.Key+".manifest"))
 	if err == nil {
@@ -163,7 +162,7 @@ func compareInput(ctx context.Context, env testenv.Env, corpus, dir string, in p
 		r.harnessEr = fmt.Errorf("%v (record it: hack/parity/record.sh)", err)
 		return r
 	}
-	p, err := parity.Prepare(corpus, in, dir)
+	p, err := parity.Prepare(in, dir)
 	if err != nil {
 		r.harnessEr = err
 		return r
@@ -221,24 +220,27 @@ func summarize(results []*result) string {
 	for _, r := range results {
 		count[r.status()]++
 		for _, d := range r.diffs {
-			if d.Rule != "" {
-				rules[d.Rule]++
-				continue
+			for _, f := range d.Findings {
+				if f.Rule != "" {
+					rules[f.Rule]++
+					continue
+				}
+				name := d.Kind(f)
+				k := kinds[name]
+				if k == nil {
+					k = &kind{inputs: map[string]bool{}, ex: d, exIn: r.in.Key}
+					kinds[name] = k
+				}
+				k.inputs[r.in.Key] = true
+				k.paths++
 			}
-			k := kinds[d.Kind()]
-			if k == nil {
-				k = &kind{inputs: map[string]bool{}, ex: d, exIn: r.in.Key}
-				kinds[d.Kind()] = k
-			}
-			k.inputs[r.in.Key] = true
-			k.paths++
 		}
 	}
 	fmt.Fprintf(&b, "%d inputs:", len(results))
 	for _, s := range []string{"identical", "only allowed differences", "other differences", "fail in both", "fail only in linuxkit", "fail only in lkbuild", "harness error"} {
 		fmt.Fprintf(&b, " %s %d;", s, count[s])
 	}
-	b.WriteString("\nallowed by rule (paths):")
+	b.WriteString("\nallowed by rule (findings):")
 	for _, r := range parity.Rules {
 		fmt.Fprintf(&b, " %s %d;", r.Name, rules[r.Name])
 	}
@@ -253,17 +255,15 @@ func summarize(results []*result) string {
 		}
 		return names[i] < names[j]
 	})
-	fmt.Fprintf(&b, "\n%d kinds of other differences (inputs, paths, an example):", len(names))
+	fmt.Fprintf(&b, "\n%d kinds of other differences (inputs, findings, an example):", len(names))
 	for _, n := range names {
 		k := kinds[n]
-		fmt.Fprintf(&b, "\n  %s: %d inputs, %d paths, e.g. %s\n    linuxkit: %s\n    lkbuild:  %s", n, len(k.inputs), k.paths, k.exIn,
+		fmt.Fprintf(&b, "\n  %s: %d inputs, %d findings, e.g. %s\n    linuxkit: %s\n    lkbuild:  %s", n, len(k.inputs), k.paths, k.exIn,
 			parity.Line(k.ex.Want), parity.Line(k.ex.Got))
-		for i, c := range k.ex.Content {
-			if i == 6 {
-				fmt.Fprintf(&b, "\n      ... %d more", len(k.ex.Content)-i)
-				break
+		for _, f := range k.ex.Findings {
+			if f.Detail != "" && k.ex.Kind(f) == n {
+				fmt.Fprintf(&b, "\n      %s", f.Detail)
 			}
-			fmt.Fprintf(&b, "\n      %s", c)
 		}
 	}
 	for _, r := range results {
@@ -304,14 +304,18 @@ func inputReport(r *result, max int) string {
 		lines = append(lines, "linuxkit: "+r.rec.Error)
 	}
 	for _, d := range r.diffs {
-		tag := strings.Join(d.Fields, ",")
-		if d.Rule != "" {
-			tag += " (allowed: " + d.Rule + ")"
+		var tags []string
+		for _, f := range d.Findings {
+			tag := f.Field
+			if f.Detail != "" {
+				tag += " " + f.Detail
+			}
+			if f.Rule != "" {
+				tag += " (allowed: " + f.Rule + ")"
+			}
+			tags = append(tags, tag)
 		}
-		lines = append(lines, fmt.Sprintf("%s %s\n  linuxkit: %s\n  lkbuild:  %s", d.Path, tag, parity.Line(d.Want), parity.Line(d.Got)))
-		for _, c := range d.Content {
-			lines = append(lines, "    "+c)
-		}
+		lines = append(lines, fmt.Sprintf("%s\n  linuxkit: %s\n  lkbuild:  %s\n  %s", d.Path, parity.Line(d.Want), parity.Line(d.Got), strings.Join(tags, "\n  ")))
 	}
 	if max > 0 && len(lines) > max {
 		lines = append(lines[:max], fmt.Sprintf("... and %d more", len(lines)-max))

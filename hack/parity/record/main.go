@@ -26,7 +26,7 @@ var keep bool
 func main() {
 	linuxkit := flag.String("linuxkit", "", "linuxkit binary")
 	commit := flag.String("commit", "", "LinuxKit commit the binary was built from")
-	corpus := flag.String("corpus", "spec/testdata/linuxkit", "corpus directory")
+	root := flag.String("root", ".", "repository root (the corpus is spec/testdata/linuxkit and hack/parity/testdata/extra)")
 	out := flag.String("out", "hack/parity/testdata", "where the manifests go")
 	work := flag.String("work", "", "scratch directory (image cache, prepared inputs, tars)")
 	run := flag.String("run", "", "only inputs whose key matches this regular expression")
@@ -37,18 +37,18 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := record(*linuxkit, *commit, *corpus, *out, *work, *run, *jobs); err != nil {
+	if err := record(*linuxkit, *commit, *root, *out, *work, *run, *jobs); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func record(linuxkit, commit, corpus, out, work, run string, jobs int) error {
+func record(linuxkit, commit, root, out, work, run string, jobs int) error {
 	start := time.Now()
-	inputs, err := parity.Inputs(corpus)
+	inputs, err := parity.Corpus(root)
 	if err != nil {
 		return err
 	}
-	imgs, err := parity.StandIns(corpus, inputs)
+	imgs, err := parity.StandIns(inputs)
 	if err != nil {
 		return err
 	}
@@ -61,6 +61,12 @@ func record(linuxkit, commit, corpus, out, work, run string, jobs int) error {
 		return err
 	}
 	trees := filepath.Join(out, "trees")
+	if run == "" {
+		// A full recording replaces every manifest: none stays stale.
+		if err := os.RemoveAll(trees); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(trees, 0o755); err != nil {
 		return err
 	}
@@ -88,7 +94,7 @@ func record(linuxkit, commit, corpus, out, work, run string, jobs int) error {
 		sem <- struct{}{}
 		go func(in parity.Input) {
 			defer func() { <-sem; wg.Done() }()
-			ok, kept, err := recordOne(linuxkit, commit, corpus, trees, filepath.Join(work, "inputs", in.Key), cache, home, in)
+			ok, kept, err := recordOne(linuxkit, commit, trees, filepath.Join(work, "inputs", in.Key), cache, home, in)
 			mu.Lock()
 			defer mu.Unlock()
 			for k, v := range kept {
@@ -124,11 +130,11 @@ func record(linuxkit, commit, corpus, out, work, run string, jobs int) error {
 
 // recordOne builds one input with linuxkit and writes its manifest; ok is
 // false when linuxkit refused the input (the manifest then holds the error).
-func recordOne(linuxkit, commit, corpus, trees, dir, cache, home string, in parity.Input) (ok bool, kept map[string][]byte, err error) {
+func recordOne(linuxkit, commit, trees, dir, cache, home string, in parity.Input) (ok bool, kept map[string][]byte, err error) {
 	if err := os.RemoveAll(dir); err != nil {
 		return false, nil, err
 	}
-	p, err := parity.Prepare(corpus, in, dir)
+	p, err := parity.Prepare(in, dir)
 	if err != nil {
 		return false, nil, err
 	}
