@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path"
+	"time"
 
 	"github.com/moby/buildkit/client/llb"
 )
@@ -18,14 +20,21 @@ const apkDatabase = "lib/apk/db/installed"
 // filesystem is their contents in init order, each followed by two
 // newlines, mode 0644, owned by root, so package scanners see every init
 // image's packages instead of the last one's. With one such image its own
-// file stays.
+// file stays. The joined file's time is SOURCE_DATE_EPOCH, else 0 (LinuxKit
+// leaves it unset); lib/apk/db keeps the time the last init image gives it.
 func (b *builder) withAPKDatabase(ctx context.Context, rootfs llb.State, inits []*rootLayer) (llb.State, error) {
 	if len(inits) < 2 {
 		return rootfs, nil
 	}
 	rc := &reconciler{r: b.opt.Reader}
 	var dbs [][]byte
+	dirTime := b.epoch()
 	for _, l := range inits {
+		if d, ok, err := rc.own(ctx, l, path.Dir(apkDatabase)); err != nil {
+			return llb.State{}, err
+		} else if ok && d.isDir() {
+			dirTime = time.Unix(0, d.mtime).UTC()
+		}
 		e, ok, err := rc.own(ctx, l, apkDatabase)
 		if err != nil {
 			return llb.State{}, err
@@ -51,6 +60,11 @@ func (b *builder) withAPKDatabase(ctx context.Context, rootfs llb.State, inits [
 		all.Write(db)
 		all.WriteString("\n\n")
 	}
-	return rootfs.File(llb.Mkfile("/"+apkDatabase, 0o644, all.Bytes(), llb.WithCreatedTime(b.epoch())),
-		llb.WithCustomNamef("[init] join %d apk databases", len(dbs))), nil
+	fileTime := time.Unix(0, 0).UTC()
+	if b.opt.Epoch != nil {
+		fileTime = *b.opt.Epoch
+	}
+	fa := llb.Mkfile("/"+apkDatabase, 0o644, all.Bytes(), llb.WithCreatedTime(fileTime))
+	fa = b.touchAt(fa, dirTime, "/"+path.Dir(apkDatabase))
+	return rootfs.File(fa, llb.WithCustomNamef("[init] join %d apk databases", len(dbs))), nil
 }

@@ -3,6 +3,7 @@ package llbgen
 import (
 	"path"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/client/llb"
 )
@@ -31,7 +32,11 @@ func (b *builder) emptyDir() llb.State {
 // touch appends to fa (nil: a new action) actions that set the time of each
 // of dirs, which must exist, to the epoch.
 func (b *builder) touch(fa *llb.FileAction, dirs ...string) *llb.FileAction {
-	t := b.epoch()
+	return b.touchAt(fa, b.epoch(), dirs...)
+}
+
+// touchAt is touch with the time t.
+func (b *builder) touchAt(fa *llb.FileAction, t time.Time, dirs ...string) *llb.FileAction {
 	src := b.emptyDir()
 	for _, d := range dirs {
 		ci := &llb.CopyInfo{CopyDirContentsOnly: true, CreatedTime: &t}

@@ -67,8 +67,9 @@ type move struct{ from, to string }
 
 // entry is a directory entry of a layer.
 type entry struct {
-	mode os.FileMode
-	link string
+	mode  os.FileMode
+	link  string
+	mtime int64 // nanoseconds since the epoch
 }
 
 func (e entry) isDir() bool     { return e.mode.IsDir() }
@@ -133,7 +134,7 @@ func (rc *reconciler) list(ctx context.Context, l *rootLayer, p string) (map[str
 			return nil, fmt.Errorf("%s: reading /%s of %s: %w", l.pos, p, l.what, err)
 		}
 		for _, st := range sts {
-			out[path.Base(st.Path)] = entry{mode: os.FileMode(st.Mode), link: st.Linkname}
+			out[path.Base(st.Path)] = entry{mode: os.FileMode(st.Mode), link: st.Linkname, mtime: st.ModTime}
 		}
 	}
 	l.mu.Lock()

@@ -46,8 +46,8 @@ type Options struct {
 	// is skipped. Nil copies sources as named, following symlinks.
 	Sources map[string]string
 	// Epoch is SOURCE_DATE_EPOCH: timestamps of created files and the
-	// clamp for artifact timestamps. Nil means the Unix epoch for created
-	// files, as LinuxKit, and no clamping.
+	// clamp for artifact timestamps. Nil means LinuxKit's fixed time for
+	// created files (LinuxKitModTime) and no clamping.
 	Epoch *time.Time
 	// Size is the whole disk size of disk formats in bytes (the SIZE
 	// build-arg); 0 makes disks as small as their contents allow.
@@ -183,11 +183,18 @@ func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// LinuxKitModTime is the time LinuxKit gives every entry it creates
+// (bundle configs, etc/hosts, boot/, files entries ...):
+// defaultModTime in src/cmd/linuxkit/moby/build/dir.go, 2017-04-18
+// 16:30:00 UTC. lkbuild uses it when SOURCE_DATE_EPOCH is not set.
+var LinuxKitModTime = time.Date(2017, 4, 18, 16, 30, 0, 0, time.UTC)
+
+// epoch is the time of created entries: SOURCE_DATE_EPOCH, else LinuxKit's.
 func (b *builder) epoch() time.Time {
 	if b.opt.Epoch != nil {
 		return *b.opt.Epoch
 	}
-	return time.Unix(0, 0).UTC()
+	return LinuxKitModTime
 }
 
 // at returns a constraint pointing the op at pos in the YAML (a nil
