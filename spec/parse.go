@@ -78,7 +78,7 @@ func readDocument(filename string, data []byte) (*yaml.Node, error) {
 			continue
 		}
 		return nil, Errors{{File: filename, Line: doc.Line, Col: doc.Column,
-			Msg: "a second YAML document: a LinuxKit file is one document (LinuxKit would ignore everything from here); give several files instead"}}
+			Msg: "a second YAML document: LinuxKit reads only the first one and would ignore everything from here (to combine files, give several)"}}
 	}
 }
 
