@@ -79,6 +79,7 @@ func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error)
 	var out []Bundle
 	vols := cfg.volumes()
 	extracted := map[string]string{} // normalized ref -> image dir
+	labels := labelCache{}
 	for _, s := range cfg.sections() {
 		for i, img := range s.images {
 			dir := path.Join("containers", s.name, img.Name)
@@ -93,7 +94,7 @@ func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error)
 				return nil, err
 			}
 			ic := imageConfigs[img.Image]
-			oci, rt, err := ConfigToOCI(img, ic, ids)
+			oci, rt, err := configToOCI(img, ic, ids, labels)
 			if err != nil {
 				return nil, img.errorAt("image", "%s: %v", img.Image, err)
 			}
@@ -212,14 +213,42 @@ func labelError(err error) error {
 	return fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
 }
 
+// labelCache holds the labels already read, by text: an image used by
+// many entries has its label read once (a label can be large: its
+// aliases may expand it a hundredfold).
+type labelCache map[string]parsedLabel
+
+type parsedLabel struct {
+	o   *Overrides
+	loc Loc
+	err error
+}
+
+func (c labelCache) parse(s string) (*Overrides, Loc, error) {
+	if p, ok := c[s]; ok {
+		return p.o, p.loc, p.err
+	}
+	o, loc, err := parseLabel(s)
+	if c != nil {
+		c[s] = parsedLabel{o, loc, err}
+	}
+	return o, loc, err
+}
+
 // ConfigToOCI generates the OCI runtime config and runtime.json of an
 // entry: image config < label < YAML, with LinuxKit's defaults.
 func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec, Runtime, error) {
+	return configToOCI(img, ic, ids, nil)
+}
+
+// configToOCI is ConfigToOCI reading labels through cache, whose label
+// values it does not change.
+func configToOCI(img *Image, ic ImageConfig, ids map[string]uint32, cache labelCache) (specs.Spec, Runtime, error) {
 	label := &Overrides{}
 	var labelLoc Loc
 	if s := ic.Labels[LabelConfig]; s != "" {
 		var err error
-		if label, labelLoc, err = parseLabel(s); err != nil {
+		if label, labelLoc, err = cache.parse(s); err != nil {
 			return specs.Spec{}, Runtime{}, err
 		}
 	}
@@ -463,6 +492,8 @@ func resourcesAsWritten(r *specs.LinuxResources) specs.LinuxResources {
 		return specs.LinuxResources{}
 	}
 	out := *r
+	// Devices are appended to: not onto the label's or the YAML's list.
+	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
 	if out.Pids != nil && out.Pids.Limit == nil {
 		out.Pids = &specs.LinuxPids{Limit: ptr(int64(0))}
 	}
