@@ -24,6 +24,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad rlimit", "services:\n  - name: a\n    image: b\n    rlimits: [\"nofile,10\"]\n", `t.yml:4:15: services[0].rlimits[0]: rlimit "nofile,10" is not name,soft,hard`},
 		{"unknown rlimit", "services:\n  - name: a\n    image: b\n    rlimits: [\"files,1,2\"]\n", `t.yml:4:15: services[0].rlimits[0]: unknown rlimit "files"`},
 		{"contents and source", "files:\n  - path: a\n    contents: x\n    source: y\n", "t.yml:4:13: files[0].source: specified contents and source"},
+		{"directory and source", "files:\n  - path: a\n    directory: true\n    source: y\n", "t.yml:4:13: files[0].source: directory with source not allowed"},
 		{"no file contents", "files:\n  - path: a\n", "t.yml:2:5: files[0]: contents of file (a) not specified: give contents, source, metadata, directory or symlink"},
 		{"bad volume name", "volumes:\n  - name: My_Vol\n", `t.yml:2:11: volumes[0].name: invalid name "My_Vol": a name is one path component of lower case letters, digits, _ and - only (LinuxKit's rule for volume names)`},
 		{"bad bind", "services:\n  - name: a\n    image: b\n    binds: [/a]\n", `t.yml:4:13: services[0].binds[0]: bind "/a" is not src:dst[:options]`},

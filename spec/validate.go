@@ -182,10 +182,13 @@ func validateFile(f *File, errs *errorList) {
 			f.errorf(errs, "mode", "%q is not an octal mode", f.Mode)
 		}
 	}
-	kinds := 0
-	for _, set := range []bool{f.Directory, f.Symlink != "", f.Contents != nil, f.Source != "", f.Metadata != ""} {
-		if set {
-			kinds++
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"directory", f.Directory}, {"symlink", f.Symlink != ""}, {"contents", f.Contents != nil}, {"source", f.Source != ""}, {"metadata", f.Metadata != ""}} {
+		if k.set {
+			kinds = append(kinds, k.name)
 		}
 	}
 	switch {
@@ -197,20 +200,11 @@ func validateFile(f *File, errs *errorList) {
 		f.errorf(errs, "metadata", "specified contents and metadata")
 	case f.Source != "" && f.Metadata != "":
 		f.errorf(errs, "metadata", "specified source and metadata")
-	case f.Symlink != "" && kinds > 1:
-		// LinuxKit writes the symlink (or the directory) and ignores
-		// the contents, or fails naming the wrong fields.
-		other := "directory"
-		switch {
-		case f.Contents != nil:
-			other = "contents"
-		case f.Source != "":
-			other = "source"
-		case f.Metadata != "":
-			other = "metadata"
-		}
-		f.errorf(errs, "symlink", "a symlink cannot have %s too: an entry is one of directory, symlink, contents, source or metadata", other)
-	case kinds == 0:
+	case len(kinds) > 1:
+		// LinuxKit writes the directory or the symlink and drops the
+		// rest, or fails naming other fields.
+		f.errorf(errs, kinds[1], "%s with %s not allowed: an entry is one of directory, symlink, contents, source or metadata", kinds[0], kinds[1])
+	case len(kinds) == 0:
 		f.errorf(errs, "", "contents of file (%s) not specified: give contents, source, metadata, directory or symlink", f.Path)
 	}
 	if f.Metadata != "" && f.Metadata != "yaml" && f.Metadata != "json" {
