@@ -51,22 +51,18 @@ var syntaxLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 // parserErrors are the messages of the library's parser (the others are
 // its scanner's): their line is counted from 0.
 var parserErrors = map[string]bool{
-	"did not find expected <stream-start>":     true,
-	"did not find expected <document start>":   true,
-	"did not find expected node content":       true,
-	"did not find expected '-' indicator":      true,
-	"did not find expected key":                true,
-	"did not find expected ',' or ']'":         true,
-	"did not find expected ',' or '}'":         true,
-	"found undefined tag handle":               true,
-	"found duplicate %YAML directive":          true,
-	"found duplicate %TAG directive":           true,
-	"found incompatible YAML document":         true,
-	"unknown problem parsing YAML content":     true,
-	"did not find expected <document end>":     true,
-	"did not find expected <stream-end>":       true,
-	"did not find expected <block end>":        true,
-	"did not find expected <flow mapping end>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected <document start>": true,
+	"did not find expected node content":     true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected key":              true,
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"found undefined tag handle":             true,
+	"found duplicate %YAML directive":        true,
+	"found duplicate %TAG directive":         true,
+	"found incompatible YAML document":       true,
+	"unknown problem parsing YAML content":   true,
 }
 
 // syntaxError is err, a syntax error the library found in data, at its
@@ -128,7 +124,7 @@ func syntaxError(filename string, data []byte, err error) *Error {
 	case msg == "did not find expected key" || msg == "did not find expected '-' indicator":
 		// The line is where the collection starts; the error is at the
 		// first line after it that the collection cannot take.
-		if l, ok := t.firstFailingLine(line+1, err); ok {
+		if l, ok := t.firstFailingLine(line + 1); ok {
 			e.Line, e.Col = l, t.firstNonBlank(l)
 		}
 	default:
@@ -274,7 +270,7 @@ func (t *text) failsSame(n int) bool {
 
 // firstFailingLine is the first line from `from` on whose end the error
 // starts, by bisection.
-func (t *text) firstFailingLine(from int, _ error) (int, bool) {
+func (t *text) firstFailingLine(from int) (int, bool) {
 	lo, hi := from, len(t.starts)
 	if lo > hi || !t.failsSame(t.lineEnd(hi)) {
 		return 0, false
