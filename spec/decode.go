@@ -75,6 +75,9 @@ func newDecoder(file string, errs *errorList) *decoder {
 
 // record notes where the value n of field is written.
 func (d *decoder) record(n *yaml.Node, field string) {
+	if !d.table.room(field) {
+		return
+	}
 	via := ""
 	if len(d.via) > 0 {
 		via = d.viaNote()

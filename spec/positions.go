@@ -32,14 +32,21 @@ type posTable struct {
 
 func newPosTable() *posTable { return &posTable{m: map[string]nodePos{}} }
 
-func (t *posTable) set(field string, p Pos, via string) {
+// room tells whether field can be recorded.
+func (t *posTable) room(field string) bool {
 	if t == nil {
-		return
+		return false
 	}
-	if _, ok := t.m[field]; !ok && len(t.m) >= maxPositions {
-		return
+	if _, ok := t.m[field]; ok {
+		return true
 	}
-	t.m[field] = nodePos{pos: p, via: via}
+	return len(t.m) < maxPositions
+}
+
+func (t *posTable) set(field string, p Pos, via string) {
+	if t.room(field) {
+		t.m[field] = nodePos{pos: p, via: via}
+	}
 }
 
 // lookup returns where field is written, else where the nearest recorded
