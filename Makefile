@@ -6,12 +6,13 @@
 #   make env-stop   stop exactly what `make env` started
 #   make images     build and push the frontend image and the offline stand-in images
 #   make bench      throughput and peak heap of the artifact writers (no daemon needed)
+#   make fuzz       fuzz the YAML loader (spec.FuzzLoad) for FUZZTIME (default 2m)
 
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/lkbuild
 
-.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean bench
+.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean bench fuzz
 
 all: build
 
@@ -49,6 +50,13 @@ test: lint test-unit test-integration
 # Benchmarks print numbers and ratios; they assert nothing about speed.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./exporter/...
+
+# The seed corpus (the hostile inputs and LinuxKit's configs) also runs as a
+# plain test in test-unit. An input that fails is saved under
+# spec/testdata/fuzz/FuzzLoad; `go test ./spec` then replays it.
+FUZZTIME ?= 2m
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./spec
 
 demo: images
 	hack/demo.sh

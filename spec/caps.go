@@ -98,7 +98,7 @@ var rlimitTypes = map[string]bool{
 }
 
 // parseRlimit parses "name,soft,hard"; the name may omit RLIMIT_ and the
-// limits may be "unlimited".
+// limits may be "unlimited". The soft limit cannot be above the hard one.
 func parseRlimit(s string) (specs.POSIXRlimit, error) {
 	parts := strings.SplitN(s, ",", 3)
 	if len(parts) != 3 {
@@ -129,6 +129,10 @@ func parseRlimit(s string) (specs.POSIXRlimit, error) {
 	hard, err := limit(parts[2])
 	if err != nil {
 		return specs.POSIXRlimit{}, err
+	}
+	if soft > hard {
+		// setrlimit(2) refuses it: the container would not start.
+		return specs.POSIXRlimit{}, fmt.Errorf("rlimit %q: the soft limit %s is above the hard limit %s", s, strings.TrimSpace(parts[1]), strings.TrimSpace(parts[2]))
 	}
 	return specs.POSIXRlimit{Type: name, Soft: soft, Hard: hard}, nil
 }

@@ -64,11 +64,25 @@ type decoder struct {
 	// expand to (see aliasBudget); stopped is set once it is exhausted.
 	budget  int
 	stopped bool
+	// table records where each value is written (positions.go).
+	table *posTable
 }
 
 func newDecoder(file string, errs *errorList) *decoder {
 	return &decoder{file: file, errs: errs, selfRef: map[*yaml.Node]bool{}, checked: map[*yaml.Node]bool{},
-		reported: map[string]bool{}, budget: -1}
+		reported: map[string]bool{}, budget: -1, table: newPosTable()}
+}
+
+// record notes where the value n of field is written.
+func (d *decoder) record(n *yaml.Node, field string) {
+	if !d.table.room(field) {
+		return
+	}
+	via := ""
+	if len(d.via) > 0 {
+		via = d.viaNote()
+	}
+	d.table.set(field, d.pos(n), via)
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -106,6 +120,7 @@ func (d *decoder) spend(field string) bool {
 
 var (
 	posType = reflect.TypeOf(Pos{})
+	locType = reflect.TypeOf(Loc{})
 	idType  = reflect.TypeOf(ID{})
 )
 
@@ -224,6 +239,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		}
 		n = n.Content[0]
 	}
+	if field != "" {
+		d.record(n, field)
+	}
 	t := v.Type()
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -308,8 +326,8 @@ func (d *decoder) decodeAlias(a *yaml.Node, v reflect.Value, field string) {
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
-	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
-		f.Set(reflect.ValueOf(d.pos(n)))
+	if f := v.FieldByName("Loc"); f.IsValid() && f.Type() == locType {
+		f.Set(reflect.ValueOf(Loc{Pos: d.pos(n), Field: field, table: d.table}))
 	}
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, field, "expected a mapping, got %s", kindName(n))

@@ -29,7 +29,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Col, e.Field, e.Msg)
 }
 
-// Errors is every error found in a file, sorted by position.
+// Errors is every error found, sorted by position: by file (in the order
+// the files are given), then line and column.
 type Errors []*Error
 
 func (es Errors) Error() string {
@@ -51,8 +52,17 @@ func (l *errorList) err() error {
 	if len(l.errs) == 0 {
 		return nil
 	}
+	rank := map[string]int{}
+	for _, e := range l.errs {
+		if _, ok := rank[e.File]; !ok {
+			rank[e.File] = len(rank)
+		}
+	}
 	sort.SliceStable(l.errs, func(i, j int) bool {
 		a, b := l.errs[i], l.errs[j]
+		if a.File != b.File {
+			return rank[a.File] < rank[b.File]
+		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}

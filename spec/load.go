@@ -41,46 +41,40 @@ func Load(files ...Source) (*Config, error) {
 	return cfg, nil
 }
 
-// Check validates what spans files: unique service and volume names and
-// the volume references of binds and bind mounts.
+// Check validates what spans files: unique service and volume names, the
+// paths of files entries, user and group names, and the volume references
+// of binds and bind mounts. Errors name each value's position and field
+// path in its own file.
 func Check(cfg *Config) error {
 	errs := &errorList{}
-	names := map[string]bool{}
-	for i, img := range cfg.Services {
-		if names[img.Name] {
-			errs.add(img.Pos, fmt.Sprintf("services[%d].name", i), "duplicate service name %q", img.Name)
-		}
-		names[img.Name] = true
-	}
-	vols := map[string]bool{}
-	for i, v := range cfg.Volumes {
-		if vols[v.Name] {
-			errs.add(v.Pos, fmt.Sprintf("volumes[%d].name", i), "duplicate volume name %q", v.Name)
-		}
-		vols[v.Name] = true
-	}
+	checkUnique(cfg, errs)
+	checkFilePaths(cfg, errs)
 	ids := IDs(cfg)
-	for i, f := range cfg.Files {
-		for _, id := range []struct {
-			key string
-			id  *ID
-		}{{"uid", f.UID}, {"gid", f.GID}} {
-			if _, err := ResolveID(id.id, ids); err != nil {
-				errs.add(f.Pos, fmt.Sprintf("files[%d].%s", i, id.key), "%v", err)
-			}
+	checkID := func(l Loc, rel string, id *ID) {
+		if _, err := ResolveID(id, ids); err != nil {
+			l.errorf(errs, rel, "%v", err)
 		}
 	}
-	if err := errs.err(); err != nil {
-		return err
+	for _, f := range cfg.Files {
+		checkID(f.Loc, "uid", f.UID)
+		checkID(f.Loc, "gid", f.GID)
 	}
+	vols := cfg.volumes()
 	for _, s := range cfg.sections() {
-		for i, img := range s.images {
-			if _, err := resolveVolumes(img, cfg.volumes(), fmt.Sprintf("%s[%d]", s.name, i)); err != nil {
-				return err
+		for _, img := range s.images {
+			checkID(img.Loc, "uid", img.UID)
+			checkID(img.Loc, "gid", img.GID)
+			if img.AdditionalGids != nil {
+				for i := range *img.AdditionalGids {
+					checkID(img.Loc, fmt.Sprintf("additionalGids[%d]", i), &(*img.AdditionalGids)[i])
+				}
+			}
+			if _, err := resolveVolumes(img, vols); err != nil {
+				errs.errs = append(errs.errs, err.(*Error))
 			}
 		}
 	}
-	return nil
+	return errs.err()
 }
 
 type section struct {
@@ -108,19 +102,17 @@ func VolumeDir(name string) string { return path.Join("containers/volumes", name
 // resolveVolumes returns a copy of img whose binds, binds.add and bind
 // mounts name volumes by their merged directory. A source that does not
 // start with "/" must name a volume; a read-only volume must be bound
-// read-only ("ro" as the bind's option, or a mount option).
-func resolveVolumes(img *Image, vols map[string]*Volume, field string) (*Image, error) {
+// read-only ("ro" as the bind's option, or a mount option). The error is
+// an *Error at the bind or mount.
+func resolveVolumes(img *Image, vols map[string]*Volume) (*Image, error) {
 	out := *img
-	fail := func(f, format string, args ...any) error {
-		return &Error{File: img.Pos.File, Line: img.Pos.Line, Col: img.Pos.Col, Field: f, Msg: fmt.Sprintf(format, args...)}
-	}
-	lookup := func(f, name string, ro bool) (string, error) {
+	lookup := func(rel, name string, ro bool) (string, error) {
 		v, ok := vols[name]
 		if !ok {
-			return "", fail(f, "volume %q is not defined in volumes", name)
+			return "", img.errorAt(rel, "volume %q is not defined in volumes", name)
 		}
 		if v.ReadOnly && !ro {
-			return "", fail(f, "volume %q is read-only, but is mounted read-write (mount it with ro)", name)
+			return "", img.errorAt(rel, "volume %q is read-only, but is mounted read-write (mount it with ro)", name)
 		}
 		return "/" + path.Join(VolumeDir(name), "merged"), nil
 	}
@@ -135,7 +127,7 @@ func resolveVolumes(img *Image, vols map[string]*Volume, field string) (*Image, 
 				res[i] = b
 				continue
 			}
-			dir, err := lookup(fmt.Sprintf("%s.%s[%d]", field, key, i), parts[0], len(parts) > 2 && parts[2] == "ro")
+			dir, err := lookup(fmt.Sprintf("%s[%d]", key, i), parts[0], len(parts) > 2 && parts[2] == "ro")
 			if err != nil {
 				return nil, err
 			}
@@ -164,7 +156,7 @@ func resolveVolumes(img *Image, vols map[string]*Volume, field string) (*Image, 
 					break
 				}
 			}
-			if mounts[i].Source, err = lookup(fmt.Sprintf("%s.mounts[%d]", field, i), m.Source, ro); err != nil {
+			if mounts[i].Source, err = lookup(fmt.Sprintf("mounts[%d].source", i), m.Source, ro); err != nil {
 				return nil, err
 			}
 		}

@@ -15,19 +15,19 @@ func TestLoadErrors(t *testing.T) {
 		want  string
 	}{
 		{"duplicate service across files", []string{head + "services:\n  - name: a\n    image: b\n", "services:\n  - name: a\n    image: c\n"},
-			`b.yml:2:5: services[1].name: duplicate service name "a"`},
+			`b.yml:2:11: services[0].name: duplicate service name "a": already defined at a.yml:4:11 (services[0].name)`},
 		{"duplicate volume across files", []string{head + "volumes:\n  - name: v\n", "volumes:\n  - name: v\n"},
-			`b.yml:2:5: volumes[1].name: duplicate volume name "v"`},
+			`b.yml:2:11: volumes[0].name: duplicate volume name "v": already defined at a.yml:4:11 (volumes[0].name)`},
 		{"undefined volume in binds", []string{head + "services:\n  - name: a\n    image: b\n    binds: [data:/data]\n"},
-			`a.yml:4:5: services[0].binds[0]: volume "data" is not defined in volumes`},
+			`a.yml:6:13: services[0].binds[0]: volume "data" is not defined in volumes`},
 		{"read-only volume bound read-write", []string{head + "volumes:\n  - name: v\n    readonly: true\nonboot:\n  - name: a\n    image: b\n    binds.add: [v:/v]\n"},
-			`a.yml:7:5: onboot[0].binds.add[0]: volume "v" is read-only, but is mounted read-write`},
+			`a.yml:9:17: onboot[0].binds.add[0]: volume "v" is read-only, but is mounted read-write`},
 		{"read-only volume in a rw mount", []string{head + "volumes:\n  - name: v\n    readonly: true\nonboot:\n  - name: a\n    image: b\n    mounts:\n      - {type: bind, source: v, destination: /v, options: [rbind, rw]}\n"},
-			`a.yml:7:5: onboot[0].mounts[0]: volume "v" is read-only`},
+			`a.yml:10:30: onboot[0].mounts[0].source: volume "v" is read-only`},
 		{"file owner not a container", []string{head + "files:\n  - path: etc/x\n    contents: x\n    uid: nobody\n"},
-			`a.yml:4:5: files[0].uid: cannot find id "nobody"`},
+			`a.yml:6:10: files[0].uid: cannot find id "nobody"`},
 		{"empty file", []string{""}, "a.yml:1:1: the file is empty"},
-		{"bad volume platform", []string{head + "volumes:\n  - name: v\n    image: a\n    format: oci\n    platforms: [linux/nope/x/y]\n"}, `a.yml:4:5: volumes[0].platforms[0]: invalid platform "linux/nope/x/y"`},
+		{"bad volume platform", []string{head + "volumes:\n  - name: v\n    image: a\n    format: oci\n    platforms: [linux/nope/x/y]\n"}, `a.yml:7:17: volumes[0].platforms[0]: invalid platform "linux/nope/x/y"`},
 		{"oci volume without image", []string{head + "volumes:\n  - name: v\n    format: oci\n"}, `a.yml:4:5: volumes[0].image: a volume of format oci needs an image`},
 		{"null list", []string{head + "onboot:\n"}, "a.yml:3:8: onboot: expected a list, got null"},
 		{"null entry", []string{head + "services:\n  -\n"}, "a.yml:4:4: services[0]: expected a mapping, got null"},
@@ -158,7 +158,7 @@ func TestLabelNameAndImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ label, want string }{
-		{`{"name": "x", "capabilities": ["all"]}`, `t.yml:2:5: services[0]: foo/bar:1: bad org.mobyproject.config label: 1:10: name: an image's label cannot set the name (the YAML entry gives it), got the string "x"`},
+		{`{"name": "x", "capabilities": ["all"]}`, `t.yml:3:12: services[0].image: foo/bar:1: bad org.mobyproject.config label: 1:10: name: an image's label cannot set the name (the YAML entry gives it), got the string "x"`},
 		{"image: other", `1:8: image: an image's label cannot set the image`},
 		{"name: 5", `1:7: name: an image's label cannot set the name (the YAML entry gives it), got int 5`},
 		{"name: [x]", `name: an image's label cannot set the name`},

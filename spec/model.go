@@ -42,7 +42,7 @@ type Kernel struct {
 	// Tar is the modules tarball in the image; "" when NoTar.
 	Tar   string `yaml:"-" json:"-"`
 	NoTar bool   `yaml:"-" json:"-"`
-	Pos   Pos    `yaml:"-" json:"-"`
+	Loc   `yaml:"-" json:"-"`
 }
 
 // Image is an entry of onboot, onshutdown or services.
@@ -50,7 +50,7 @@ type Image struct {
 	Name      string `yaml:"name" json:"name"`
 	Image     string `yaml:"image" json:"image"`
 	Overrides `yaml:",inline"`
-	Pos       Pos `yaml:"-" json:"-"`
+	Loc       `yaml:"-" json:"-"`
 }
 
 // Overrides are what an entry or the org.mobyproject.config label may set
@@ -142,7 +142,7 @@ type File struct {
 	Mode      string  `yaml:"mode,omitempty" json:"mode,omitempty"`
 	UID       *ID     `yaml:"uid,omitempty" json:"uid,omitempty"`
 	GID       *ID     `yaml:"gid,omitempty" json:"gid,omitempty"`
-	Pos       Pos     `yaml:"-" json:"-"`
+	Loc       `yaml:"-" json:"-"`
 }
 
 // Volume is an entry of the volumes section.
@@ -152,7 +152,7 @@ type Volume struct {
 	ReadOnly  bool     `yaml:"readonly,omitempty" json:"readonly,omitempty"`
 	Format    string   `yaml:"format,omitempty" json:"format,omitempty"`
 	Platforms []string `yaml:"platforms,omitempty" json:"platforms,omitempty"`
-	Pos       Pos      `yaml:"-" json:"-"`
+	Loc       `yaml:"-" json:"-"`
 }
 
 // ImageConfig is the part of an image's OCI config that bundles use.

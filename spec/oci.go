@@ -2,6 +2,7 @@ package spec
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -78,21 +79,24 @@ func Bundles(cfg *Config, imageConfigs map[string]ImageConfig) ([]Bundle, error)
 	var out []Bundle
 	vols := cfg.volumes()
 	extracted := map[string]string{} // normalized ref -> image dir
+	labels := labelCache{}
 	for _, s := range cfg.sections() {
 		for i, img := range s.images {
 			dir := path.Join("containers", s.name, img.Name)
 			if s.name != "services" {
 				dir = path.Join("containers", s.name, fmt.Sprintf("%03d-%s", i, img.Name))
 			}
-			img, err := resolveVolumes(img, vols, fmt.Sprintf("%s[%d]", s.name, i))
+			if p := nameProblem(img.Name, s.name); p != "" {
+				return nil, img.errorAt("name", "%s", p)
+			}
+			img, err := resolveVolumes(img, vols)
 			if err != nil {
 				return nil, err
 			}
 			ic := imageConfigs[img.Image]
-			oci, rt, err := ConfigToOCI(img, ic, ids)
+			oci, rt, err := configToOCI(img, ic, ids, labels)
 			if err != nil {
-				return nil, &Error{File: img.Pos.File, Line: img.Pos.Line, Col: img.Pos.Col,
-					Field: fmt.Sprintf("%s[%d]", s.name, i), Msg: fmt.Sprintf("%s: %v", img.Image, err)}
+				return nil, img.errorAt("image", "%s: %v", img.Image, err)
 			}
 			readonly := oci.Root.Readonly
 			imgDir := path.Join(dir, "rootfs")
@@ -173,35 +177,78 @@ func (d *decoder) decodeLabelKey(n *yaml.Node, v reflect.Value, field string) {
 	d.errorf(n, field, "an image's label cannot set the %s (the YAML entry gives it), got %s", field, kindName(n))
 }
 
-// parseLabel reads the org.mobyproject.config label (YAML or JSON).
-func parseLabel(label string) (*Overrides, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(label), &doc); err != nil {
-		return nil, fmt.Errorf("bad %s label: %v", LabelConfig, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("bad %s label: no value", LabelConfig)
-	}
-	errs := &errorList{}
+// parseLabel reads the org.mobyproject.config label (YAML or JSON) and
+// checks it as a YAML entry is checked. It returns the label's overrides
+// and where their values are written in the label.
+func parseLabel(label string) (*Overrides, Loc, error) {
 	var lc labelConfig
-	newDecoder("", errs).decodeDocument(&doc, reflect.ValueOf(&lc).Elem())
-	if err := errs.err(); err != nil {
-		var msgs []string
-		for _, e := range errs.errs {
-			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Line, e.Col, strings.TrimPrefix(e.Field+": "+e.Msg, ": ")))
-		}
-		return nil, fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
+	d, root, err := decodeYAML("", []byte(label), reflect.ValueOf(&lc).Elem())
+	if err != nil {
+		return nil, Loc{}, labelError(err)
 	}
-	return &lc.Overrides, nil
+	l := Loc{Pos: d.pos(root), table: d.table}
+	errs := &errorList{}
+	validateOverrides(l, &lc.Overrides, errs)
+	if err := errs.err(); err != nil {
+		return nil, Loc{}, labelError(err)
+	}
+	return &lc.Overrides, l, nil
+}
+
+// labelError is err, errors in a label's text, as one error that gives
+// each position within the label.
+func labelError(err error) error {
+	var errs Errors
+	if !errors.As(err, &errs) {
+		return fmt.Errorf("bad %s label: %w", LabelConfig, err)
+	}
+	var msgs []string
+	for _, e := range errs {
+		if e.Msg == errEmpty {
+			msgs = append(msgs, "no value")
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Line, e.Col, strings.TrimPrefix(e.Field+": "+e.Msg, ": ")))
+	}
+	return fmt.Errorf("bad %s label: %s", LabelConfig, strings.Join(msgs, "; "))
+}
+
+// labelCache holds the labels already read, by text: an image used by
+// many entries has its label read once (a label can be large: its
+// aliases may expand it a hundredfold).
+type labelCache map[string]parsedLabel
+
+type parsedLabel struct {
+	o   *Overrides
+	loc Loc
+	err error
+}
+
+func (c labelCache) parse(s string) (*Overrides, Loc, error) {
+	if p, ok := c[s]; ok {
+		return p.o, p.loc, p.err
+	}
+	o, loc, err := parseLabel(s)
+	if c != nil {
+		c[s] = parsedLabel{o, loc, err}
+	}
+	return o, loc, err
 }
 
 // ConfigToOCI generates the OCI runtime config and runtime.json of an
 // entry: image config < label < YAML, with LinuxKit's defaults.
 func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec, Runtime, error) {
+	return configToOCI(img, ic, ids, nil)
+}
+
+// configToOCI is ConfigToOCI reading labels through cache, whose label
+// values it does not change.
+func configToOCI(img *Image, ic ImageConfig, ids map[string]uint32, cache labelCache) (specs.Spec, Runtime, error) {
 	label := &Overrides{}
+	var labelLoc Loc
 	if s := ic.Labels[LabelConfig]; s != "" {
 		var err error
-		if label, err = parseLabel(s); err != nil {
+		if label, labelLoc, err = cache.parse(s); err != nil {
 			return specs.Spec{}, Runtime{}, err
 		}
 	}
@@ -254,30 +301,11 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		mounts[path.Clean(parts[1])] = specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts}
 	}
 	for _, m := range pickMounts(label.Mounts, y.Mounts) {
-		tp, src, dest := m.Type, m.Source, m.Destination
-		if tp == "" {
-			switch src {
-			case "mqueue", "devpts", "proc", "sysfs", "cgroup":
-				tp = src
-			}
+		m, err := inferMount(m)
+		if err != nil {
+			return specs.Spec{}, Runtime{}, err
 		}
-		if tp == "" && dest == "/dev" {
-			tp = "tmpfs"
-		}
-		if tp == "" {
-			return specs.Spec{}, Runtime{}, fmt.Errorf("mount for destination %s is missing type", dest)
-		}
-		if src == "" {
-			src = tp
-		}
-		if dest == "" {
-			dest = defaultMountpoint(tp)
-		}
-		if dest == "" {
-			return specs.Spec{}, Runtime{}, fmt.Errorf("mount type %s is missing destination", tp)
-		}
-		mounts[path.Clean(dest)] = specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
-			UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings}
+		mounts[path.Clean(m.Destination)] = m
 	}
 	mountList := make([]specs.Mount, 0, len(mounts))
 	for _, m := range mounts {
@@ -329,13 +357,25 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		rlimits = append(rlimits, rl)
 	}
 
-	uid, err := ResolveID(pickID(label.UID, y.UID), ids)
-	if err != nil {
-		return specs.Spec{}, Runtime{}, fmt.Errorf("uid: %w", err)
+	// A name the YAML gives was checked with the whole configuration
+	// (Check); one from the label is checked here.
+	resolve := func(rel string, label, yaml *ID) (uint32, error) {
+		n, err := ResolveID(pickID(label, yaml), ids)
+		if err != nil && yaml == nil {
+			return 0, labelError(Errors{labelLoc.errorAt(rel, "%v", err)})
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", rel, err)
+		}
+		return n, nil
 	}
-	gid, err := ResolveID(pickID(label.GID, y.GID), ids)
+	uid, err := resolve("uid", label.UID, y.UID)
 	if err != nil {
-		return specs.Spec{}, Runtime{}, fmt.Errorf("gid: %w", err)
+		return specs.Spec{}, Runtime{}, err
+	}
+	gid, err := resolve("gid", label.GID, y.GID)
+	if err != nil {
+		return specs.Spec{}, Runtime{}, err
 	}
 	var groups []uint32
 	agids := label.AdditionalGids
@@ -343,10 +383,14 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 		agids = y.AdditionalGids
 	}
 	if agids != nil {
-		for _, g := range *agids {
-			n, err := ResolveID(&g, ids)
+		for i, g := range *agids {
+			var fromYAML *ID
+			if y.AdditionalGids != nil {
+				fromYAML = &g
+			}
+			n, err := resolve(fmt.Sprintf("additionalGids[%d]", i), &g, fromYAML)
 			if err != nil {
-				return specs.Spec{}, Runtime{}, fmt.Errorf("additionalGids: %w", err)
+				return specs.Spec{}, Runtime{}, err
 			}
 			groups = append(groups, n)
 		}
@@ -382,8 +426,8 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 				resources.Devices = append(resources.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Access: "rwm"})
 				continue
 			}
-			var mode uint32
-			if _, err := fmt.Sscanf(d.Mode, "%o", &mode); err != nil {
+			mode, err := parseMode(d.Mode)
+			if err != nil {
 				return specs.Spec{}, Runtime{}, fmt.Errorf("cannot parse device mode %q as octal", d.Mode)
 			}
 			fm := os.FileMode(mode)
@@ -408,6 +452,36 @@ func ConfigToOCI(img *Image, ic ImageConfig, ids map[string]uint32) (specs.Spec,
 	return oci, mergeRuntime(label.Runtime, y.Runtime), nil
 }
 
+// inferMount fills in what a mount leaves out as LinuxKit does: the type
+// from a source naming a pseudo filesystem (or tmpfs for /dev), the
+// source from the type, the destination from the type.
+func inferMount(m specs.Mount) (specs.Mount, error) {
+	tp, src, dest := m.Type, m.Source, m.Destination
+	if tp == "" {
+		switch src {
+		case "mqueue", "devpts", "proc", "sysfs", "cgroup":
+			tp = src
+		}
+	}
+	if tp == "" && dest == "/dev" {
+		tp = "tmpfs"
+	}
+	if tp == "" {
+		return specs.Mount{}, fmt.Errorf("mount for destination %s is missing type", dest)
+	}
+	if src == "" {
+		src = tp
+	}
+	if dest == "" {
+		dest = defaultMountpoint(tp)
+	}
+	if dest == "" {
+		return specs.Mount{}, fmt.Errorf("mount type %s is missing destination", tp)
+	}
+	return specs.Mount{Destination: dest, Type: tp, Source: src, Options: m.Options,
+		UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings}, nil
+}
+
 // resourcesAsWritten is a copy of r (empty when nil) as the runtime-spec
 // version LinuxKit writes (OCIVersion) has it. Of the types used in
 // config.json, only pids changed since: its limit was a plain number, so
@@ -418,6 +492,8 @@ func resourcesAsWritten(r *specs.LinuxResources) specs.LinuxResources {
 		return specs.LinuxResources{}
 	}
 	out := *r
+	// Devices are appended to: not onto the label's or the YAML's list.
+	out.Devices = append([]specs.LinuxDeviceCgroup(nil), r.Devices...)
 	if out.Pids != nil && out.Pids.Limit == nil {
 		out.Pids = &specs.LinuxPids{Limit: ptr(int64(0))}
 	}

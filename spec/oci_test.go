@@ -185,8 +185,8 @@ func TestBadLabelNamesImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Bundles(cfg, map[string]ImageConfig{"foo/bar:1": {Labels: map[string]string{LabelConfig: `{"capabilitys": []}`}}})
-	if err == nil || !strings.Contains(err.Error(), "foo/bar:1") || !strings.Contains(err.Error(), "capabilitys") || !strings.HasPrefix(err.Error(), "t.yml:2:5") {
-		t.Errorf("err = %v, want the entry position, the image and the bad key", err)
+	if err == nil || !strings.Contains(err.Error(), "foo/bar:1") || !strings.Contains(err.Error(), "capabilitys") || !strings.HasPrefix(err.Error(), "t.yml:3:12: services[0].image: foo/bar:1: bad org.mobyproject.config label: 1:2: capabilitys:") {
+		t.Errorf("err = %v, want the entry's image position, the image and the bad key at its place in the label", err)
 	}
 }
 

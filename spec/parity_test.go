@@ -72,7 +72,7 @@ func parity(files []string) parityResult {
 	for _, s := range cfg.sections() {
 		for _, img := range s.images {
 			key := s.name + "/" + img.Name
-			img, err := resolveVolumes(img, cfg.volumes(), key)
+			img, err := resolveVolumes(img, cfg.volumes())
 			var oci specs.Spec
 			var rt Runtime
 			if err == nil {

@@ -1,43 +1,85 @@
 package spec
 
 import (
-	"fmt"
+	"bytes"
+	"errors"
+	"io"
 	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/containerd/platforms"
-	"github.com/distribution/reference"
 	"gopkg.in/yaml.v3"
 )
 
 // Parse parses one LinuxKit YAML file strictly and validates it. The
 // returned error is an Errors listing every problem with its position.
 func Parse(filename string, data []byte) (*Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlSyntaxError(filename, data, err)
-	}
-	errs := &errorList{}
-	d := newDecoder(filename, errs)
 	cfg := &Config{}
-	if len(doc.Content) == 0 {
-		return nil, Errors{{File: filename, Line: 1, Col: 1, Msg: "the file is empty"}}
+	d, root, err := decodeYAML(filename, data, reflect.ValueOf(cfg).Elem())
+	if err != nil {
+		return nil, err
 	}
-	d.decodeDocument(&doc, reflect.ValueOf(cfg).Elem())
-	if errs.err() == nil {
-		cfg.InitPos = initPositions(d, doc.Content[0])
-	}
-	if errs.err() == nil {
-		validate(cfg, errs)
-	}
+	cfg.InitPos = initPositions(d, root)
+	errs := &errorList{}
+	validate(cfg, errs)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
 	cfg.Kernel.applyDefaults()
 	return cfg, nil
+}
+
+// errEmpty is the message for a file without a YAML value.
+const errEmpty = "the file is empty"
+
+// decodeYAML decodes the one YAML document of data strictly into v. It
+// returns the decoder (with the positions of every value) and the
+// document's root node, or Errors.
+func decodeYAML(filename string, data []byte, v reflect.Value) (*decoder, *yaml.Node, error) {
+	doc, err := readDocument(filename, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if doc == nil || len(doc.Content) == 0 {
+		return nil, nil, Errors{{File: filename, Line: 1, Col: 1, Msg: errEmpty}}
+	}
+	errs := &errorList{}
+	d := newDecoder(filename, errs)
+	d.decodeDocument(doc, v)
+	if err := errs.err(); err != nil {
+		return nil, nil, err
+	}
+	return d, doc.Content[0], nil
+}
+
+// readDocument parses data as YAML: one document (nil when there is none).
+// LinuxKit reads the first document of a file and ignores the rest, so a
+// second one (after ---) would be silently dropped: it is an error,
+// unless it holds nothing (a --- at the end).
+func readDocument(filename string, data []byte) (*yaml.Node, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var first *yaml.Node
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			return first, nil
+		}
+		if err != nil {
+			return nil, Errors{syntaxError(filename, data, err)}
+		}
+		if first == nil {
+			first = &doc
+			continue
+		}
+		if len(doc.Content) == 1 && doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" && doc.Content[0].Value == "" {
+			continue
+		}
+		return nil, Errors{{File: filename, Line: doc.Line, Col: doc.Column,
+			Msg: "a second YAML document: LinuxKit reads only the first one and would ignore everything from here (to combine files, give several)"}}
+	}
 }
 
 // initPositions returns where each entry of init is written (for an alias,
@@ -89,35 +131,6 @@ var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 var unknownAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
 
-// yamlSyntaxError places a parse error of data: at the line the YAML
-// library names, or, for an alias of an undefined anchor (which it
-// reports without a line), at the first such alias.
-func yamlSyntaxError(filename string, data []byte, err error) error {
-	if m := unknownAnchorRE.FindStringSubmatch(err.Error()); m != nil {
-		for i, line := range strings.Split(string(data), "\n") {
-			if col := aliasColumn(line, m[1]); col > 0 {
-				return Errors{{File: filename, Line: i + 1, Col: col, Msg: fmt.Sprintf("YAML syntax: alias *%s names no anchor (&%s) written before it", m[1], m[1])}}
-			}
-		}
-	}
-	return yamlErrors(filename, "YAML syntax: ", err)
-}
-
-// aliasColumn is the column of the alias *name in line, or 0.
-func aliasColumn(line, name string) int {
-	for off := 0; ; {
-		i := strings.Index(line[off:], "*"+name)
-		if i < 0 {
-			return 0
-		}
-		end := off + i + 1 + len(name)
-		if end == len(line) || strings.ContainsRune(" \t,]}#", rune(line[end])) {
-			return off + i + 1
-		}
-		off = end
-	}
-}
-
 // yamlErrors turns an error of the YAML library into positioned errors:
 // "yaml: line N: msg", or "yaml: unmarshal errors:" and a "line N: msg"
 // per line.
@@ -145,180 +158,6 @@ func (k *Kernel) applyDefaults() {
 		k.Tar, k.NoTar = "", true
 	default:
 		k.Tar = *k.TarOpt
-	}
-}
-
-var volumeNameRE = regexp.MustCompile(`^[a-z0-9_-]*$`)
-
-// validate checks what the schema and LinuxKit's loader check beyond types.
-func validate(cfg *Config, errs *errorList) {
-	checkRef := func(p Pos, field, ref string) {
-		if ref == "" {
-			errs.add(p, field, "image is required")
-			return
-		}
-		if _, err := reference.ParseNormalizedNamed(ref); err != nil {
-			errs.add(p, field, "invalid image reference %q: %v", ref, err)
-		}
-	}
-	if cfg.Kernel.Image != "" {
-		checkRef(cfg.Kernel.Pos, "kernel.image", cfg.Kernel.Image)
-	}
-	for i, ref := range cfg.Init {
-		p := Pos{}
-		if i < len(cfg.InitPos) {
-			p = cfg.InitPos[i]
-		}
-		checkRef(p, fmt.Sprintf("init[%d]", i), ref)
-	}
-	sections := []struct {
-		name   string
-		images []*Image
-	}{{"onboot", cfg.Onboot}, {"onshutdown", cfg.Onshutdown}, {"services", cfg.Services}}
-	for _, s := range sections {
-		for i, img := range s.images {
-			field := fmt.Sprintf("%s[%d]", s.name, i)
-			if img == nil {
-				errs.add(Pos{}, field, "empty entry")
-				continue
-			}
-			if img.Name == "" {
-				errs.add(img.Pos, field+".name", "name is required")
-			}
-			checkRef(img.Pos, field+".image", img.Image)
-			validateOverrides(img.Pos, field, &img.Overrides, errs)
-		}
-	}
-	names := map[string]bool{}
-	for i, img := range cfg.Services {
-		if img != nil && img.Name != "" {
-			if names[img.Name] {
-				errs.add(img.Pos, fmt.Sprintf("services[%d].name", i), "duplicate service name %q", img.Name)
-			}
-			names[img.Name] = true
-		}
-	}
-	vols := map[string]bool{}
-	for i, v := range cfg.Volumes {
-		field := fmt.Sprintf("volumes[%d]", i)
-		if v == nil {
-			continue
-		}
-		switch {
-		case v.Name == "":
-			errs.add(v.Pos, field+".name", "name is required")
-		case !volumeNameRE.MatchString(v.Name):
-			errs.add(v.Pos, field+".name", "invalid volume name %q (lower case letters, digits, _ and - only)", v.Name)
-		case vols[v.Name]:
-			errs.add(v.Pos, field+".name", "duplicate volume name %q", v.Name)
-		}
-		vols[v.Name] = true
-		if v.Image != "" {
-			checkRef(v.Pos, field+".image", v.Image)
-		}
-		if v.Format != "" && v.Format != "filesystem" && v.Format != "oci" {
-			errs.add(v.Pos, field+".format", "unknown format %q (filesystem or oci)", v.Format)
-		}
-		for j, p := range v.Platforms {
-			if _, err := platforms.Parse(p); err != nil {
-				errs.add(v.Pos, fmt.Sprintf("%s.platforms[%d]", field, j), "invalid platform %q: %v", p, err)
-			}
-		}
-		if v.Format == "oci" && v.Image == "" {
-			errs.add(v.Pos, field+".image", "a volume of format oci needs an image")
-		}
-	}
-	for i, f := range cfg.Files {
-		if f != nil {
-			validateFile(f, fmt.Sprintf("files[%d]", i), errs)
-		}
-	}
-}
-
-func validateFile(f *File, field string, errs *errorList) {
-	if f.Path == "" {
-		errs.add(f.Pos, field+".path", "path is required")
-	}
-	if f.Mode != "" {
-		if _, err := strconv.ParseUint(f.Mode, 8, 32); err != nil {
-			errs.add(f.Pos, field+".mode", "%q is not an octal mode", f.Mode)
-		}
-	}
-	kinds := 0
-	for _, set := range []bool{f.Directory, f.Symlink != "", f.Contents != nil, f.Source != "", f.Metadata != ""} {
-		if set {
-			kinds++
-		}
-	}
-	switch {
-	case f.Directory && f.Contents != nil:
-		errs.add(f.Pos, field, "directory with contents not allowed")
-	case f.Contents != nil && f.Source != "":
-		errs.add(f.Pos, field, "specified contents and source")
-	case f.Contents != nil && f.Metadata != "":
-		errs.add(f.Pos, field, "specified contents and metadata")
-	case f.Source != "" && f.Metadata != "":
-		errs.add(f.Pos, field, "specified source and metadata")
-	case kinds == 0:
-		errs.add(f.Pos, field, "contents of file (%s) not specified: give contents, source, metadata, directory or symlink", f.Path)
-	}
-	if f.Metadata != "" && f.Metadata != "yaml" && f.Metadata != "json" {
-		errs.add(f.Pos, field+".metadata", "unknown metadata format %q (yaml or json)", f.Metadata)
-	}
-}
-
-// validateOverrides checks values whose syntax LinuxKit checks when it
-// generates the OCI config, so errors in the YAML point at their line.
-func validateOverrides(p Pos, field string, o *Overrides, errs *errorList) {
-	checkCaps := func(name string, caps *[]string) {
-		if caps == nil {
-			return
-		}
-		for i, c := range *caps {
-			if msg := capabilityProblem(c, len(*caps)); msg != "" {
-				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, name, i), "%s", msg)
-			}
-		}
-	}
-	checkCaps("capabilities", o.Capabilities)
-	checkCaps("capabilities.add", o.CapabilitiesAdd)
-	checkCaps("ambient", o.Ambient)
-	if o.Rlimits != nil {
-		for i, r := range *o.Rlimits {
-			if _, err := parseRlimit(r); err != nil {
-				errs.add(p, fmt.Sprintf("%s.rlimits[%d]", field, i), "%v", err)
-			}
-		}
-	}
-	for _, list := range []struct {
-		name  string
-		binds *[]string
-	}{{"binds", o.Binds}, {"binds.add", o.BindsAdd}} {
-		if list.binds == nil {
-			continue
-		}
-		for i, b := range *list.binds {
-			if n := strings.Count(b, ":"); n < 1 || n > 2 {
-				errs.add(p, fmt.Sprintf("%s.%s[%d]", field, list.name, i), "bind %q is not src:dst[:options]", b)
-			}
-		}
-	}
-	if o.Tmpfs != nil {
-		for i, t := range *o.Tmpfs {
-			if strings.Count(t, ":") > 1 {
-				errs.add(p, fmt.Sprintf("%s.tmpfs[%d]", field, i), "tmpfs %q has too many ':'", t)
-			}
-		}
-	}
-	if o.Devices != nil {
-		for i, dev := range *o.Devices {
-			if dev.Path == "all" {
-				continue
-			}
-			if _, err := strconv.ParseInt(dev.Mode, 8, 32); err != nil {
-				errs.add(p, fmt.Sprintf("%s.devices[%d].mode", field, i), "%q is not an octal mode", dev.Mode)
-			}
-		}
 	}
 }
 
