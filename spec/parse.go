@@ -22,6 +22,7 @@ func Parse(filename string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg.InitPos = initPositions(d, root)
+	cfg.Pos = d.pos(root)
 	errs := &errorList{}
 	validate(cfg, errs)
 	if err := errs.err(); err != nil {
