@@ -259,7 +259,15 @@ func field(m *yaml.Node, name string) *yaml.Node {
 // rest of the file (and every position in it) keeps its bytes.
 func (d *document) rewrite(dt []byte) ([]byte, error) {
 	lines := bytes.SplitAfter(dt, []byte("\n"))
-	refs := append([]ref(nil), d.refs...)
+	// An aliased reference is one node, rewritten once.
+	var refs []ref
+	seen := map[*yaml.Node]bool{}
+	for _, r := range d.refs {
+		if !seen[r.node] {
+			seen[r.node] = true
+			refs = append(refs, r)
+		}
+	}
 	// Replace from the end so earlier columns stay valid.
 	sort.Slice(refs, func(i, j int) bool {
 		a, b := refs[i].node, refs[j].node
@@ -272,6 +280,13 @@ func (d *document) rewrite(dt []byte) ([]byte, error) {
 		}
 		line := lines[n.Line-1]
 		col := n.Column - 1
+		if n.Anchor != "" && col < len(line) && line[col] == '&' {
+			// `&name value`: the position is the anchor's.
+			col += 1 + len(n.Anchor)
+			for col < len(line) && (line[col] == ' ' || line[col] == '\t') {
+				col++
+			}
+		}
 		if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
 			col++
 		}
