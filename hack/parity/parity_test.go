@@ -185,6 +185,47 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
+// TestPrepareMergeKeys checks that an image reference reached through a
+// merge key or an alias is rewritten, once, at its anchor.
+func TestPrepareMergeKeys(t *testing.T) {
+	corpus := t.TempDir()
+	yml := "kernel:\n  <<: {image: linuxkit/kernel:6.12.59, cmdline: \"c\"}\n" +
+		"init:\n  - &init linuxkit/init:abc\n  - *init\n" +
+		"onboot:\n  - &base\n    name: a\n    image: &bb busybox:1.36\n" +
+		"  - <<: [{name: x}, {image: alpine:3.20}]\n    name: b\n" +
+		"  - <<: *base\n    name: c\n" +
+		"services:\n  - name: d\n    <<: {image: linuxkit/getty:abc}\n    image: *bb\n"
+	if err := os.WriteFile(filepath.Join(corpus, "a.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(NewInput(corpus, "a.yml"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p.Files[0])
+	want := strings.NewReplacer("linuxkit/kernel:", Namespace+"linuxkit/kernel:", "&init linuxkit/init:", "&init "+Namespace+"linuxkit/init:",
+		"&bb busybox", "&bb "+Namespace+"library/busybox", "image: alpine", "image: "+Namespace+"library/alpine").Replace(yml)
+	if string(got) != want {
+		t.Errorf("rewritten:\n%s\nwant:\n%s", got, want)
+	}
+	// linuxkit/getty is hidden by the entry's own image key: not used.
+	uses, err := Images([]Input{NewInput(corpus, "a.yml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, u := range uses {
+		refs = append(refs, strings.TrimPrefix(u.Ref, Namespace))
+	}
+	if w := []string{"library/alpine:3.20", "library/busybox:1.36", "linuxkit/init:abc", "linuxkit/kernel:6.12.59"}; !reflect.DeepEqual(refs, w) {
+		t.Errorf("images %v, want %v", refs, w)
+	}
+	cfg, err := spec.Load(spec.Source{Filename: "a.yml", Data: got})
+	if err != nil || cfg.Kernel.Image != Namespace+"linuxkit/kernel:6.12.59" || cfg.Onboot[1].Image != Namespace+"library/alpine:3.20" {
+		t.Errorf("rewritten YAML: %v %v", cfg, err)
+	}
+}
+
 func TestStandInsDeterministic(t *testing.T) {
 	roles := map[Role]bool{RoleContainer: true}
 	a, err := StandIn(Namespace+"linuxkit/getty:abc", roles)
