@@ -223,7 +223,17 @@ func TestPrepareMergeKeys(t *testing.T) {
 	}
 	cfg, err := spec.Load(spec.Source{Filename: "a.yml", Data: got})
 	if err != nil || cfg.Kernel.Image != Namespace+"linuxkit/kernel:6.12.59" || cfg.Onboot[1].Image != Namespace+"library/alpine:3.20" {
-		t.Errorf("rewritten YAML: %v %v", cfg, err)
+		t.Fatalf("rewritten YAML: %v %v", cfg, err)
+	}
+	if f := ForeignImages(cfg); f != nil {
+		t.Errorf("ForeignImages of the rewritten YAML: %v", f)
+	}
+	orig, err := spec.Load(spec.Source{Filename: "a.yml", Data: []byte(yml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, w := ForeignImages(orig), []string{"linuxkit/kernel:6.12.59", "linuxkit/init:abc", "linuxkit/init:abc", "busybox:1.36", "alpine:3.20", "busybox:1.36", "busybox:1.36"}; !reflect.DeepEqual(f, w) {
+		t.Errorf("ForeignImages of the original YAML: %v, want %v", f, w)
 	}
 }
 

@@ -627,6 +627,26 @@ var FailureRules = []FailureRule{
 	},
 }
 
+// ForeignImages lists the image references of cfg outside Namespace: a
+// reference the rewrite missed would be pulled by both tools from
+// elsewhere (lkbuild's buildkitd mirrors docker.io to the local registry).
+func ForeignImages(cfg *spec.Config) []string {
+	refs := append([]string{cfg.Kernel.Image}, cfg.Init...)
+	for _, y := range allEntries(cfg) {
+		refs = append(refs, y.Image)
+	}
+	for _, v := range cfg.Volumes {
+		refs = append(refs, v.Image)
+	}
+	var out []string
+	for _, r := range refs {
+		if r != "" && !strings.HasPrefix(r, Namespace) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func allEntries(cfg *spec.Config) []*spec.Image {
 	var out []*spec.Image
 	out = append(out, cfg.Onboot...)

@@ -180,6 +180,10 @@ func compareInput(ctx context.Context, env testenv.Env, dir string, in parity.In
 		r.harnessEr = err
 		return r
 	}
+	if refs := parity.ForeignImages(cfg); len(refs) > 0 {
+		r.harnessEr = fmt.Errorf("image references not rewritten to stand-ins (corpus.go's scan misses them): %s", strings.Join(refs, ", "))
+		return r
+	}
 	if r.rec.Error != "" {
 		r.failRule = parity.FailureAllowed(&parity.RuleInput{Config: cfg, Images: images}, r.rec.Error)
 		return r
