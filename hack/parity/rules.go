@@ -23,7 +23,7 @@ type RuleInput struct {
 	WantContents, GotContents map[string][]byte
 	Images                    map[string]*Image
 
-	symlinked map[string]string // lazily: see symlinked
+	symlinked map[string]string // computed once by symlinkedDirs
 }
 
 // Rule allows one deliberate difference listed in docs/compat.md.
@@ -123,7 +123,7 @@ func filePaths(cfg *spec.Config) map[string]*spec.File {
 	return out
 }
 
-// symlinked maps each path where LinuxKit's tree has a directory and
+// symlinkedDirs maps each path where LinuxKit's tree has a directory and
 // lkbuild's a symlink that resolves to a directory of lkbuild's tree to
 // that directory.
 func (in *RuleInput) symlinkedDirs() map[string]string {
