@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-
-	"github.com/lkbuild/lkbuild/spec"
 )
 
 // Diff is one path whose entries differ between LinuxKit's tree (Want)
@@ -226,6 +224,10 @@ func fields(w, g *Entry) []string {
 	return f
 }
 
+// sameJSON is the content finding of two files that hold the same JSON
+// written differently.
+const sameJSON = "same JSON, different bytes (formatting)"
+
 // contentDiff explains how two contents differ: member by member for JSON
 // objects, else the first line that differs.
 func contentDiff(want, got []byte) []string {
@@ -234,7 +236,7 @@ func contentDiff(want, got []byte) []string {
 		var out []string
 		jsonDiff("", wj, gj, &out)
 		if len(out) == 0 {
-			out = append(out, "same JSON, different bytes (formatting)")
+			out = append(out, sameJSON)
 		}
 		return out
 	}
@@ -305,193 +307,6 @@ func absent(b []byte) string {
 		return "(none)"
 	}
 	return string(b)
-}
-
-// Rule allows one deliberate difference listed in docs/compat.md.
-type Rule struct {
-	Name   string
-	Compat string // the compat.md item (its bold title)
-	// Allow reports whether the rule covers finding f of diff d, for an
-	// input whose merged configuration is cfg.
-	Allow func(cfg *spec.Config, d *Diff, f *Finding) bool
-}
-
-// treeRE splits a path inside an image tree (a bundle's rootfs/ or lower/,
-// a volume's lower/) into the tree and the path inside it.
-var treeRE = regexp.MustCompile(`^(containers/(?:onboot|onshutdown|services)/[^/]+/(?:rootfs|lower)|containers/volumes/[^/]+/lower)/(.*)$`)
-
-// inImage returns the path inside the image tree holding p (for init
-// images the tree is the root), and whether p is in a bundle or volume.
-func inImage(p string) (string, bool) {
-	if m := treeRE.FindStringSubmatch(p); m != nil {
-		return m[2], true
-	}
-	return p, false
-}
-
-// filePaths returns the files entries' paths (without leading /).
-func filePaths(cfg *spec.Config) map[string]*spec.File {
-	out := map[string]*spec.File{}
-	for _, f := range cfg.Files {
-		out[strings.TrimPrefix(f.Path, "/")] = f
-	}
-	return out
-}
-
-var (
-	mountSourceRE = regexp.MustCompile(`^/mounts/\d+/source: (".*") vs (".*")$`)
-	ociSubRE      = regexp.MustCompile(`^/linux/(resources|uidMappings|gidMappings)/[^:]*: (\(none\)|0|false) vs `)
-	metaSubRE     = regexp.MustCompile(`^/(onboot|onshutdown|services)/\d+/(resources|uidMappings|gidMappings)/[^:]*: (\(none\)|0|false) vs `)
-	mountIDMapRE  = regexp.MustCompile(`^/mounts/\d+/(uidMappings|gidMappings)[^:]*: \(none\) vs `)
-	configRE      = regexp.MustCompile(`^containers/(onboot|onshutdown|services)/[^/]+/config\.json$`)
-)
-
-// Rules are the differences docs/compat.md lists, each as narrow as the
-// item describes it. Nothing else is allowed.
-var Rules = []Rule{
-	{
-		Name:   "files-parents-keep-mode",
-		Compat: "`files` parents keep their mode.",
-		// LinuxKit re-writes each parent of a files entry with the
-		// entry's derived mode and owner; lkbuild leaves an existing
-		// parent's. (Its time is not covered: the item does not list it.)
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			if d.Want == nil || d.Got == nil || d.Want.Type != "dir" || d.Got.Type != "dir" || (f.Field != "mode" && f.Field != "owner") {
-				return false
-			}
-			for p, fe := range filePaths(cfg) {
-				if strings.HasPrefix(p, d.Path+"/") && d.Want.Mode == parentMode(fe) {
-					return true
-				}
-			}
-			return false
-		},
-	},
-	{
-		Name:   "no-setuid-on-files",
-		Compat: "No setuid, setgid or sticky bits on `files` entries.",
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			return f.Field == "mode" && filePaths(cfg)[d.Path] != nil &&
-				d.Want.Mode&0o7000 != 0 && d.Got.Mode == d.Want.Mode&^0o7000
-		},
-	},
-	{
-		Name:   "image-filtering-path-based",
-		Compat: "Image filtering is path based.",
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			rel, _ := inImage(d.Path)
-			if f.Field == "only-linuxkit" {
-				for _, ex := range []string{".dockerenv", "Dockerfile", "dev/console", "dev/pts", "dev/shm", "etc/hostname"} {
-					if strings.HasPrefix(rel, ex+"/") {
-						return true // LinuxKit drops only the path itself
-					}
-				}
-			}
-			switch rel {
-			case "etc/mtab":
-				// LinuxKit keeps an image's own etc/mtab.
-				return d.Want != nil && d.Got != nil && d.Got.Type == "symlink" && d.Got.Target == "/proc/mounts" &&
-					!(d.Want.Type == "symlink" && d.Want.Target == "/proc/mounts") && f.Field != "mtime"
-			case "etc/hosts":
-				// LinuxKit keeps the mode of an image's etc/hosts;
-				// lkbuild writes 0644.
-				return f.Field == "mode" && d.Got.Mode == 0o644
-			}
-			return false
-		},
-	},
-	{
-		Name:   "oci-volume-repacked",
-		Compat: "Volumes with `format: oci` hold a re-packed image.",
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			for _, v := range cfg.Volumes {
-				if v.Format != "oci" {
-					continue
-				}
-				rest, ok := strings.CutPrefix(d.Path, "containers/volumes/"+v.Name+"/lower/")
-				if !ok {
-					continue
-				}
-				if strings.HasPrefix(rest, "blobs/sha256/") {
-					return f.Field == "only-linuxkit" || f.Field == "only-lkbuild"
-				}
-				return rest == "index.json" && f.Field == "content"
-			}
-			return false
-		},
-	},
-	{
-		Name:   "bind-mounts-of-volumes-resolved",
-		Compat: "Bind mounts of volumes are resolved.",
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			m := mountSourceRE.FindStringSubmatch(f.Detail)
-			if f.Field != "content" || !configRE.MatchString(d.Path) || m == nil {
-				return false
-			}
-			for _, v := range cfg.Volumes {
-				if m[1] == fmt.Sprintf("%q", v.Name) && m[2] == fmt.Sprintf("%q", "/containers/volumes/"+v.Name+"/merged") {
-					return true
-				}
-			}
-			return false
-		},
-	},
-	{
-		Name:   "oci-subobjects-values-kept",
-		Compat: "OCI sub-objects use LinuxKit's schema names, and their values are kept.",
-		// In config.json, and in a metadata: json file (the whole
-		// configuration).
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			if f.Field != "content" {
-				return false
-			}
-			if configRE.MatchString(d.Path) {
-				return ociSubRE.MatchString(f.Detail)
-			}
-			fe := filePaths(cfg)[d.Path]
-			return fe != nil && fe.Metadata == "json" && metaSubRE.MatchString(f.Detail)
-		},
-	},
-	{
-		Name:   "mount-id-mappings",
-		Compat: "Mount id mappings reach config.json.",
-		Allow: func(cfg *spec.Config, d *Diff, f *Finding) bool {
-			return f.Field == "content" && configRE.MatchString(d.Path) && mountIDMapRE.MatchString(f.Detail)
-		},
-	},
-}
-
-// parentMode is the mode LinuxKit gives the parents of a files entry: the
-// entry's mode (default 0600, 0700 for directories) plus x where r or w
-// is set.
-func parentMode(f *spec.File) int64 {
-	mode := int64(0o600)
-	if f.Directory {
-		mode = 0o700
-	}
-	if f.Mode != "" {
-		fmt.Sscanf(f.Mode, "%o", &mode)
-	}
-	for _, bits := range []int64{0o700, 0o070, 0o007} {
-		if mode&bits != 0 {
-			mode |= bits & 0o111
-		}
-	}
-	return mode
-}
-
-// ApplyRules sets each finding's Rule to the first rule allowing it.
-func ApplyRules(cfg *spec.Config, diffs []*Diff) {
-	for _, d := range diffs {
-		for _, f := range d.Findings {
-			for _, r := range Rules {
-				if r.Allow(cfg, d, f) {
-					f.Rule = r.Name
-					break
-				}
-			}
-		}
-	}
 }
 
 // Line is the entry's manifest line, or "(none)".

@@ -207,7 +207,7 @@ func scan(dt []byte) (*document, error) {
 				doc.add(img, RoleKernel)
 			}
 		case "init":
-			if val.Kind == yaml.SequenceNode {
+			if val = unalias(val); val.Kind == yaml.SequenceNode {
 				for _, n := range val.Content {
 					doc.add(n, RoleInit)
 				}
@@ -217,7 +217,7 @@ func scan(dt []byte) (*document, error) {
 			if key == "volumes" {
 				role = RoleVolume
 			}
-			if val.Kind == yaml.SequenceNode {
+			if val = unalias(val); val.Kind == yaml.SequenceNode {
 				for _, n := range val.Content {
 					if img := field(n, "image"); img != nil {
 						doc.add(img, role)
@@ -238,18 +238,50 @@ func scan(dt []byte) (*document, error) {
 }
 
 func (d *document) add(n *yaml.Node, role Role) {
+	n = unalias(n)
 	if n.Kind == yaml.ScalarNode && n.Value != "" && n.Tag == "!!str" {
 		d.refs = append(d.refs, ref{node: n, role: role})
 	}
 }
 
+// unalias returns the node an alias names (the anchored node, whose text
+// is what a rewrite changes).
+func unalias(n *yaml.Node) *yaml.Node {
+	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+// field returns the value of the mapping's key name as a YAML decoder sees
+// it: the mapping's own key, else the first merged mapping (`<<: *a`,
+// `<<: {...}`, `<<: [*a, *b]`, earlier first) that has it.
 func field(m *yaml.Node, name string) *yaml.Node {
-	if m.Kind != yaml.MappingNode {
+	return fieldDepth(m, name, 0)
+}
+
+func fieldDepth(m *yaml.Node, name string, depth int) *yaml.Node {
+	m = unalias(m)
+	if m.Kind != yaml.MappingNode || depth > 100 {
 		return nil
 	}
+	var merges []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == name {
-			return m.Content[i+1]
+		k, v := m.Content[i], m.Content[i+1]
+		switch {
+		case k.Value == name && k.Tag != "!!merge":
+			return v
+		case k.Tag == "!!merge":
+			if v = unalias(v); v.Kind == yaml.SequenceNode {
+				merges = append(merges, v.Content...)
+			} else {
+				merges = append(merges, v)
+			}
+		}
+	}
+	for _, mm := range merges {
+		if v := fieldDepth(mm, name, depth+1); v != nil {
+			return v
 		}
 	}
 	return nil

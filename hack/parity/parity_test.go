@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,57 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
+// TestPrepareMergeKeys checks that an image reference reached through a
+// merge key or an alias is rewritten, once, at its anchor.
+func TestPrepareMergeKeys(t *testing.T) {
+	corpus := t.TempDir()
+	yml := "kernel:\n  <<: {image: linuxkit/kernel:6.12.59, cmdline: \"c\"}\n" +
+		"init:\n  - &init linuxkit/init:abc\n  - *init\n" +
+		"onboot:\n  - &base\n    name: a\n    image: &bb busybox:1.36\n" +
+		"  - <<: [{name: x}, {image: alpine:3.20}]\n    name: b\n" +
+		"  - <<: *base\n    name: c\n" +
+		"services:\n  - name: d\n    <<: {image: linuxkit/getty:abc}\n    image: *bb\n"
+	if err := os.WriteFile(filepath.Join(corpus, "a.yml"), []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Prepare(NewInput(corpus, "a.yml"), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p.Files[0])
+	want := strings.NewReplacer("linuxkit/kernel:", Namespace+"linuxkit/kernel:", "&init linuxkit/init:", "&init "+Namespace+"linuxkit/init:",
+		"&bb busybox", "&bb "+Namespace+"library/busybox", "image: alpine", "image: "+Namespace+"library/alpine").Replace(yml)
+	if string(got) != want {
+		t.Errorf("rewritten:\n%s\nwant:\n%s", got, want)
+	}
+	// linuxkit/getty is hidden by the entry's own image key: not used.
+	uses, err := Images([]Input{NewInput(corpus, "a.yml")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, u := range uses {
+		refs = append(refs, strings.TrimPrefix(u.Ref, Namespace))
+	}
+	if w := []string{"library/alpine:3.20", "library/busybox:1.36", "linuxkit/init:abc", "linuxkit/kernel:6.12.59"}; !reflect.DeepEqual(refs, w) {
+		t.Errorf("images %v, want %v", refs, w)
+	}
+	cfg, err := spec.Load(spec.Source{Filename: "a.yml", Data: got})
+	if err != nil || cfg.Kernel.Image != Namespace+"linuxkit/kernel:6.12.59" || cfg.Onboot[1].Image != Namespace+"library/alpine:3.20" {
+		t.Fatalf("rewritten YAML: %v %v", cfg, err)
+	}
+	if f := ForeignImages(cfg); f != nil {
+		t.Errorf("ForeignImages of the rewritten YAML: %v", f)
+	}
+	orig, err := spec.Load(spec.Source{Filename: "a.yml", Data: []byte(yml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, w := ForeignImages(orig), []string{"linuxkit/kernel:6.12.59", "linuxkit/init:abc", "linuxkit/init:abc", "busybox:1.36", "alpine:3.20", "busybox:1.36", "busybox:1.36"}; !reflect.DeepEqual(f, w) {
+		t.Errorf("ForeignImages of the original YAML: %v, want %v", f, w)
+	}
+}
+
 func TestStandInsDeterministic(t *testing.T) {
 	roles := map[Role]bool{RoleContainer: true}
 	a, err := StandIn(Namespace+"linuxkit/getty:abc", roles)
@@ -255,7 +307,7 @@ func TestCompareRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ApplyRules(cfg, diffs)
+	ApplyRules(&RuleInput{Config: cfg, Want: want, Got: got}, diffs)
 	var got2 []string
 	for _, d := range diffs {
 		for _, f := range d.Findings {
@@ -313,5 +365,248 @@ func TestRecordedManifests(t *testing.T) {
 	}
 	if _, err := LoadContents("testdata/contents.json.gz"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStandInLayers checks what the stand-ins' layers give the rules: the
+// paths only LinuxKit's flattening keeps below an opaque directory, and
+// the directories a later layer only implies.
+func TestStandInLayers(t *testing.T) {
+	keys := func(m map[string]bool) []string {
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	roles := map[Role]bool{RoleContainer: true}
+	for _, tc := range []struct {
+		ref            string
+		hidden, implic []string
+	}{
+		{"library/alpine:3.20", []string{"var/cache/apk/APKINDEX.tar.gz"}, nil},
+		{"library/docker:27", []string{"var/cache/apk/APKINDEX.tar.gz"}, []string{"usr", "usr/local", "usr/local/bin"}},
+		{"linuxkit/sysctl:abc", nil, nil},
+	} {
+		img, err := StandIn(Namespace+tc.ref, roles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(img.OpaqueHidden()); !reflect.DeepEqual(got, tc.hidden) {
+			t.Errorf("%s: OpaqueHidden %v, want %v", tc.ref, got, tc.hidden)
+		}
+		if got := keys(img.ImpliedDirs()); !reflect.DeepEqual(got, tc.implic) {
+			t.Errorf("%s: ImpliedDirs %v, want %v", tc.ref, got, tc.implic)
+		}
+	}
+}
+
+// TestRulesOfTheTree checks the rules for the differences of whole trees:
+// each allows what its docs/compat.md item says and no neighbour of it.
+func TestRulesOfTheTree(t *testing.T) {
+	ns := Namespace
+	cfg, err := spec.Load(spec.Source{Filename: "x.yml", Data: []byte(
+		"kernel:\n  image: " + ns + "linuxkit/kernel:6.12.59\n" +
+			"init:\n  - " + ns + "linuxkit/init:abc\n  - " + ns + "linuxkit/firmware:abc\n" +
+			"onboot:\n  - name: sysctl\n    image: " + ns + "linuxkit/sysctl:abc\n    capabilities.add: [CAP_SYS_ADMIN, CAP_NET_ADMIN]\n" +
+			"  - name: dedupe\n    image: " + ns + "linuxkit/sysctl:abc\n    capabilities.add: [CAP_SYS_ADMIN, CAP_NET_ADMIN]\n" +
+			"services:\n  - name: docker\n    image: " + ns + "library/docker:27\n    capabilities: [CAP_SYS_ADMIN]\n" +
+			"    capabilities.add: [CAP_MKNOD]\n    binds: [\"/a:/a\"]\n    binds.add: [\"/run:/run\"]\n" +
+			"volumes:\n  - name: v\n    image: " + ns + "library/alpine:3.20\n    format: oci\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]*Image{}
+	for _, u := range []struct {
+		ref  string
+		role Role
+	}{{"linuxkit/init:abc", RoleInit}, {"linuxkit/firmware:abc", RoleInit}, {"linuxkit/sysctl:abc", RoleContainer},
+		{"library/docker:27", RoleContainer}, {"library/alpine:3.20", RoleVolume}} {
+		img, err := StandIn(ns+u.ref, map[Role]bool{u.role: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[img.Ref] = img
+	}
+	parse := func(lines ...string) *Manifest {
+		rec, err := Parse([]byte(strings.Join(lines, "\n") + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.Manifest
+	}
+	const (
+		d  = "containers/services/docker/lower/"
+		vl = "containers/volumes/v/lower/"
+	)
+	want := parse(
+		". dir 0755 0:0 1709294400",
+		"sbom.spdx.json file 0644 0:0 1492533000 327 varies",
+		"etc/sbom.spdx.json file 0644 0:0 1492533000 327 varies",
+		d+"var/cache/apk/APKINDEX.tar.gz file 0644 0:0 1709294400 6 f816b480f87144ec",
+		d+"var/cache/apk/other file 0644 0:0 1709294400 6 f816b480f87144ec",
+		d+"etc/motd file 0644 0:0 1709294400 6 f816b480f87144ec",
+		d+"usr/local dir 0755 0:0 1709294400",
+		d+"var dir 0755 0:0 1709294400",
+		"lib dir 0755 0:0 1709294400",
+		"lib/modules/m.ko file 0644 0:0 1709294400 3 aaaa",
+		"lib/y file 0644 0:0 1709294400 3 bbbb",
+		"lib/apk/db/installed file 0644 0:0 0 9 dddd",
+		"usr dir 0755 0:0 1709294400",
+		"usr/lib dir 0755 0:0 1709294400",
+		"usr/lib/apk/db/installed file 0644 0:0 1709294400 4 eeee",
+		"containers/onboot/000-sysctl/config.json file 0644 0:0 1492533000 10 w1",
+		"containers/onboot/001-dedupe/config.json file 0644 0:0 1492533000 10 w1",
+		"containers/services/docker/config.json file 0644 0:0 1492533000 10 w2",
+		vl+"blobs dir 0755 0:0 0",
+		vl+"oci-layout file 0644 0:0 0 36 l1",
+		vl+"index.json file 0644 0:0 0 36 i1",
+	)
+	got := parse(
+		". dir 0755 0:0 0 implicit",
+		d+"usr/local dir 0755 0:0 1796061320",
+		d+"var dir 0755 0:0 1796061320",
+		"lib symlink - 0:0 1709294400 -> usr/lib",
+		"usr dir 0755 0:0 1709294400",
+		"usr/lib dir 0755 0:0 1709294400",
+		"usr/lib/modules/m.ko file 0644 0:0 1709294400 3 aaaa",
+		"usr/lib/y file 0600 0:0 1709294400 3 bbbb",
+		"usr/lib/apk/db/installed file 0644 0:0 0 9 dddd",
+		"containers/onboot/000-sysctl/config.json file 0644 0:0 1492533000 10 g1",
+		"containers/onboot/001-dedupe/config.json file 0644 0:0 1492533000 10 g1x",
+		"containers/services/docker/config.json file 0644 0:0 1492533000 10 g2",
+		vl+"blobs dir 0755 0:0 1492533000",
+		vl+"oci-layout file 0644 0:0 1492533000 30 l2",
+		vl+"index.json file 0644 0:0 1 36 i1",
+	)
+	caps := func(eff ...string) string {
+		b := append([]string(nil), eff...)
+		sort.Strings(b)
+		q := func(l []string) string { return `["` + strings.Join(l, `","`) + `"]` }
+		uniq := b[:0]
+		for i, c := range b {
+			if i == 0 || c != b[i-1] {
+				uniq = append(uniq, c)
+			}
+		}
+		return `"capabilities":{"bounding":` + q(uniq) + `,"effective":` + q(eff) + `,"inheritable":` + q(uniq) + `,"permitted":` + q(uniq) + `}`
+	}
+	bind := func(dst string) string {
+		return `{"destination":"` + dst + `","type":"bind","source":"` + dst + `","options":["rw","rbind","rshared"]}`
+	}
+	wantContents := map[string][]byte{
+		"w1": []byte(`{"process":{` + caps("CAP_SYS_ADMIN", "CAP_SYS_ADMIN", "CAP_NET_ADMIN") + `},"mounts":[]}`),
+		"w2": []byte(`{"process":{` + caps("CAP_SYS_ADMIN") + `},"mounts":[` + bind("/a") + `,` + bind("/sys") + `]}`),
+		"l1": []byte("{\n\t\t\"imageLayoutVersion\": \"1.0.0\"\n\t}"),
+	}
+	gotContents := map[string][]byte{
+		"g1":  []byte(`{"process":{` + caps("CAP_SYS_ADMIN", "CAP_NET_ADMIN") + `},"mounts":[]}`),
+		"g1x": []byte(`{"process":{` + caps("CAP_NET_ADMIN", "CAP_SYS_ADMIN") + `},"mounts":[]}`), // order changed
+		"g2":  []byte(`{"process":{` + caps("CAP_SYS_ADMIN", "CAP_MKNOD") + `},"mounts":[` + bind("/a") + `,` + bind("/run") + `,` + bind("/sys") + `]}`),
+		"l2":  []byte(`{"imageLayoutVersion":"1.0.0"}`),
+	}
+	diffs := Compare(want, got, wantContents, gotContents)
+	ApplyRules(&RuleInput{Config: cfg, Want: want, Got: got, WantContents: wantContents, GotContents: gotContents, Images: images}, diffs)
+	var lines []string
+	for _, d := range diffs {
+		for _, f := range d.Findings {
+			lines = append(lines, fmt.Sprintf("%s: %s %s (%s)", d.Path, f.Field, f.Detail, f.Rule))
+		}
+	}
+	wantLines := []string{
+		".: mtime  (no-root-entry)",
+		"containers/onboot/000-sysctl/config.json: content /process/capabilities/effective/1: \"CAP_SYS_ADMIN\" vs \"CAP_NET_ADMIN\" (add-once)",
+		"containers/onboot/000-sysctl/config.json: content /process/capabilities/effective/2: \"CAP_NET_ADMIN\" vs (none) (add-once)",
+		"containers/onboot/001-dedupe/config.json: content /process/capabilities/effective/0: \"CAP_SYS_ADMIN\" vs \"CAP_NET_ADMIN\" ()",
+		"containers/onboot/001-dedupe/config.json: content /process/capabilities/effective/2: \"CAP_NET_ADMIN\" vs (none) ()",
+		"containers/services/docker/config.json: content /mounts/1/destination: \"/sys\" vs \"/run\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /mounts/1/source: \"/sys\" vs \"/run\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /mounts/2: (none) vs {\"destination\":\"/sys\",\"options\":[\"rw\",\"rbind\",\"rshared\"],\"source\":\"/sys\",\"type\":\"bind\"} (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/bounding/0: \"CAP_SYS_ADMIN\" vs \"CAP_MKNOD\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/bounding/1: (none) vs \"CAP_SYS_ADMIN\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/effective/1: (none) vs \"CAP_MKNOD\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/inheritable/0: \"CAP_SYS_ADMIN\" vs \"CAP_MKNOD\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/inheritable/1: (none) vs \"CAP_SYS_ADMIN\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/permitted/0: \"CAP_SYS_ADMIN\" vs \"CAP_MKNOD\" (add-next-to-list)",
+		"containers/services/docker/config.json: content /process/capabilities/permitted/1: (none) vs \"CAP_SYS_ADMIN\" (add-next-to-list)",
+		d + "etc/motd: only-linuxkit  ()",
+		d + "usr/local: mtime  (implied-directories-time)",
+		d + "var: mtime  ()",
+		d + "var/cache/apk/APKINDEX.tar.gz: only-linuxkit  (opaque-whiteouts)",
+		d + "var/cache/apk/other: only-linuxkit  ()",
+		vl + "blobs: mtime  (oci-volume-repacked)",
+		vl + "index.json: mtime  ()",
+		vl + "oci-layout: mtime  (oci-volume-repacked)",
+		vl + "oci-layout: content " + sameJSON + " (oci-volume-repacked)",
+		"etc/sbom.spdx.json: only-linuxkit  ()",
+		"lib: type  (symlink-keeps-directories)",
+		"lib/apk/db/installed: only-linuxkit  (symlink-keeps-directories)",
+		"lib/modules/m.ko: only-linuxkit  (symlink-keeps-directories)",
+		"lib/y: only-linuxkit  ()",
+		"sbom.spdx.json: only-linuxkit  (no-sbom)",
+		"usr/lib/apk/db/installed: mtime  (symlink-keeps-directories)",
+		"usr/lib/apk/db/installed: content  (symlink-keeps-directories)",
+		"usr/lib/modules/m.ko: only-lkbuild  (symlink-keeps-directories)",
+		"usr/lib/y: only-lkbuild  ()",
+	}
+	if !reflect.DeepEqual(lines, wantLines) {
+		t.Errorf("findings:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(wantLines, "\n"))
+	}
+}
+
+// TestFailureRules checks the inputs LinuxKit fails on that lkbuild may
+// build.
+func TestFailureRules(t *testing.T) {
+	getty := Namespace + "linuxkit/getty:abc"
+	img, err := StandIn(getty, map[Role]bool{RoleContainer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(entry string) *RuleInput {
+		cfg, err := spec.Load(spec.Source{Filename: "x.yml", Data: []byte("services:\n  - name: getty\n    image: " + getty + "\n" + entry)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &RuleInput{Config: cfg, Images: map[string]*Image{getty: img}}
+	}
+	msg := "failed to create OCI spec for " + getty + ": unknown capability: all"
+	for _, tc := range []struct {
+		entry, msg, rule string
+	}{
+		{"    capabilities.add: [CAP_SYS_TIME]\n", msg, "add-once"},
+		{"    capabilities.add: [CAP_SYS_TIME]\n", strings.Replace(msg, "getty:abc", "getty:def", 1), ""},
+		{"    capabilities: [CAP_SYS_ADMIN]\n    capabilities.add: [CAP_SYS_TIME]\n", msg, ""},
+		{"", msg, ""},
+		{"    capabilities.add: [CAP_SYS_TIME]\n", strings.Replace(msg, ": all", ": none", 1), ""},
+	} {
+		if got := FailureAllowed(in(tc.entry), tc.msg); got != tc.rule {
+			t.Errorf("%q, %q: rule %q, want %q", tc.entry, tc.msg, got, tc.rule)
+		}
+	}
+}
+
+// TestRulesCiteCompat checks that every rule names an item of
+// docs/compat.md by its bold title.
+func TestRulesCiteCompat(t *testing.T) {
+	dt, err := os.ReadFile("../../docs/compat.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	check := func(name, compat string) {
+		if !bytes.Contains(dt, []byte("- **"+compat+"**")) {
+			t.Errorf("rule %s: docs/compat.md has no item **%s**", name, compat)
+		}
+	}
+	for _, r := range Rules {
+		if names[r.Name] {
+			t.Errorf("two rules named %s", r.Name)
+		}
+		names[r.Name] = true
+		check(r.Name, r.Compat)
+	}
+	for _, r := range FailureRules {
+		check(r.Name, r.Compat)
 	}
 }

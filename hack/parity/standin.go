@@ -26,6 +26,10 @@ type Image struct {
 	Ref   string // Namespace + repository path [+ ":" tag]
 	Index []byte // the OCI image index
 	Blobs map[digest.Digest][]byte
+	// layers are the layers' entries, bottom first; label is the
+	// org.mobyproject.config label ("" if none).
+	layers [][]file
+	label  string
 }
 
 // Digest is the digest of the image index.
@@ -326,7 +330,7 @@ func tarBytes(fs []file) []byte {
 // buildImage assembles uncompressed layers (so the digests do not depend
 // on a compressor's version), the config, the manifest and the index.
 func buildImage(ref string, cfg ocispecs.ImageConfig, layers [][]file) (*Image, error) {
-	img := &Image{Ref: ref, Blobs: map[digest.Digest][]byte{}}
+	img := &Image{Ref: ref, Blobs: map[digest.Digest][]byte{}, layers: layers, label: cfg.Labels["org.mobyproject.config"]}
 	add := func(mt string, dt []byte) ocispecs.Descriptor {
 		d := digest.FromBytes(dt)
 		img.Blobs[d] = dt
@@ -390,4 +394,103 @@ func StandIns(inputs []Input) ([]*Image, error) {
 		imgs = append(imgs, img)
 	}
 	return imgs, nil
+}
+
+// whiteoutPrefix marks a whiteout in a layer; whiteoutOpaque, as a
+// directory's entry, hides every lower layer's entry below it.
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+// flatten applies the image's layers in order and returns the paths of
+// the result. With opaque false the opaque markers are ignored, as
+// go-containerregistry's mutate.Extract (LinuxKit's flattening) ignores
+// them; with opaque true they hide the lower layers' entries below their
+// directory, as the OCI image spec's layer rules (and BuildKit) do.
+func (img *Image) flatten(opaque bool) map[string]bool {
+	tree := map[string]bool{}
+	remove := func(p string, self bool) {
+		for q := range tree {
+			if (self && q == p) || strings.HasPrefix(q, p+"/") {
+				delete(tree, q)
+			}
+		}
+	}
+	for _, l := range img.layers {
+		// Whiteouts apply to the lower layers only: first remove, then add.
+		for _, f := range l {
+			name := path.Clean(f.name)
+			dir, base := path.Dir(name), path.Base(name)
+			switch {
+			case base == whiteoutOpaque:
+				if opaque {
+					remove(dir, false)
+				}
+			case strings.HasPrefix(base, whiteoutPrefix):
+				remove(path.Join(dir, strings.TrimPrefix(base, whiteoutPrefix)), true)
+			}
+		}
+		for _, f := range l {
+			name := path.Clean(f.name)
+			if strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+				continue
+			}
+			if f.typ != tar.TypeDir {
+				remove(name, false) // a non-directory replaces a directory
+			}
+			tree[name] = true
+		}
+	}
+	return tree
+}
+
+// OpaqueHidden returns the paths of the image that LinuxKit's flattening
+// keeps although a later layer made a directory above them opaque.
+func (img *Image) OpaqueHidden() map[string]bool {
+	oci := img.flatten(true)
+	out := map[string]bool{}
+	for p := range img.flatten(false) {
+		if !oci[p] {
+			out[p] = true
+		}
+	}
+	return out
+}
+
+// ImpliedDirs returns the directories of the image whose last change is a
+// layer that adds something below them without an entry for the directory
+// itself, when an earlier layer has an entry for it. Extracting such a
+// layer (containerd's applier, which BuildKit uses) creates the directory
+// in the layer's snapshot with the lower entry's mode, owner and time, then
+// creating its children gives it the time of the extraction; LinuxKit's
+// flattening keeps the earlier layer's entry.
+func (img *Image) ImpliedDirs() map[string]bool {
+	last := map[string]bool{} // directory -> its last change is implied
+	entry := map[string]bool{}
+	for _, l := range img.layers {
+		own := map[string]bool{}
+		for _, f := range l {
+			own[path.Clean(f.name)] = true
+		}
+		for _, f := range l {
+			name := path.Clean(f.name)
+			if f.typ == tar.TypeDir {
+				last[name] = false
+				entry[name] = true
+			}
+			for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+				if !own[d] && entry[d] {
+					last[d] = true
+				}
+			}
+		}
+	}
+	out := map[string]bool{}
+	for d, implied := range last {
+		if implied {
+			out[d] = true
+		}
+	}
+	return out
 }
