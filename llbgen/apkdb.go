@@ -20,7 +20,10 @@ const apkDatabase = "lib/apk/db/installed"
 // filesystem is their contents in init order, each followed by two
 // newlines, mode 0644, owned by root, so package scanners see every init
 // image's packages instead of the last one's. With one such image its own
-// file stays. The joined file's time is SOURCE_DATE_EPOCH, else 0 (LinuxKit
+// file stays. Unlike LinuxKit, which matches the literal path in each
+// image's tar stream, an image whose lib/apk/db is reached through its own
+// symlinks (a usr-merged image) joins too: in the merged tree its file and
+// the joined one are the same path. The joined file's time is SOURCE_DATE_EPOCH, else 0 (LinuxKit
 // leaves it unset); lib/apk/db keeps the time the last init image gives it.
 func (b *builder) withAPKDatabase(ctx context.Context, rootfs llb.State, inits []*rootLayer) (llb.State, error) {
 	if len(inits) < 2 {
@@ -30,12 +33,16 @@ func (b *builder) withAPKDatabase(ctx context.Context, rootfs llb.State, inits [
 	var dbs [][]byte
 	dirTime := b.epoch()
 	for _, l := range inits {
-		if d, ok, err := rc.own(ctx, l, path.Dir(apkDatabase)); err != nil {
+		if _, d, ok, err := rc.ownResolved(ctx, l, path.Dir(apkDatabase)); err != nil {
 			return llb.State{}, err
 		} else if ok && d.isDir() {
 			dirTime = time.Unix(0, d.mtime).UTC()
 		}
-		e, ok, err := rc.own(ctx, l, apkDatabase)
+		// In a usr-merged image (lib -> usr/lib) the database is at
+		// usr/lib/apk/db/installed: found through the image's own
+		// symlinks, it joins the others, which are written through the
+		// same symlink in the merged tree.
+		real, e, ok, err := rc.ownResolved(ctx, l, apkDatabase)
 		if err != nil {
 			return llb.State{}, err
 		}
@@ -46,7 +53,7 @@ func (b *builder) withAPKDatabase(ctx context.Context, rootfs llb.State, inits [
 		if err != nil {
 			return llb.State{}, err
 		}
-		dt, err := t.ReadFile(ctx, "/"+apkDatabase)
+		dt, err := t.ReadFile(ctx, "/"+real)
 		if err != nil {
 			return llb.State{}, fmt.Errorf("%s: reading /%s of %s: %w", l.pos, apkDatabase, l.what, err)
 		}

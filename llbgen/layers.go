@@ -163,6 +163,48 @@ func (rc *reconciler) own(ctx context.Context, l *rootLayer, p string) (entry, b
 	return e, ok, nil
 }
 
+// ownResolved follows p through the layer's own tree, symlinks included
+// (an absolute one from the layer's root), and returns the real path it
+// names in the layer and its entry; ok is false when it names nothing.
+func (rc *reconciler) ownResolved(ctx context.Context, l *rootLayer, p string) (string, entry, bool, error) {
+	comps := split(p)
+	cur := ""
+	hops := 0
+	for len(comps) > 0 {
+		c := comps[0]
+		comps = comps[1:]
+		switch c {
+		case ".":
+			continue
+		case "..":
+			cur = dirOf(cur)
+			continue
+		}
+		e, ok, err := rc.own(ctx, l, joinRel(cur, c))
+		if err != nil || !ok {
+			return "", entry{}, false, err
+		}
+		switch {
+		case e.isSymlink():
+			if hops++; hops > maxSymlinks {
+				return "", entry{}, false, nil
+			}
+			if strings.HasPrefix(e.link, "/") {
+				cur = ""
+			}
+			comps = append(split(e.link), comps...)
+		case e.isDir():
+			cur = joinRel(cur, c)
+		case len(comps) == 0:
+			return joinRel(cur, c), e, true, nil
+		default:
+			return "", entry{}, false, nil
+		}
+	}
+	e, ok, err := rc.own(ctx, l, cur)
+	return cur, e, ok, err
+}
+
 // place maps a path of the layer to its path in the merged tree.
 func (l *rootLayer) place(p string) string {
 	best := -1

@@ -271,28 +271,52 @@ func TestBuildReconcilesLayers(t *testing.T) {
 	}
 }
 
-// TestAPKDatabaseOfOneImage: with one apk database among the init images
-// the image's own file stays, as in LinuxKit.
-func TestAPKDatabaseOfOneImage(t *testing.T) {
-	cfg, err := spec.Parse("x.yml", []byte("init:\n  - a/one:1\n  - a/two:1\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := options(&fakeResolver{})
-	o.Target = "tar"
-	o.Reader = fakeReader{
-		"[init] extract a/one:1": {"lib/apk/db/installed": "file:P:musl\n"},
-		"[init] extract a/two:1": {"usr/lib/apk/db/installed": "file:P:x\n", "lib/apk/db": "link:/usr/lib/apk/db"},
-	}
-	res, err := Build(context.Background(), cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, op := range ops(t, res.Output) {
-		for _, a := range op.GetFile().GetActions() {
-			if f := a.GetMkfile(); f != nil && strings.Contains(f.GetPath(), "apk") {
-				t.Errorf("unexpected %s", f.GetPath())
+// TestAPKDatabases: with one apk database among the init images the
+// image's own file stays, as in LinuxKit; a usr-merged image's database,
+// reached through its own symlinks, joins the others (it is the same path
+// in the merged tree).
+func TestAPKDatabases(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		two    fakeTree
+		joined string
+	}{
+		{name: "one database", two: fakeTree{"usr/bin/x": "file:x"}},
+		{name: "usr-merged database", two: fakeTree{"usr/lib/apk/db/installed": "file:P:fw\n", "lib": "link:usr/lib"},
+			joined: "P:musl\n\n\nP:fw\n\n\n"},
+		{name: "symlinked db directory", two: fakeTree{"usr/lib/apk/db/installed": "file:P:x\n", "lib/apk/db": "link:/usr/lib/apk/db"},
+			joined: "P:musl\n\n\nP:x\n\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := spec.Parse("x.yml", []byte("init:\n  - a/one:1\n  - a/two:1\n"))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
+			o := options(&fakeResolver{})
+			o.Target = "tar"
+			o.Reader = fakeReader{
+				"[init] extract a/one:1": {"lib/apk/db/installed": "file:P:musl\n"},
+				"[init] extract a/two:1": tc.two,
+			}
+			res, err := Build(context.Background(), cfg, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, op := range ops(t, res.Output) {
+				for _, a := range op.GetFile().GetActions() {
+					if f := a.GetMkfile(); f != nil && strings.Contains(f.GetPath(), "apk") {
+						got = append(got, string(f.GetData()))
+					}
+				}
+			}
+			want := []string(nil)
+			if tc.joined != "" {
+				want = []string{tc.joined}
+			}
+			if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+				t.Errorf("joined database %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -58,6 +58,19 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 		return fmt.Errorf("walking %s: %w", root, err)
 	}
 	cw := cpio.NewWriter(w)
+	// The root directory first: the kernel applies a "." entry's mode and
+	// owner to the initramfs root, which is otherwise tmpfs's 1777
+	// (world-writable) when the command line names no root device.
+	// LinuxKit's initrds carry one from kernel.tar's "./" entry.
+	re := fstree.RootEntry(root, time.Unix(0, 0))
+	rootTime := re.ModTime
+	if opt.Epoch != nil && rootTime.After(*opt.Epoch) {
+		rootTime = *opt.Epoch
+	}
+	if err := cw.WriteHeader(&cpio.Header{Name: ".", Mode: fstree.UnixMode(re.Mode), UID: re.UID, GID: re.GID,
+		NLink: 2, Mtime: rootTime.Unix(), Ino: uint32(len(entries) + 1)}); err != nil {
+		return err
+	}
 	groupIno := map[int]uint32{}
 	buf := make([]byte, 1<<20)
 	for i, e := range entries {

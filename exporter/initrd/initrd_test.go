@@ -60,6 +60,9 @@ func readAll(t *testing.T, gz []byte) []entry {
 
 func TestWrite(t *testing.T) {
 	root := mkTree(t)
+	if err := os.Chmod(root, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	epoch := time.Unix(1000, 0)
 	var buf bytes.Buffer
 	if err := Write(&buf, root, Options{Epoch: &epoch}); err != nil {
@@ -75,7 +78,9 @@ func TestWrite(t *testing.T) {
 			t.Errorf("%s: mtime %d not clamped to the epoch", e.h.Name, e.h.Mtime)
 		}
 	}
-	want := []string{"bin", "etc", "etc/a", "etc/b", "etc/mtab", "etc/z-link"}
+	// "." first: it gives the initramfs root the tree's mode (tmpfs's
+	// default is 1777).
+	want := []string{".", "bin", "etc", "etc/a", "etc/b", "etc/mtab", "etc/z-link"}
 	if len(names) != len(want) {
 		t.Fatalf("entries %v, want %v (boot/ must be left out)", names, want)
 	}
@@ -83,6 +88,9 @@ func TestWrite(t *testing.T) {
 		if names[i] != want[i] {
 			t.Fatalf("entries %v, want %v", names, want)
 		}
+	}
+	if e := byName["."]; e.h.Mode != cpio.TypeDir|0o750 {
+		t.Errorf(". has mode %o, want the root's %o", e.h.Mode, cpio.TypeDir|0o750)
 	}
 	if e := byName["etc/b"]; e.data != "bee" || e.h.Mode != cpio.TypeReg|0o600 {
 		t.Errorf("etc/b = %q mode %o", e.data, e.h.Mode)
