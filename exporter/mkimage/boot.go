@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -226,7 +227,7 @@ func efiDisk(o Options, dst string) error {
 	if err := writeUKIFile(o, b, ukiTmp); err != nil {
 		return fmt.Errorf("unified kernel image: %w", err)
 	}
-	return disk.Write(dst, disk.Options{
+	return disk.Write(context.TODO(), dst, disk.Options{
 		Scheme: disk.GPT,
 		Size:   o.Size,
 		Label:  "LINUXKIT",
@@ -295,7 +296,7 @@ func biosDisk(o Options, dst string) error {
 	if len(bootImg) != 512 {
 		return fmt.Errorf("grub-boot.img is %d bytes, want 512", len(bootImg))
 	}
-	return disk.Write(dst, disk.Options{
+	return disk.Write(context.TODO(), dst, disk.Options{
 		Scheme:   disk.MBR,
 		Size:     o.Size,
 		Label:    "LINUXKIT",

@@ -1,6 +1,7 @@
 package mkimage
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -198,7 +199,7 @@ func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
 	if err := writeUKIFile(o, b, ukiPath); err != nil {
 		return fmt.Errorf("unified kernel image: %w", err)
 	}
-	if err := disk.Write(fatPath, disk.Options{
+	if err := disk.Write(context.TODO(), fatPath, disk.Options{
 		Scheme: disk.NoTable, FAT16: true, Label: "EFIBOOT", ModTime: epochOrZero(o),
 		Files: []disk.File{{Path: "EFI/BOOT/" + bootName, Src: ukiPath}},
 	}); err != nil {
