@@ -498,6 +498,17 @@ func TestFATNames(t *testing.T) {
 			t.Errorf("%q: present %v, long name %v; want long name %v (have %v)", k, ok, got, lfn, shorts)
 		}
 	}
+	// An upper-case 8.3 name whose short name a long name took first
+	// gets a long name too.
+	root, err = buildTree([]File{{Path: "AB C"}, {Path: "ABC~1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range root.children {
+		if c.name == "ABC~1" && (!c.lfn || string(c.short[:]) == "ABC~1      ") {
+			t.Errorf("ABC~1: short name %q, long name %v", c.short, c.lfn)
+		}
+	}
 	if _, err := buildTree([]File{{Path: "a/x"}, {Path: "A/y"}}); err != nil {
 		t.Errorf("the same directory spelled twice: %v", err)
 	}

@@ -312,6 +312,7 @@ func (d *fatNode) shortName(c *fatNode) {
 			return
 		}
 	}
+	c.lfn = true // the short name is not the name: a long name says it
 	if b == "" {
 		b = "_"
 	}
