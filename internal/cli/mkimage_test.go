@@ -68,16 +68,21 @@ func startMkimage(t *testing.T, pid1 bool, args ...string) *child {
 	}
 	go func() { c.done <- c.cmd.Wait() }()
 	t.Cleanup(func() {
+		// Only the process started here is killed; unshare --kill-child
+		// takes the one in the namespace with it.
 		c.cmd.Process.Kill()
-		if c.pid != c.cmd.Process.Pid {
-			syscall.Kill(c.pid, syscall.SIGKILL)
-		}
 		<-c.done
 	})
 	c.pid = c.cmd.Process.Pid
 	if pid1 {
 		// unshare's child is lkbuild; wait for it to exist.
 		for i := 0; i < 100 && c.pid == c.cmd.Process.Pid; i++ {
+			select {
+			case err := <-c.done:
+				c.done <- err
+				t.Skipf("unshare cannot make a PID namespace here: %v: %s", err, c.stderr.String())
+			default:
+			}
 			b, _ := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/task/" + strconv.Itoa(c.cmd.Process.Pid) + "/children")
 			if f := strings.Fields(string(b)); len(f) > 0 {
 				c.pid, _ = strconv.Atoi(f[0])
