@@ -1,33 +1,29 @@
 // Package disk writes partitioned boot disks: an MBR or a GPT partition
 // table with one FAT32 partition that holds the boot files, plus optional
 // BIOS boot code in the MBR and the gap after it (GRUB's boot.img and
-// core.img). It uses go-diskfs for the partition tables and the
-// filesystem. Every identifier (disk and partition GUIDs, the MBR disk
+// core.img). It uses go-diskfs for the partition tables and writes the
+// FAT filesystem itself (fat.go), in time linear in the data. Every identifier (disk and partition GUIDs, the MBR disk
 // signature, the FAT volume serial) is derived from the contents, and
 // timestamps come from Options.ModTime, so the same inputs give the same
 // bytes. The disk file is sparse: unwritten space costs nothing.
 package disk
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend/file"
-	"github.com/diskfs/go-diskfs/filesystem"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/diskfs/go-diskfs/partition/mbr"
 	"github.com/google/uuid"
+	"github.com/lkbuild/lkbuild/exporter/fstree"
 )
 
 // Scheme is a partition table kind.
@@ -81,16 +77,15 @@ type Options struct {
 }
 
 const (
-	sector       = 512
-	mib          = 1 << 20
-	partStart    = mib      // first partition at LBA 2048, 1 MiB aligned
-	gptTail      = mib      // room for the backup GPT after the partition
-	headroom     = 2 * mib  // directories, FAT rounding and spare room
-	minFAT32     = 40 * mib // at 512-byte clusters, FAT32 needs 65525 clusters
-	minFAT16     = 8 * mib  // at 1 KiB clusters, FAT16 needs 4085 clusters
-	maxFAT16     = 2 << 30
-	fatEpochUnix = 315532800
-	maxDisk      = 2 << 40
+	sector    = 512
+	mib       = 1 << 20
+	partStart = mib         // first partition at LBA 2048, 1 MiB aligned
+	gptTail   = mib         // room for the backup GPT after the partition
+	headroom  = 2 * mib     // directories, FAT rounding and spare room
+	minFAT32  = 40 * mib    // at 512-byte clusters, FAT32 needs 65525 clusters
+	minFAT16  = 8 * mib     // at 1 KiB clusters, FAT16 needs 4085 clusters
+	maxFAT16  = 2<<30 - mib // at 32 KiB clusters, 2 GiB would exceed FAT16's 65524 clusters
+	maxDisk   = 2 << 40
 )
 
 // MinSize returns the smallest FAT32 disk that holds files under scheme.
@@ -132,12 +127,14 @@ func (f File) size() (int64, error) {
 	if f.Src == "" {
 		return int64(len(f.Data)), nil
 	}
-	fi, err := os.Stat(f.Src)
+	in, err := fstree.OpenRegular(f.Src)
 	if err != nil {
 		return 0, err
 	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s: not a regular file", f.Src)
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return 0, err
 	}
 	return fi.Size(), nil
 }
@@ -146,7 +143,7 @@ func (f File) open() (io.ReadCloser, error) {
 	if f.Src == "" {
 		return io.NopCloser(strings.NewReader(string(f.Data))), nil
 	}
-	return os.Open(f.Src)
+	return fstree.OpenRegular(f.Src)
 }
 
 // seed hashes the layout and every file's path and contents: the source
@@ -188,8 +185,9 @@ func guid(seed []byte, purpose string) string {
 	return strings.ToUpper(u.String())
 }
 
-// Write creates the disk image at dst (replacing it).
-func Write(dst string, o Options) error {
+// Write creates the disk image at dst (replacing it). Cancelling ctx stops
+// it at the next read of a file's contents.
+func Write(ctx context.Context, dst string, o Options) error {
 	if len(o.BootCode) > 440 {
 		return fmt.Errorf("boot code is %d bytes, at most 440 fit in the MBR", len(o.BootCode))
 	}
@@ -220,6 +218,10 @@ func Write(dst string, o Options) error {
 		partEnd = (size - gptTail) / mib * mib
 	}
 	partSize := partEnd - o.Scheme.start()
+	vol, err := newFATVolume(partSize, o.Scheme.start(), o)
+	if err != nil {
+		return fmt.Errorf("FAT partition: %w", err)
+	}
 	sd, err := seed(o, size)
 	if err != nil {
 		return err
@@ -248,8 +250,9 @@ func Write(dst string, o Options) error {
 			return err
 		}
 	}
-	if err := writeFAT(f, o, sd, partSize); err != nil {
-		return fmt.Errorf("FAT32 partition: %w", err)
+	serial := id(sd, "fat-serial")
+	if err := vol.write(ctx, f, serial[:4]); err != nil {
+		return fmt.Errorf("FAT partition: %w", err)
 	}
 	return f.Close()
 }
@@ -312,83 +315,6 @@ func writeTable(f *os.File, s Scheme, sd []byte, size, partSize int64) error {
 		return t.Write(w, size)
 	}
 	return fmt.Errorf("unknown partition scheme %d", s)
-}
-
-// envMu serialises the SOURCE_DATE_EPOCH override: go-diskfs reads file
-// timestamps from that variable and has no option for them.
-var envMu sync.Mutex
-
-func writeFAT(f *os.File, o Options, sd []byte, partSize int64) error {
-	envMu.Lock()
-	defer envMu.Unlock()
-	old, had := os.LookupEnv("SOURCE_DATE_EPOCH")
-	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(max(o.ModTime.Unix(), fatEpochUnix), 10))
-	defer func() {
-		if had {
-			os.Setenv("SOURCE_DATE_EPOCH", old)
-		} else {
-			os.Unsetenv("SOURCE_DATE_EPOCH")
-		}
-	}()
-
-	label := o.Label
-	if label == "" {
-		label = "LINUXKIT"
-	}
-	var fs filesystem.FileSystem
-	var err error
-	if o.FAT16 {
-		fs, err = fat16.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
-	} else {
-		fs, err = fat32.Create(file.New(f, false), partSize, o.Scheme.start(), sector, label, true)
-	}
-	if err != nil {
-		return err
-	}
-	// Directories first, in sorted order, then files in the order given.
-	dirs := map[string]bool{}
-	for _, fl := range o.Files {
-		for d := path.Dir(fl.Path); d != "." && d != "/"; d = path.Dir(d) {
-			dirs[d] = true
-		}
-	}
-	var sorted []string
-	for d := range dirs {
-		sorted = append(sorted, d)
-	}
-	sort.Strings(sorted)
-	for _, d := range sorted {
-		if err := fs.Mkdir("/" + d); err != nil {
-			return fmt.Errorf("mkdir %s: %w", d, err)
-		}
-	}
-	for _, fl := range o.Files {
-		if err := copyIn(fs, fl); err != nil {
-			return fmt.Errorf("%s: %w", fl.Path, err)
-		}
-	}
-	serial := id(sd, "fat-serial")
-	if o.FAT16 {
-		return fixFAT16(f, o.Scheme.start(), serial[:4])
-	}
-	return fixFAT(f, o.Scheme.start(), serial[:4])
-}
-
-func copyIn(fs filesystem.FileSystem, fl File) error {
-	r, err := fl.open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	w, err := fs.OpenFile("/"+fl.Path, os.O_CREATE|os.O_RDWR)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, r); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
 }
 
 // PartitionOffset is where the FAT32 partition starts, in bytes.

@@ -7,6 +7,7 @@
 package fstree
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -223,11 +224,59 @@ func (c *CountingWriter) Zeros(n int64) error {
 	return nil
 }
 
-// CopyContents writes the first size bytes of the file at name to w (buf,
-// if not nil, is the copy buffer) and fails if the file holds fewer: the
-// tree changed while being archived.
+// OpenRegular opens the regular file at name for reading without
+// following a symlink in its last component and without blocking on a FIFO
+// or a device (O_NOFOLLOW, O_NONBLOCK), and fails unless what it opened is
+// a regular file. Every writer reads the tree's contents through it, so a
+// tree whose file was swapped for a symlink to /dev/zero or for a FIFO
+// makes an error, not an endless read or a hang.
+func OpenRegular(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: a symlink, not a regular file", name)
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %s, not a regular file", name, TypeName(fi.Mode()))
+	}
+	return f, nil
+}
+
+// TypeName names the file type of m in words ("a directory", "a FIFO").
+func TypeName(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symlink"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "an irregular file"
+}
+
+// CopyContents writes the first size bytes of the regular file at name to
+// w (buf, if not nil, is the copy buffer) and fails if the file holds
+// fewer: the tree changed while being archived. It opens name
+// with OpenRegular.
 func CopyContents(w io.Writer, name string, size int64, buf []byte) error {
-	f, err := os.Open(name)
+	f, err := OpenRegular(name)
 	if err != nil {
 		return err
 	}

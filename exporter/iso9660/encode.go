@@ -181,7 +181,8 @@ func (img *image) encodeRecord(r *record) []byte {
 	su := b[r.length()-len(r.su):]
 	copy(su, r.su)
 	if len(r.ce) > 0 {
-		copy(su[len(su)-28:], suspCE(r.ceLBA, r.ceOff, uint32(len(r.ce))))
+		a := r.ce[0]
+		copy(su[len(su)-ceLen:], suspCE(a.lba, a.off, uint32(len(a.data))))
 	}
 	return b
 }
@@ -275,10 +276,17 @@ func lastElem(p string) string {
 	return p
 }
 
+// maxLinkTarget is the longest symlink target: Linux creates none longer
+// (PATH_MAX - 1) and reads a Rock Ridge one into a 4 KiB page.
+const maxLinkTarget = 4095
+
 // slEntries encodes a symlink target as SL entries of at most 255 bytes.
 func slEntries(target string) ([][]byte, error) {
 	if target == "" {
 		return nil, fmt.Errorf("empty symlink target")
+	}
+	if len(target) > maxLinkTarget {
+		return nil, fmt.Errorf("symlink target of %d bytes: at most %d (PATH_MAX - 1) can be read back", len(target), maxLinkTarget)
 	}
 	var comps [][]byte
 	rest := target

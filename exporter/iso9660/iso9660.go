@@ -6,10 +6,13 @@
 // io.Writer, one file's contents at a time, so memory use does not grow
 // with the contents. The same inputs give the same bytes.
 //
-// Limits: a file must be smaller than 4 GiB (no multi-extent files); the
-// Rock Ridge data of one entry (long names, long symlink targets) must fit
-// in one 2 KiB continuation block; deep directories are not relocated (as
-// genisoimage -D: Linux and libisofs read them); there is no Joliet tree.
+// Limits: a file must be smaller than 4 GiB (no multi-extent files); a
+// symlink target is at most 4095 bytes (PATH_MAX - 1, as Linux reads it
+// back); deep directories are not relocated (as genisoimage -D: Linux and
+// libisofs read them); there is no Joliet tree. Rock Ridge data that does
+// not fit in a directory record goes to continuation areas of at most one
+// sector each (Linux refuses one that crosses a sector boundary), chained
+// with CE entries.
 package iso9660
 
 import (
@@ -19,6 +22,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,13 +109,24 @@ func (n *node) isDir() bool { return n.f.Mode.IsDir() }
 
 // record is one directory record.
 type record struct {
-	ident []byte // "\x00" for ".", "\x01" for ".."
-	self  *node  // whose extent and metadata the record shows
-	su    []byte // system use area; a CE entry, if any, is the last 28 bytes
-	ce    []byte // continuation area
-	ceLBA uint32
-	ceOff uint32
+	ident []byte    // "\x00" for ".", "\x01" for ".."
+	self  *node     // whose extent and metadata the record shows
+	su    []byte    // system use area; a CE entry, if any, is the last 28 bytes
+	ce    []*ceArea // continuation areas, each but the last ending in a CE entry
 }
+
+// ceArea is one continuation area: at most a sector, never crossing one.
+type ceArea struct {
+	data     []byte
+	lba, off uint32
+}
+
+// ceLen is the size of a CE entry; maxCEAreas bounds the chain of one
+// record (Linux stops after 32).
+const (
+	ceLen      = 28
+	maxCEAreas = 16
+)
 
 func (r *record) length() int {
 	n := 33 + len(r.ident)
@@ -133,7 +148,7 @@ type image struct {
 	boots    []*node
 	ptSize   uint32
 	ptL, ptM uint32
-	ceRecs   []*record
+	ceAreas  []*ceArea
 	ceSize   uint32
 	total    uint32
 }
@@ -236,15 +251,14 @@ func layout(files []File, o Options) (*image, error) {
 	ceStart, off := next, uint32(0)
 	for _, d := range img.dirs {
 		for _, r := range img.recs[d] {
-			if len(r.ce) == 0 {
-				continue
+			for _, a := range r.ce {
+				if off%SectorSize+uint32(len(a.data)) > SectorSize {
+					off = sectors(off) * SectorSize
+				}
+				a.lba, a.off = ceStart+off/SectorSize, off%SectorSize
+				off += uint32(len(a.data))
+				img.ceAreas = append(img.ceAreas, a)
 			}
-			if off%SectorSize+uint32(len(r.ce)) > SectorSize {
-				off = sectors(off) * SectorSize
-			}
-			r.ceLBA, r.ceOff = ceStart+off/SectorSize, off%SectorSize
-			off += uint32(len(r.ce))
-			img.ceRecs = append(img.ceRecs, r)
 		}
 	}
 	img.ceSize = sectors(off) * SectorSize
@@ -328,16 +342,22 @@ func (img *image) bootNodes() error {
 // by identifier, recursively.
 func (img *image) name(d *node) {
 	used := map[string]bool{}
+	// next is, per base, the suffix number to try first: a directory of n
+	// names with one base costs n tries, not n²/2.
+	next := map[string]int{}
 	for _, c := range d.children {
 		base := isoBase(path.Base(c.f.Path), c.isDir())
 		id := base
-		for i := 1; used[id]; i++ {
-			suffix := fmt.Sprintf("_%d", i)
+		if used[id] {
 			stem, ext := base, ""
 			if j := strings.LastIndex(base, "."); j >= 0 {
 				stem, ext = base[:j], base[j:]
 			}
-			id = stem[:min(len(stem), 30-len(ext)-len(suffix))] + suffix + ext
+			for i := max(next[base], 1); used[id]; i++ {
+				suffix := "_" + strconv.Itoa(i)
+				id = stem[:min(len(stem), 30-len(ext)-len(suffix))] + suffix + ext
+				next[base] = i + 1
+			}
 		}
 		used[id] = true
 		c.isoName = id
@@ -431,15 +451,19 @@ func (img *image) dirRecords(d *node) ([]*record, error) {
 		if d == img.root && i == 0 {
 			ce = append(ce, suspER())
 		}
-		r.place(entries, ce)
+		if err := r.place(entries, ce); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.self.f.Path, err)
+		}
 	}
 	return recs, nil
 }
 
 // place fits entries into the record's system use area (at most 255 bytes
 // for the whole record), moving the rest, and any forced continuation
-// entries, to a continuation area behind a CE entry.
-func (r *record) place(entries, forced [][]byte) {
+// entries, to continuation areas behind a CE entry: as many as needed, of
+// at most a sector each, each but the last ending in a CE entry that
+// points to the next.
+func (r *record) place(entries, forced [][]byte) error {
 	room := 255 - r.length()
 	total := 0
 	for _, e := range entries {
@@ -449,18 +473,34 @@ func (r *record) place(entries, forced [][]byte) {
 		for _, e := range entries {
 			r.su = append(r.su, e...)
 		}
-		return
+		return nil
 	}
 	used := 0
 	i := 0
-	for ; i < len(entries) && used+len(entries[i]) <= room-28; i++ {
+	for ; i < len(entries) && used+len(entries[i]) <= room-ceLen; i++ {
 		r.su = append(r.su, entries[i]...)
 		used += len(entries[i])
 	}
-	for _, e := range append(entries[i:], forced...) {
-		r.ce = append(r.ce, e...)
-	}
 	r.su = append(r.su, suspCE(0, 0, 0)...)
+	rest := append(entries[i:len(entries):len(entries)], forced...)
+	cur := &ceArea{}
+	for k, e := range rest {
+		need := len(e)
+		if k < len(rest)-1 {
+			need += ceLen // room for the CE to the next area, if one follows
+		}
+		if len(cur.data)+need > SectorSize {
+			cur.data = append(cur.data, suspCE(0, 0, 0)...)
+			r.ce = append(r.ce, cur)
+			cur = &ceArea{}
+		}
+		cur.data = append(cur.data, e...)
+	}
+	r.ce = append(r.ce, cur)
+	if len(r.ce) > maxCEAreas {
+		return fmt.Errorf("%d bytes of Rock Ridge data: more than %d continuation areas", total, maxCEAreas)
+	}
+	return nil
 }
 
 // packRecords lays records into sectors (none straddles a sector
@@ -537,11 +577,20 @@ func (img *image) write(w io.Writer) error {
 	}
 	ce := make([]byte, img.ceSize)
 	base := uint32(0)
-	if len(img.ceRecs) > 0 {
-		base = img.ceRecs[0].ceLBA
+	if len(img.ceAreas) > 0 {
+		base = img.ceAreas[0].lba
 	}
-	for _, r := range img.ceRecs {
-		copy(ce[(r.ceLBA-base)*SectorSize+r.ceOff:], r.ce)
+	for _, a := range img.ceAreas {
+		copy(ce[(a.lba-base)*SectorSize+a.off:], a.data)
+	}
+	for _, d := range img.dirs {
+		for _, r := range img.recs[d] {
+			for i := 0; i+1 < len(r.ce); i++ {
+				a, next := r.ce[i], r.ce[i+1]
+				at := (a.lba-base)*SectorSize + a.off + uint32(len(a.data)) - ceLen
+				copy(ce[at:], suspCE(next.lba, next.off, uint32(len(next.data))))
+			}
+		}
 	}
 	if err := write(bw, ce); err != nil {
 		return err

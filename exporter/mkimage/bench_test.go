@@ -1,6 +1,7 @@
 package mkimage
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
@@ -107,7 +108,7 @@ func BenchmarkStreaming(b *testing.B) {
 				for j, tree := range trees {
 					out := b.TempDir()
 					p, err := peakHeap(func() error {
-						return Run(Options{Format: format, Name: "bench", Input: tree, Output: out, BootFiles: boot})
+						return Run(context.Background(), Options{Format: format, Name: "bench", Input: tree, Output: out, BootFiles: boot})
 					})
 					if err != nil {
 						b.Fatal(err)

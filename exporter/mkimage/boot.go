@@ -2,9 +2,10 @@ package mkimage
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"compress/gzip"
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ const DefaultBootFiles = "/share/lkbuild/boot"
 // an initrd (microcode first, then the gzip cpio of the tree without
 // boot/), and the command line.
 type bootInputs struct {
-	kernel  string
+	kernel  *found
 	initrd  string
 	cmdline string
 	cleanup func()
@@ -35,33 +36,47 @@ type bootInputs struct {
 
 // prepareBoot writes the initrd to a hidden temporary file in the output
 // directory; cleanup removes it.
-func prepareBoot(o Options) (*bootInputs, error) {
-	kernel := filepath.Join(o.Input, "boot", "kernel")
-	if fi, err := os.Stat(kernel); err != nil || !fi.Mode().IsRegular() {
-		return nil, errors.New("the image has no kernel (boot/kernel): a bootable format needs the YAML's kernel section")
-	}
-	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+func prepareBoot(ctx context.Context, o Options) (*bootInputs, error) {
+	kernel, cmdline, err := bootCmdline(o)
+	if err != nil {
 		return nil, err
 	}
 	tmp, err := os.CreateTemp(o.Output, ".initrd-")
 	if err != nil {
 		return nil, err
 	}
-	b := &bootInputs{kernel: kernel, initrd: tmp.Name(), cmdline: strings.TrimSpace(string(cmdline)),
+	b := &bootInputs{kernel: kernel, initrd: tmp.Name(), cmdline: cmdline,
 		cleanup: func() { os.Remove(tmp.Name()) }}
-	err = appendIfExists(tmp, filepath.Join(o.Input, "boot", "ucode.cpio"))
+	w := ctxFile{ctx, tmp}
+	err = o.appendBoot(w, UCodeFile)
 	if err == nil {
-		err = initrd.Write(tmp, o.Input, initrd.Options{Epoch: o.Epoch})
+		err = initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch})
+		if err != nil {
+			err = fmt.Errorf("initrd: %w", err)
+		}
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		b.cleanup()
-		return nil, fmt.Errorf("initrd: %w", err)
+		return nil, err
 	}
 	return b, nil
+}
+
+// bootCmdline locates the kernel, which a bootable format requires, and
+// reads boot/cmdline (trimmed; empty when absent).
+func bootCmdline(o Options) (*found, string, error) {
+	kernel, err := o.kernel()
+	if err != nil {
+		return nil, "", err
+	}
+	cmdline, err := o.readBoot(CmdlineFile)
+	if err != nil {
+		return nil, "", err
+	}
+	return kernel, strings.TrimSpace(string(cmdline)), nil
 }
 
 // bootFile is the path of one of the frontend image's bootloader files for
@@ -108,7 +123,7 @@ func epochOrZero(o Options) time.Time {
 
 // writeUKIFile writes the unified kernel image of b to dst (with no
 // .initrd section when b has no initrd).
-func writeUKIFile(o Options, b *bootInputs, dst string) error {
+func writeUKIFile(ctx context.Context, o Options, b *bootInputs, dst string) error {
 	stubPath, err := bootFile(o, "linux.efi.stub")
 	if err != nil {
 		return err
@@ -117,25 +132,21 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 	if err != nil {
 		return err
 	}
-	kernelPath, cleanup, err := peKernel(b.kernel, dst)
+	kernel, cleanup, err := peKernel(ctx, b.kernel, dst)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	kernel, err := os.Open(kernelPath)
+	kr, err := kernel.open()
 	if err != nil {
-		return err
+		return KernelFile.errorf(err)
 	}
-	defer kernel.Close()
-	kfi, err := kernel.Stat()
-	if err != nil {
-		return err
-	}
+	defer kr.Close()
 	osrel := uki.OSRelease(o.Name)
 	sections := []uki.Section{
 		{Name: ".osrel", Size: int64(len(osrel)), Data: bytes.NewReader(osrel)},
 		{Name: ".cmdline", Size: int64(len(b.cmdline)), Data: strings.NewReader(b.cmdline)},
-		{Name: ".linux", Size: kfi.Size(), Data: kernel},
+		{Name: ".linux", Size: kernel.size, Data: kr},
 	}
 	if b.initrd != "" {
 		rd, err := os.Open(b.initrd)
@@ -149,66 +160,61 @@ func writeUKIFile(o Options, b *bootInputs, dst string) error {
 		}
 		sections = append(sections, uki.Section{Name: ".initrd", Size: rfi.Size(), Data: rd})
 	}
-	return writeFile(dst, func(w io.Writer) error { return uki.Write(w, stub, sections) })
+	return writeFile(ctx, dst, func(w io.Writer) error { return uki.Write(w, stub, sections) })
 }
 
 // peKernel returns a kernel the EFI stub can start: the kernel itself, or,
 // for a gzip-compressed one (arm64's Image.gz, as LinuxKit's arm64 kernels
-// ship), the image decompressed into a temporary file next to near.
-func peKernel(kernel, near string) (string, func(), error) {
-	f, err := os.Open(kernel)
+// ship), the image decompressed into a temporary file next to near, at
+// most KernelFile.Max bytes.
+func peKernel(ctx context.Context, kernel *found, near string) (*found, func(), error) {
+	r, err := kernel.open()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, KernelFile.errorf(err)
 	}
-	defer f.Close()
-	magic := make([]byte, 2)
-	if _, err := io.ReadFull(f, magic); err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+	defer r.Close()
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
 		return kernel, func() {}, nil
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", nil, err
-	}
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(br)
 	if err != nil {
-		return "", nil, fmt.Errorf("kernel: %w", err)
+		return nil, nil, KernelFile.errorf(fmt.Errorf("gzip: %w", err))
 	}
 	tmp := near + ".kernel"
-	if err := writeFile(tmp, func(w io.Writer) error { _, err := io.Copy(w, zr); return err }); err != nil {
-		os.Remove(tmp)
-		return "", nil, fmt.Errorf("decompressing the kernel: %w", err)
-	}
-	return tmp, func() { os.Remove(tmp) }, nil
-}
-
-// writeFile creates dst and fills it with fill.
-func writeFile(dst string, fill func(io.Writer) error) error {
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	var n int64
+	err = writeFile(ctx, tmp, func(w io.Writer) error {
+		var err error
+		n, err = io.Copy(w, io.LimitReader(zr, KernelFile.Max+1))
+		if err == nil && n > KernelFile.Max {
+			err = fmt.Errorf("it decompresses to more than the %d bytes allowed", KernelFile.Max)
+		}
+		return err
+	})
 	if err != nil {
-		return err
+		os.Remove(tmp)
+		return nil, nil, KernelFile.errorf(fmt.Errorf("decompressing: %w", err))
 	}
-	if err := fill(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return &found{src: tmp, size: n}, func() { os.Remove(tmp) }, nil
 }
 
 // writeUKI writes <name>.efi: EFI stub, kernel, initrd and command line in
 // one EFI application.
-func writeUKI(o Options) error {
-	b, err := prepareBoot(o)
+func writeUKI(ctx context.Context, o Options) error {
+	b, err := prepareBoot(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer b.cleanup()
-	return writeUKIFile(o, b, filepath.Join(o.Output, o.Name+".efi"))
+	return writeUKIFile(ctx, o, b, filepath.Join(o.Output, o.Name+".efi"))
 }
 
 // efiDisk writes a GPT disk with an EFI System Partition holding
 // systemd-boot as the removable-media boot loader, the unified kernel
 // image in EFI/Linux/ (where systemd-boot finds it) and loader.conf.
-func efiDisk(o Options, dst string) error {
-	b, err := prepareBoot(o)
+func efiDisk(ctx context.Context, o Options, dst string) error {
+	b, err := prepareBoot(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -223,10 +229,10 @@ func efiDisk(o Options, dst string) error {
 	}
 	ukiTmp := b.initrd + ".efi"
 	defer os.Remove(ukiTmp)
-	if err := writeUKIFile(o, b, ukiTmp); err != nil {
+	if err := writeUKIFile(ctx, o, b, ukiTmp); err != nil {
 		return fmt.Errorf("unified kernel image: %w", err)
 	}
-	return disk.Write(dst, disk.Options{
+	return disk.Write(ctx, dst, disk.Options{
 		Scheme: disk.GPT,
 		Size:   o.Size,
 		Label:  "LINUXKIT",
@@ -271,11 +277,11 @@ func grubConfig(cmdline string) ([]byte, error) {
 // biosDisk writes an MBR disk with one bootable FAT32 partition holding
 // kernel, initrd.img and boot/grub/grub.cfg; GRUB's boot.img is the MBR
 // boot code and its core.img fills the gap before the partition.
-func biosDisk(o Options, dst string) error {
+func biosDisk(ctx context.Context, o Options, dst string) error {
 	if o.arch() != "amd64" {
 		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use an EFI format (raw-efi, qcow2-efi, iso-efi) instead", o.arch())
 	}
-	b, err := prepareBoot(o)
+	b, err := prepareBoot(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -295,14 +301,14 @@ func biosDisk(o Options, dst string) error {
 	if len(bootImg) != 512 {
 		return fmt.Errorf("grub-boot.img is %d bytes, want 512", len(bootImg))
 	}
-	return disk.Write(dst, disk.Options{
+	return disk.Write(ctx, dst, disk.Options{
 		Scheme:   disk.MBR,
 		Size:     o.Size,
 		Label:    "LINUXKIT",
 		BootCode: bootImg[:440],
 		PostMBR:  coreImg,
 		Files: []disk.File{
-			{Path: "kernel", Src: b.kernel},
+			{Path: "kernel", Src: b.kernel.src},
 			{Path: "initrd.img", Src: b.initrd},
 			{Path: "boot/grub/grub.cfg", Data: cfg},
 		},
@@ -319,21 +325,21 @@ func readBootFile(o Options, name string) ([]byte, error) {
 }
 
 // rawDisk returns a Writer that writes a raw disk with mk to <name><suffix>.
-func rawDisk(mk func(Options, string) error, suffix string) Writer {
-	return func(o Options) error { return mk(o, filepath.Join(o.Output, o.Name+suffix)) }
+func rawDisk(mk func(context.Context, Options, string) error, suffix string) Writer {
+	return func(ctx context.Context, o Options) error { return mk(ctx, o, filepath.Join(o.Output, o.Name+suffix)) }
 }
 
 // convertedDisk returns a Writer that writes a raw disk with mk to a
 // temporary file, then converts it with conv to <name><suffix>.
-func convertedDisk(mk func(Options, string) error, suffix string, conv func(dst io.Writer, raw *os.File, o Options) error) Writer {
-	return func(o Options) error {
+func convertedDisk(mk func(context.Context, Options, string) error, suffix string, conv func(dst io.Writer, raw *os.File, o Options) error) Writer {
+	return func(ctx context.Context, o Options) error {
 		tmp, err := os.CreateTemp(o.Output, ".disk-")
 		if err != nil {
 			return err
 		}
 		tmp.Close()
 		defer os.Remove(tmp.Name())
-		if err := mk(o, tmp.Name()); err != nil {
+		if err := mk(ctx, o, tmp.Name()); err != nil {
 			return err
 		}
 		raw, err := os.Open(tmp.Name())
@@ -341,7 +347,7 @@ func convertedDisk(mk func(Options, string) error, suffix string, conv func(dst 
 			return err
 		}
 		defer raw.Close()
-		return writeFile(filepath.Join(o.Output, o.Name+suffix), func(w io.Writer) error { return conv(w, raw, o) })
+		return writeFile(ctx, filepath.Join(o.Output, o.Name+suffix), func(w io.Writer) error { return conv(w, raw, o) })
 	}
 }
 

@@ -3,6 +3,7 @@ package mkimage
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"debug/pe"
 	"io"
 	"os"
@@ -83,7 +84,7 @@ func fatFile(t *testing.T, img, p string) []byte {
 
 func TestUKI(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0 quiet\n"), t.TempDir()
-	if err := Run(Options{Format: "uki", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
+	if err := Run(context.Background(), Options{Format: "uki", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := pe.Open(filepath.Join(out, "sys.efi"))
@@ -107,7 +108,7 @@ func TestUKI(t *testing.T) {
 
 func TestRawEFI(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-	if err := Run(Options{Format: "raw-efi", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
+	if err := Run(context.Background(), Options{Format: "raw-efi", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(out, "sys-efi.img")
@@ -125,7 +126,7 @@ func TestRawEFI(t *testing.T) {
 
 func TestRawBIOS(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0 root=/dev/sda1"), t.TempDir()
-	if err := Run(Options{Format: "raw-bios", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t), Size: 64 << 20}); err != nil {
+	if err := Run(context.Background(), Options{Format: "raw-bios", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t), Size: 64 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(out, "sys-bios.img")
@@ -157,7 +158,7 @@ func TestDiskFormatsFileNames(t *testing.T) {
 		"vmdk": "sys.vmdk", "gcp": "sys.img.tar.gz", "aws": "sys.raw",
 	} {
 		out := t.TempDir()
-		if err := Run(Options{Format: format, Name: "sys", Input: in, Output: out, BootFiles: boot}); err != nil {
+		if err := Run(context.Background(), Options{Format: format, Name: "sys", Input: in, Output: out, BootFiles: boot}); err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
 		assertOnly(t, out, name)
@@ -181,7 +182,7 @@ func TestBootFormatErrors(t *testing.T) {
 	} {
 		out := t.TempDir()
 		tc.o.Name, tc.o.Output, tc.o.BootFiles = "sys", out, boot
-		err := Run(tc.o)
+		err := Run(context.Background(), tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want it to mention %q", name, err, tc.want)
 		}
@@ -214,7 +215,7 @@ func TestUKIGzipKernel(t *testing.T) {
 	boot := fakeBootFiles(t)
 	os.MkdirAll(filepath.Join(boot, "arm64"), 0o755)
 	os.WriteFile(filepath.Join(boot, "arm64/linux.efi.stub"), petest.Stub(0x400), 0o644)
-	if err := Run(Options{Format: "uki", Name: "sys", Input: in, Output: out, BootFiles: boot, Arch: "arm64"}); err != nil {
+	if err := Run(context.Background(), Options{Format: "uki", Name: "sys", Input: in, Output: out, BootFiles: boot, Arch: "arm64"}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := pe.Open(filepath.Join(out, "sys.efi"))

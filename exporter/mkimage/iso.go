@@ -1,6 +1,7 @@
 package mkimage
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -36,8 +37,8 @@ func treeFiles(o Options, skip func(string, bool) bool) ([]iso9660.File, error) 
 	return iso9660.FromTree(o.Input, entries, ""), nil
 }
 
-func writeISO(dst string, files []iso9660.File, opt iso9660.Options) error {
-	return writeFile(dst, func(w io.Writer) error { return iso9660.Write(w, files, opt) })
+func writeISO(ctx context.Context, dst string, files []iso9660.File, opt iso9660.Options) error {
+	return writeFile(ctx, dst, func(w io.Writer) error { return iso9660.Write(w, files, opt) })
 }
 
 func skipCmdline(rel string, _ bool) bool { return rel == "boot/cmdline" }
@@ -65,47 +66,44 @@ func isoRootDevice(arch string) string {
 
 // writeKernelISO writes <name>-kernel, <name>-cmdline and <name>.iso, a
 // plain (not bootable) ISO of the root filesystem without boot/.
-func writeKernelISO(o Options) error {
+func writeKernelISO(ctx context.Context, o Options) error {
 	base := filepath.Join(o.Output, o.Name)
-	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+	if err := o.copyBoot(ctx, KernelFile, base+"-kernel"); err != nil {
 		return err
 	}
-	if err := writeCmdline(o, base+"-cmdline"); err != nil {
+	if err := o.writeCmdline(ctx, base+"-cmdline"); err != nil {
 		return err
 	}
 	files, err := treeFiles(o, initrd.SkipBoot)
 	if err != nil {
 		return err
 	}
-	return writeISO(base+".iso", files, iso9660.Options{VolumeID: volumeID, ModTime: epochOrZero(o)})
-}
-
-func writeCmdline(o Options, dst string) error {
-	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if len(cmdline) == 0 {
-		return nil
-	}
-	return os.WriteFile(dst, cmdline, 0o644)
+	return writeISO(ctx, base+".iso", files, iso9660.Options{VolumeID: volumeID, ModTime: epochOrZero(o)})
 }
 
 // writeISOBIOS writes <name>.iso: the root filesystem (boot/cmdline left
 // out) with ISOLINUX, which boots /boot/kernel with the command line plus
 // root=/dev/sr0, so the root filesystem is the ISO itself. The image is
 // isohybrid: its MBR boots ISOLINUX from a disk too.
-func writeISOBIOS(o Options) error {
+func writeISOBIOS(ctx context.Context, o Options) error {
 	if o.arch() != "amd64" {
 		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use iso-efi or iso-efi-initrd instead", o.arch())
 	}
-	b, err := bootCmdline(o)
+	kernel, b, err := bootCmdline(o)
 	if err != nil {
 		return err
 	}
 	files, err := treeFiles(o, skipCmdline)
 	if err != nil {
 		return err
+	}
+	// ISOLINUX loads /boot/kernel by name: when that is a symlink inside
+	// the root filesystem, the ISO gets the file it leads to there.
+	for i := range files {
+		if f := &files[i]; f.Path == KernelFile.Path && !f.Mode.IsRegular() {
+			f.Entry = fstree.Entry{Path: f.Path, Mode: 0o644, ModTime: f.ModTime, Size: kernel.size}
+			f.Src = kernel.src
+		}
 	}
 	if err := absent(o, "isolinux"); err != nil {
 		return err
@@ -130,7 +128,7 @@ func writeISOBIOS(o Options) error {
 		iso9660.File{Entry: fstree.Entry{Path: "isolinux/ldlinux.c32", Mode: 0o644, ModTime: mt, Size: fileSize(ldlinux)}, Src: ldlinux},
 		iso9660.File{Entry: fstree.Entry{Path: "isolinux/isolinux.cfg", Mode: 0o644, ModTime: mt}, Data: []byte(cfg)},
 	)
-	return writeISO(filepath.Join(o.Output, o.Name+".iso"), files, iso9660.Options{
+	return writeISO(ctx, filepath.Join(o.Output, o.Name+".iso"), files, iso9660.Options{
 		VolumeID: volumeID, ModTime: mt, Catalog: "isolinux/boot.cat",
 		Boot: []iso9660.BootEntry{{Path: "isolinux/isolinux.bin", Platform: iso9660.X86, LoadSectors: 4, BootInfoTable: true}},
 		// isohybrid, as LinuxKit runs it: the image also boots from a disk
@@ -151,41 +149,37 @@ func writeISOBIOS(o Options) error {
 // left out) and a hidden El Torito EFI image whose BOOTX64.EFI is a
 // unified kernel image of the kernel with the command line plus
 // root=/dev/sr0 and no initrd: the root filesystem is the ISO itself.
-func writeISOEFI(o Options) error {
-	cmdline, err := bootCmdline(o)
+func writeISOEFI(ctx context.Context, o Options) error {
+	kernel, cmdline, err := bootCmdline(o)
 	if err != nil {
 		return err
 	}
-	kernel := filepath.Join(o.Input, "boot", "kernel")
 	b := &bootInputs{kernel: kernel, cmdline: withRoot(cmdline, isoRootDevice(o.arch()))}
 	files, err := treeFiles(o, skipCmdline)
 	if err != nil {
 		return err
 	}
-	return efiISO(o, b, files, o.Name+"-efi.iso")
+	return efiISO(ctx, o, b, files, o.Name+"-efi.iso")
 }
 
 // writeISOEFIInitrd writes <name>-efi-initrd.iso, whose El Torito EFI image
 // holds a unified kernel image with the kernel, the initrd and the command
 // line: the system runs from the initrd, like kernel+initrd.
-func writeISOEFIInitrd(o Options) error {
-	b, err := prepareBoot(o)
+func writeISOEFIInitrd(ctx context.Context, o Options) error {
+	b, err := prepareBoot(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer b.cleanup()
-	return efiISO(o, b, nil, o.Name+"-efi-initrd.iso")
+	return efiISO(ctx, o, b, nil, o.Name+"-efi-initrd.iso")
 }
 
 // efiISO writes an ISO of files plus a hidden EFI boot image (FAT) holding
 // the unified kernel image of b as the removable-media boot loader.
-func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
+func efiISO(ctx context.Context, o Options, b *bootInputs, files []iso9660.File, name string) error {
 	bootName, err := efiBootName(o.arch())
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(b.kernel); err != nil {
-		return fmt.Errorf("the image has no kernel (boot/kernel): a bootable format needs the YAML's kernel section")
 	}
 	tmp, err := os.CreateTemp(o.Output, ".efiboot-")
 	if err != nil {
@@ -195,10 +189,10 @@ func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
 	ukiPath, fatPath := tmp.Name()+".efi", tmp.Name()
 	defer os.Remove(ukiPath)
 	defer os.Remove(fatPath)
-	if err := writeUKIFile(o, b, ukiPath); err != nil {
+	if err := writeUKIFile(ctx, o, b, ukiPath); err != nil {
 		return fmt.Errorf("unified kernel image: %w", err)
 	}
-	if err := disk.Write(fatPath, disk.Options{
+	if err := disk.Write(ctx, fatPath, disk.Options{
 		Scheme: disk.NoTable, FAT16: true, Label: "EFIBOOT", ModTime: epochOrZero(o),
 		Files: []disk.File{{Path: "EFI/BOOT/" + bootName, Src: ukiPath}},
 	}); err != nil {
@@ -209,22 +203,10 @@ func efiISO(o Options, b *bootInputs, files []iso9660.File, name string) error {
 	}
 	mt := epochOrZero(o)
 	files = append(files, iso9660.File{Entry: fstree.Entry{Path: "efiboot.img", Mode: 0o644, ModTime: mt, Size: fileSize(fatPath)}, Src: fatPath, Hidden: true})
-	return writeISO(filepath.Join(o.Output, name), files, iso9660.Options{
+	return writeISO(ctx, filepath.Join(o.Output, name), files, iso9660.Options{
 		VolumeID: volumeID, ModTime: mt,
 		Boot: []iso9660.BootEntry{{Path: "efiboot.img", Platform: iso9660.EFI}},
 	})
-}
-
-// bootCmdline reads boot/cmdline, requiring a kernel.
-func bootCmdline(o Options) (string, error) {
-	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); err != nil || !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("the image has no kernel (boot/kernel): a bootable format needs the YAML's kernel section")
-	}
-	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
-	if err != nil && !os.IsNotExist(err) {
-		return "", err
-	}
-	return strings.TrimSpace(string(cmdline)), nil
 }
 
 // absent fails when the root filesystem already has name at its top,
@@ -246,16 +228,16 @@ func fileSize(p string) int64 {
 
 // writeKernelSquashFS writes <name>-kernel, <name>-cmdline and
 // <name>-squashfs.img, the root filesystem without boot/ as SquashFS.
-func writeKernelSquashFS(o Options) error {
-	return writeKernelImage(o, "-squashfs.img", func(f *os.File, entries []fstree.Entry) error {
+func writeKernelSquashFS(ctx context.Context, o Options) error {
+	return writeKernelImage(ctx, o, "-squashfs.img", func(f ctxFile, entries []fstree.Entry) error {
 		return squashfs.Write(f, o.Input, entries, squashfs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch})
 	})
 }
 
 // writeKernelEROFS writes <name>-kernel, <name>-cmdline and
 // <name>-erofs.img, the root filesystem without boot/ as EROFS.
-func writeKernelEROFS(o Options) error {
-	return writeKernelImage(o, "-erofs.img", func(f *os.File, entries []fstree.Entry) error {
+func writeKernelEROFS(ctx context.Context, o Options) error {
+	return writeKernelImage(ctx, o, "-erofs.img", func(f ctxFile, entries []fstree.Entry) error {
 		return erofs.Write(f, o.Input, entries, erofs.Options{ModTime: epochOrZero(o), Epoch: o.Epoch})
 	})
 }
@@ -263,12 +245,12 @@ func writeKernelEROFS(o Options) error {
 // writeKernelImage writes the kernel and command line of LinuxKit's
 // kernel+<filesystem> formats and the filesystem image of the tree
 // without boot/ with write.
-func writeKernelImage(o Options, suffix string, write func(*os.File, []fstree.Entry) error) error {
+func writeKernelImage(ctx context.Context, o Options, suffix string, write func(ctxFile, []fstree.Entry) error) error {
 	base := filepath.Join(o.Output, o.Name)
-	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+	if err := o.copyBoot(ctx, KernelFile, base+"-kernel"); err != nil {
 		return err
 	}
-	if err := writeCmdline(o, base+"-cmdline"); err != nil {
+	if err := o.writeCmdline(ctx, base+"-cmdline"); err != nil {
 		return err
 	}
 	entries, err := fstree.Walk(o.Input, fstree.Options{Skip: initrd.SkipBoot})
@@ -279,7 +261,7 @@ func writeKernelImage(o Options, suffix string, write func(*os.File, []fstree.En
 	if err != nil {
 		return err
 	}
-	if err := write(f, entries); err != nil {
+	if err := write(ctxFile{ctx, f}, entries); err != nil {
 		f.Close()
 		return err
 	}

@@ -2,6 +2,7 @@ package mkimage
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ func elTorito(t *testing.T, iso string) string {
 
 func TestKernelISO(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-	if err := Run(Options{Format: "kernel+iso", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "kernel+iso", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	assertOnly(t, out, "sys-cmdline", "sys-kernel", "sys.iso")
@@ -48,7 +49,7 @@ func TestKernelISO(t *testing.T) {
 
 func TestISOBIOS(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-	if err := Run(Options{Format: "iso-bios", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
+	if err := Run(context.Background(), Options{Format: "iso-bios", Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
 		t.Fatal(err)
 	}
 	assertOnly(t, out, "sys.iso")
@@ -74,7 +75,7 @@ func TestISOBIOS(t *testing.T) {
 
 	// A root= of the user's own is kept.
 	in2, out2 := bootTree(t, "console=ttyS0 root=/dev/sr1"), t.TempDir()
-	if err := Run(Options{Format: "iso-bios", Name: "sys", Input: in2, Output: out2, BootFiles: fakeBootFiles(t)}); err != nil {
+	if err := Run(context.Background(), Options{Format: "iso-bios", Name: "sys", Input: in2, Output: out2, BootFiles: fakeBootFiles(t)}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ = os.ReadFile(filepath.Join(extractISO(t, filepath.Join(out2, "sys.iso")), "isolinux/isolinux.cfg"))
@@ -92,7 +93,7 @@ func TestISOEFI(t *testing.T) {
 		"iso-efi-initrd": {"sys-efi-initrd.iso", "console=ttyS0", false, true},
 	} {
 		in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-		if err := Run(Options{Format: format, Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
+		if err := Run(context.Background(), Options{Format: format, Name: "sys", Input: in, Output: out, BootFiles: fakeBootFiles(t)}); err != nil {
 			t.Fatal(err)
 		}
 		assertOnly(t, out, want.file)
@@ -119,7 +120,7 @@ func TestISOEFI(t *testing.T) {
 
 func TestKernelSquashFS(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-	if err := Run(Options{Format: "kernel+squashfs", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "kernel+squashfs", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	assertOnly(t, out, "sys-cmdline", "sys-kernel", "sys-squashfs.img")
@@ -137,7 +138,7 @@ func TestKernelSquashFS(t *testing.T) {
 
 func TestKernelEROFS(t *testing.T) {
 	in, out := bootTree(t, "console=ttyS0"), t.TempDir()
-	if err := Run(Options{Format: "kernel+erofs", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "kernel+erofs", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	assertOnly(t, out, "sys-cmdline", "sys-erofs.img", "sys-kernel")

@@ -5,10 +5,10 @@ package mkimage
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,8 +38,9 @@ type Options struct {
 	Log io.Writer
 }
 
-// Writer writes the artifacts of one format.
-type Writer func(o Options) error
+// Writer writes the artifacts of one format; it stops with ctx's error
+// when ctx is cancelled.
+type Writer func(ctx context.Context, o Options) error
 
 // Formats maps each format name to its writer.
 var Formats = map[string]Writer{
@@ -74,8 +75,10 @@ func FormatNames() []string {
 }
 
 // Run writes the artifacts of o.Format. On error, files it created in
-// o.Output are removed, so nothing half-written is left behind.
-func Run(o Options) error {
+// o.Output are removed, so nothing half-written is left behind. Cancelling
+// ctx stops the writer at its next write: Run then cleans up and returns
+// ctx's error.
+func Run(ctx context.Context, o Options) error {
 	w, ok := Formats[o.Format]
 	if !ok {
 		return fmt.Errorf("unknown format %q (known: %v)", o.Format, FormatNames())
@@ -93,7 +96,10 @@ func Run(o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := w(o); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w(ctx, o); err != nil {
 		after, _ := listDir(o.Output)
 		for n := range after {
 			if !before[n] {
@@ -151,127 +157,113 @@ func listDir(dir string) (map[string]bool, error) {
 // writeKernelInitrd writes <name>-kernel, <name>-initrd.img (microcode
 // cpio first when boot/ucode.cpio exists, then the gzip cpio of the tree
 // without boot/) and <name>-cmdline (only when not empty, as LinuxKit).
-func writeKernelInitrd(o Options) error {
+func writeKernelInitrd(ctx context.Context, o Options) error {
 	base := filepath.Join(o.Output, o.Name)
-	if err := copyIfExists(filepath.Join(o.Input, "boot", "kernel"), base+"-kernel"); err != nil {
+	if err := o.copyBoot(ctx, KernelFile, base+"-kernel"); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(base+"-initrd.img", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	err := writeFile(ctx, base+"-initrd.img", func(w io.Writer) error {
+		if err := o.appendBoot(w, UCodeFile); err != nil {
+			return err
+		}
+		if err := initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
+			return fmt.Errorf("initrd: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if err := appendIfExists(f, filepath.Join(o.Input, "boot", "ucode.cpio")); err != nil {
-		f.Close()
+	return o.writeCmdline(ctx, base+"-cmdline")
+}
+
+// writeCmdline copies boot/cmdline to dst unless it is absent or empty,
+// as LinuxKit writes no empty cmdline file.
+func (o Options) writeCmdline(ctx context.Context, dst string) error {
+	cmdline, err := o.readBoot(CmdlineFile)
+	if err != nil || len(cmdline) == 0 {
 		return err
 	}
-	if err := initrd.Write(f, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
-		f.Close()
-		return fmt.Errorf("initrd: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	cmdline, err := os.ReadFile(filepath.Join(o.Input, "boot", "cmdline"))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if len(cmdline) > 0 {
-		return os.WriteFile(base+"-cmdline", cmdline, 0o644)
-	}
-	return nil
+	return writeFile(ctx, dst, func(w io.Writer) error { _, err := w.Write(cmdline); return err })
 }
 
 // writeTarKernelInitrd writes <name>-initrd.tar holding kernel,
 // initrd.img (without microcode), cmdline and ucode.cpio, each only when
 // present or not empty, as LinuxKit's tar-kernel-initrd.
-func writeTarKernelInitrd(o Options) error {
+func writeTarKernelInitrd(ctx context.Context, o Options) error {
 	tmp, err := os.CreateTemp(o.Output, ".initrd-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := initrd.Write(tmp, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
+	if err := initrd.Write(ctxFile{ctx, tmp}, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
 		return fmt.Errorf("initrd: %w", err)
 	}
+	fi, err := tmp.Stat()
+	if err != nil {
+		return err
+	}
+	initrdImg := &found{src: tmp.Name(), size: fi.Size()}
 	mtime := time.Unix(0, 0)
 	if o.Epoch != nil {
 		mtime = *o.Epoch
 	}
-	f, err := os.OpenFile(filepath.Join(o.Output, o.Name+"-initrd.tar"), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	return writeFile(ctx, filepath.Join(o.Output, o.Name+"-initrd.tar"), func(w io.Writer) error {
+		tw := tar.NewWriter(w)
+		for _, m := range []struct {
+			name string
+			b    BootFile
+		}{
+			{"kernel", KernelFile},
+			{"initrd.img", BootFile{Path: "initrd.img"}},
+			{"cmdline", CmdlineFile},
+			{"ucode.cpio", UCodeFile},
+		} {
+			f := initrdImg
+			if m.name != "initrd.img" {
+				if f, err = o.locate(m.b); err != nil {
+					return err
+				}
+			}
+			if f == nil || f.size == 0 {
+				continue
+			}
+			if err := tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: f.size, ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+				return err
+			}
+			if err := f.copyTo(tw, m.b); err != nil {
+				return err
+			}
+		}
+		return tw.Close()
+	})
+}
+
+// ctxFile is an output file whose writes fail once ctx is cancelled, so a
+// writer stops at its next write.
+type ctxFile struct {
+	ctx context.Context
+	*os.File
+}
+
+func (c ctxFile) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.File.Write(p)
+}
+
+// writeFile creates dst and fills it with fill; writes fail once ctx is
+// cancelled.
+func writeFile(ctx context.Context, dst string, fill func(io.Writer) error) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	for _, m := range []struct{ name, src string }{
-		{"kernel", filepath.Join(o.Input, "boot", "kernel")},
-		{"initrd.img", tmp.Name()},
-		{"cmdline", filepath.Join(o.Input, "boot", "cmdline")},
-		{"ucode.cpio", filepath.Join(o.Input, "boot", "ucode.cpio")},
-	} {
-		if err := tarFile(tw, m.name, m.src, mtime); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
+	if err := fill(ctxFile{ctx, f}); err != nil {
+		f.Close()
 		return err
 	}
 	return f.Close()
-}
-
-// tarFile adds the file at src to tw as name (mode 0644) unless it is
-// missing or empty.
-func tarFile(tw *tar.Writer, name, src string, mtime time.Time) error {
-	in, err := openIfExists(src)
-	if in == nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil || fi.Size() == 0 {
-		return err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: fi.Size(), ModTime: mtime, Format: tar.FormatPAX}); err != nil {
-		return err
-	}
-	_, err = io.Copy(tw, in)
-	return err
-}
-
-// openIfExists opens src; a missing file gives (nil, nil), as the boot
-// files other than the kernel are optional.
-func openIfExists(src string) (*os.File, error) {
-	in, err := os.Open(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	return in, err
-}
-
-func copyIfExists(src, dst string) error {
-	in, err := openIfExists(src)
-	if in == nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func appendIfExists(w io.Writer, src string) error {
-	in, err := openIfExists(src)
-	if in == nil {
-		return err
-	}
-	defer in.Close()
-	_, err = io.Copy(w, in)
-	return err
 }

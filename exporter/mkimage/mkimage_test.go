@@ -2,6 +2,7 @@ package mkimage
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +19,7 @@ func TestKernelInitrd(t *testing.T) {
 	os.WriteFile(filepath.Join(in, "boot/cmdline"), []byte("console=ttyS0"), 0o644)
 	os.WriteFile(filepath.Join(in, "boot/ucode.cpio"), []byte("UCODE"), 0o644)
 	os.WriteFile(filepath.Join(in, "init"), []byte("#!/bin/sh"), 0o755)
-	if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	k, _ := os.ReadFile(filepath.Join(out, "sys-kernel"))
@@ -36,7 +37,7 @@ func TestNoCmdlineWhenEmpty(t *testing.T) {
 	in, out := t.TempDir(), t.TempDir()
 	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
 	os.WriteFile(filepath.Join(in, "boot/cmdline"), nil, 0o644)
-	if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(out, "sys-cmdline")); !os.IsNotExist(err) {
@@ -50,12 +51,12 @@ func TestFailureLeavesNothing(t *testing.T) {
 	os.MkdirAll(filepath.Join(in, "boot"), 0o755)
 	os.WriteFile(filepath.Join(in, "boot/kernel"), []byte("KERNEL"), 0o644)
 	os.Symlink("x", filepath.Join(in, "dangling"))
-	Formats["test-fail"] = func(o Options) error {
+	Formats["test-fail"] = func(_ context.Context, o Options) error {
 		os.WriteFile(filepath.Join(o.Output, "half"), []byte("x"), 0o644)
 		return os.ErrInvalid
 	}
 	defer delete(Formats, "test-fail")
-	if err := Run(Options{Format: "test-fail", Name: "sys", Input: in, Output: out}); err == nil {
+	if err := Run(context.Background(), Options{Format: "test-fail", Name: "sys", Input: in, Output: out}); err == nil {
 		t.Fatal("expected an error")
 	}
 	ents, _ := os.ReadDir(out)
@@ -65,7 +66,7 @@ func TestFailureLeavesNothing(t *testing.T) {
 }
 
 func TestUnknownFormat(t *testing.T) {
-	if err := Run(Options{Format: "nope", Name: "x", Input: t.TempDir(), Output: t.TempDir()}); err == nil {
+	if err := Run(context.Background(), Options{Format: "nope", Name: "x", Input: t.TempDir(), Output: t.TempDir()}); err == nil {
 		t.Fatal("unknown format accepted")
 	}
 }
@@ -77,7 +78,7 @@ func TestTarKernelInitrd(t *testing.T) {
 	os.WriteFile(filepath.Join(in, "boot/ucode.cpio"), []byte("UCODE"), 0o644)
 	os.WriteFile(filepath.Join(in, "boot/cmdline"), nil, 0o644)
 	os.WriteFile(filepath.Join(in, "init"), []byte("#!/bin/sh"), 0o755)
-	if err := Run(Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(out)
@@ -130,7 +131,7 @@ func TestWithoutKernel(t *testing.T) {
 	} {
 		out := t.TempDir()
 		var log strings.Builder
-		if err := Run(Options{Format: format, Name: "sys", Input: in, Output: out, Log: &log}); err != nil {
+		if err := Run(context.Background(), Options{Format: format, Name: "sys", Input: in, Output: out, Log: &log}); err != nil {
 			t.Errorf("%s: %v", format, err)
 			continue
 		}
@@ -148,7 +149,7 @@ func TestWithoutKernel(t *testing.T) {
 	}
 	out := t.TempDir()
 	var tarNames []string
-	if err := Run(Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
+	if err := Run(context.Background(), Options{Format: "tar-kernel-initrd", Name: "sys", Input: in, Output: out}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(filepath.Join(out, "sys-initrd.tar"))
@@ -179,7 +180,7 @@ func TestArtifactTimes(t *testing.T) {
 	sde := time.Unix(1700000000, 0)
 	for _, epoch := range []*time.Time{nil, &sde} {
 		out := t.TempDir()
-		if err := Run(Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out, Epoch: epoch}); err != nil {
+		if err := Run(context.Background(), Options{Format: "kernel+initrd", Name: "sys", Input: in, Output: out, Epoch: epoch}); err != nil {
 			t.Fatal(err)
 		}
 		want := time.Unix(0, 0)

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -380,7 +379,7 @@ func readFile(root string, n *node, pool *sync.Pool, send func(*block) bool) boo
 	if n.e.Size == 0 {
 		return send(&block{n: n, first: true, done: make(chan struct{})})
 	}
-	f, err := os.Open(filepath.Join(root, n.e.Path))
+	f, err := fstree.OpenRegular(filepath.Join(root, n.e.Path))
 	if err != nil {
 		return send(&block{n: n, err: err, done: make(chan struct{})}) && false
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// stopGrace is how long mkimage waits, after SIGTERM or SIGINT, for the
+// writer to stop and clean up before giving up on it. In a build the
+// helper is its container's PID 1, for which the kernel ignores signals
+// the process does not handle: without this, a writer that does not
+// return would keep the build, and the daemon, waiting.
+var stopGrace = 3 * time.Second
+
 func mkimageCmd() *cobra.Command {
 	var o mkimage.Options
 	var epoch int64 = -1
@@ -17,7 +25,8 @@ func mkimageCmd() *cobra.Command {
 		Use:   "mkimage --format FORMAT --name NAME --input DIR --output DIR",
 		Short: "Write the artifacts of an output format from a root filesystem tree (runs inside builds)",
 		Long: "Write the artifacts of one output format from a root filesystem tree. The frontend runs this\n" +
-			"inside the build with the merged root filesystem mounted read-only.\n\nFormats: " +
+			"inside the build with the merged root filesystem mounted read-only. SIGTERM or SIGINT stops it:\n" +
+			"the files it started are removed and it exits with status 1.\n\nFormats: " +
 			strings.Join(mkimage.FormatNames(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,7 +38,7 @@ func mkimageCmd() *cobra.Command {
 				return fmt.Errorf("--format, --input and --output are required")
 			}
 			o.Log = os.Stderr
-			return mkimage.Run(o)
+			return runMkimage(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -42,4 +51,30 @@ func mkimageCmd() *cobra.Command {
 	f.StringVar(&o.BootFiles, "boot-files", mkimage.DefaultBootFiles, "directory of bootloader files, one subdirectory per architecture")
 	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
 	return cmd
+}
+
+// runMkimage runs mkimage.Run until it returns or, once ctx is cancelled
+// (Main cancels it on SIGTERM and SIGINT), for at most stopGrace more.
+func runMkimage(ctx context.Context, o mkimage.Options) error {
+	done := make(chan error, 1)
+	go func() { done <- mkimage.Run(ctx, o) }()
+	select {
+	case err := <-done:
+		return stopped(ctx, err)
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return stopped(ctx, err)
+	case <-time.After(stopGrace):
+		return fmt.Errorf("mkimage: stopped by a signal; %s still running after %s, exiting without cleaning up", o.Format, stopGrace)
+	}
+}
+
+// stopped says that a run ended by a signal was stopped, not failed.
+func stopped(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("mkimage: stopped by a signal: %w", err)
+	}
+	return err
 }
