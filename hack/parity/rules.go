@@ -207,6 +207,9 @@ func sameEntry(w, g *Entry, from, to string) bool {
 // a file both trees have below the target holds one of the colliding
 // versions.
 func (in *RuleInput) relocated(d *Diff, f *Finding) bool {
+	if in.apkJoinedThroughSymlink(d, f) {
+		return true
+	}
 	links := in.symlinkedDirs()
 	if f.Field == "type" {
 		_, ok := links[d.Path]
@@ -224,6 +227,50 @@ func (in *RuleInput) relocated(d *Diff, f *Finding) bool {
 			// there: LinuxKit's entry at the symlink's path, stored
 			// below the target (of two colliding files, that one).
 			return true
+		}
+	}
+	return false
+}
+
+// apkJoinedThroughSymlink allows the apk database where a symlinked
+// directory holds it: LinuxKit joins the init images' databases found at
+// the literal path lib/apk/db/installed (W, at that path in its tree) and
+// leaves a usr-merged image's own database (F, below the symlink's target)
+// alone; lkbuild joins that one too, in init order, and writes the join
+// through the symlink. So lkbuild's file there must be W with F and its two
+// newlines inserted once, with W's time.
+func (in *RuleInput) apkJoinedThroughSymlink(d *Diff, f *Finding) bool {
+	const db = "lib/apk/db/installed"
+	for from, to := range in.symlinkedDirs() {
+		rest, ok := strings.CutPrefix(db, from+"/")
+		if !ok {
+			continue
+		}
+		moved := path.Join(to, rest)
+		w, fw, g := in.Want.Entries[db], in.Want.Entries[moved], in.Got.Entries[moved]
+		if w == nil || fw == nil || g == nil || w.Type != "file" || fw.Type != "file" || g.Type != "file" {
+			return false
+		}
+		// F is an image's own file: its contents come from the stand-in.
+		wb, ok1 := in.WantContents[w.SHA256]
+		fb, ok2 := "", false
+		for _, ref := range in.Config.Init {
+			if img := in.Images[ref]; img != nil {
+				if b, ok := img.FileBody(moved); ok {
+					fb, ok2 = b, true
+				}
+			}
+		}
+		gb, ok3 := in.GotContents[g.SHA256]
+		part := fb + "\n\n"
+		if !ok1 || !ok2 || !ok3 || len(gb) != len(wb)+len(part) || strings.Replace(string(gb), part, "", 1) != string(wb) {
+			return false
+		}
+		switch {
+		case d.Path == db:
+			return f.Field == "only-linuxkit"
+		case d.Path == moved:
+			return f.Field == "content" || f.Field == "mtime" && g.MTime == w.MTime
 		}
 	}
 	return false

@@ -494,3 +494,17 @@ func (img *Image) ImpliedDirs() map[string]bool {
 	}
 	return out
 }
+
+// FileBody returns the contents of the regular file at p (no symlinks
+// followed) as the image's last layer holding it has them.
+func (img *Image) FileBody(p string) (string, bool) {
+	body, ok := "", false
+	for _, l := range img.layers {
+		for _, f := range l {
+			if path.Clean(f.name) == p {
+				body, ok = f.body, f.typ == tar.TypeReg
+			}
+		}
+	}
+	return body, ok
+}
