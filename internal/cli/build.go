@@ -319,26 +319,32 @@ func firstNonEmpty(v ...string) string {
 }
 
 // yamlFiles returns the directory holding all the YAML files (the
-// frontend's "dockerfile" local) and each file's slash path inside it.
+// frontend's "dockerfile" local), the first file's slash path inside it and
+// the others' slash paths relative to the first file's directory (MERGE
+// names are relative to the main YAML, as with buildx).
 func yamlFiles(files []string) (string, []string, error) {
-	var dirs []string
-	for _, f := range files {
-		abs, err := filepath.Abs(f)
+	abs := make([]string, len(files))
+	for i, f := range files {
+		a, err := filepath.Abs(f)
 		if err != nil {
 			return "", nil, err
 		}
-		dirs = append(dirs, filepath.Dir(abs))
+		abs[i] = a
 	}
-	root := dirs[0]
-	for _, d := range dirs[1:] {
+	root := filepath.Dir(abs[0])
+	for _, a := range abs[1:] {
+		d := filepath.Dir(a)
 		for root != filepath.Dir(root) && !strings.HasPrefix(d+string(filepath.Separator), root+string(filepath.Separator)) {
 			root = filepath.Dir(root)
 		}
 	}
 	names := make([]string, len(files))
-	for i, f := range files {
-		abs, _ := filepath.Abs(f)
-		rel, err := filepath.Rel(root, abs)
+	for i, a := range abs {
+		base := root
+		if i > 0 {
+			base = filepath.Dir(abs[0])
+		}
+		rel, err := filepath.Rel(base, a)
 		if err != nil {
 			return "", nil, err
 		}

@@ -48,7 +48,8 @@ func TestYAMLFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir != filepath.Join(root, "a") || strings.Join(names, " ") != "b/base.yml c/extra.yml b/d.yml" {
+	// The merged files are named relative to the main YAML's directory.
+	if dir != filepath.Join(root, "a") || strings.Join(names, " ") != "b/base.yml ../c/extra.yml d.yml" {
 		t.Errorf("dir %s names %v", dir, names)
 	}
 }
