@@ -37,6 +37,10 @@ type BuildOptions struct {
 	// OnStatus, when set, sees every progress update (tests use it to
 	// check which steps came from the cache).
 	OnStatus func(*client.SolveStatus)
+	// Log receives lkbuild's own messages and the build's warnings
+	// (default os.Stderr; the progress display always writes to
+	// os.Stderr).
+	Log io.Writer
 }
 
 func buildCmd() *cobra.Command {
@@ -90,13 +94,32 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if fl.Progress == "" {
 		fl.Progress = "auto"
 	}
+	log := fl.Log
+	if log == nil {
+		log = os.Stderr
+	}
+	quiet := fl.Progress == "quiet" || fl.Progress == "rawjson"
 	wd, _ := os.Getwd()
-	env := envfile.Find(wd)
+	envName, env := envfile.FindFile(wd)
 	addr := firstNonEmpty(fl.Addr, os.Getenv("BUILDKIT_HOST"), env["BUILDKIT_HOST"])
 	if addr == "" {
 		return errors.New("no BuildKit daemon: set --addr or BUILDKIT_HOST, or run `make env`")
 	}
 	helper := firstNonEmpty(fl.Helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
+	if !quiet {
+		// Say when the environment file chose: a build picking up another
+		// checkout's daemon is otherwise hard to notice.
+		var chosen []string
+		if fl.Addr == "" && os.Getenv("BUILDKIT_HOST") == "" {
+			chosen = append(chosen, "BUILDKIT_HOST="+addr)
+		}
+		if fl.Helper == "" && os.Getenv("LKBUILD_FRONTEND") == "" && helper != "" {
+			chosen = append(chosen, "LKBUILD_FRONTEND="+helper)
+		}
+		if len(chosen) > 0 {
+			fmt.Fprintf(log, "lkbuild: %s from %s\n", strings.Join(chosen, ", "), envName)
+		}
+	}
 
 	yamlDir, names, err := yamlFiles(append([]string{fl.File}, fl.Merge...))
 	if err != nil {
@@ -144,16 +167,15 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	// Export into a temporary sibling and move the artifacts in place only
-	// when the build succeeded, so a failed build leaves nothing behind.
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".lkbuild-out-")
+	// Export into a temporary directory and move the artifacts in place
+	// only when the build succeeded, so a failed build leaves nothing
+	// behind; a directory stays locked until then (see output.go).
+	stage, err := exp.open(ctx, out, log)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	committed := false
+	defer func() { stage.close(committed) }()
 
 	c, err := client.New(ctx, addr)
 	if err != nil {
@@ -166,7 +188,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		return err
 	}
 	opt := client.SolveOpt{
-		Exports:       []client.ExportEntry{exp.entry(tmp)},
+		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
 		SharedKey:     key,
 		FrontendAttrs: attrs,
@@ -201,15 +223,19 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	})
 	err = eg.Wait()
 	// The display only collects warnings; like buildx, say them at the end.
-	if fl.Progress != "quiet" && fl.Progress != "rawjson" {
+	if !quiet {
 		for _, w := range warnings {
-			fmt.Fprintf(os.Stderr, "WARNING: %s\n", w.Short)
+			fmt.Fprintf(log, "WARNING: %s\n", w.Short)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	return exp.commit(tmp, out)
+	if err := stage.commit(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // output is where `-o` sends the result: a directory (type=local, the
@@ -256,33 +282,14 @@ func (o output) entry(tmp string) client.ExportEntry {
 	return client.ExportEntry{Type: client.ExporterLocal, OutputDir: tmp}
 }
 
-// commit moves the finished export from tmp to dest.
-func (o output) commit(tmp, dest string) error {
+// open prepares the destination dest (absolute): the output directory,
+// locked, with a temporary directory inside it, or for a tar file a
+// temporary directory next to it.
+func (o output) open(ctx context.Context, dest string, log io.Writer) (*outputDir, error) {
 	if o.typ == client.ExporterTar {
-		return os.Rename(filepath.Join(tmp, tarName), dest)
+		return openOutputDir(ctx, filepath.Dir(dest), dest, log)
 	}
-	return moveInto(tmp, dest)
-}
-
-// moveInto moves every entry of src into dst, replacing entries of the same name.
-func moveInto(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		to := filepath.Join(dst, e.Name())
-		if err := os.RemoveAll(to); err != nil {
-			return err
-		}
-		if err := os.Rename(filepath.Join(src, e.Name()), to); err != nil {
-			return err
-		}
-	}
-	return nil
+	return openOutputDir(ctx, dest, "", log)
 }
 
 // sharedKey names the local directories of one build for BuildKit's

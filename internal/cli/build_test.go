@@ -26,22 +26,6 @@ func TestParseOutput(t *testing.T) {
 	}
 }
 
-func TestMoveIntoReplaces(t *testing.T) {
-	src, dst := t.TempDir(), t.TempDir()
-	os.WriteFile(filepath.Join(src, "a"), []byte("new"), 0o644)
-	os.WriteFile(filepath.Join(dst, "a"), []byte("old"), 0o644)
-	os.WriteFile(filepath.Join(dst, "keep"), []byte("k"), 0o644)
-	if err := moveInto(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dst, "a")); string(b) != "new" {
-		t.Errorf("a = %q", b)
-	}
-	if _, err := os.Stat(filepath.Join(dst, "keep")); err != nil {
-		t.Error("unrelated files in the output must stay")
-	}
-}
-
 func TestYAMLFiles(t *testing.T) {
 	root := t.TempDir()
 	dir, names, err := yamlFiles([]string{filepath.Join(root, "a/b/base.yml"), filepath.Join(root, "a/c/extra.yml"), filepath.Join(root, "a/b/d.yml")})
