@@ -19,8 +19,8 @@ const (
 	// "-efi-initrd.iso" (15 bytes).
 	MaxNameLen = 240
 	// MaxEpoch is the largest SOURCE_DATE_EPOCH, 2106-02-07 06:28:15 UTC:
-	// newc cpio, SquashFS, gzip and PE headers store seconds since 1970 in
-	// 32 unsigned bits.
+	// newc cpio and SquashFS store seconds since 1970 in 32 unsigned bits
+	// (docs/formats.md lists every format's range).
 	MaxEpoch = 1<<32 - 1
 	// MaxSize is the largest SIZE: the disk formats hold one MBR partition
 	// or one FAT32 filesystem, both of which end at 2 TiB.
@@ -84,7 +84,7 @@ func parseEpoch(v string) (*time.Time, error) {
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil || n > MaxEpoch {
-		return nil, fmt.Errorf("build-arg %s: %q is not a valid timestamp: want a whole number of seconds from 0 to %d (1970-01-01 00:00:00 to %s UTC), the range of the 32-bit timestamps of newc cpio, SquashFS and gzip",
+		return nil, fmt.Errorf("build-arg %s: %q is not a valid timestamp: want a whole number of seconds from 0 to %d (1970-01-01 00:00:00 to %s UTC), the range of the 32-bit timestamps of newc cpio and SquashFS",
 			ArgSourceDateEpoch, v, uint64(MaxEpoch), time.Unix(MaxEpoch, 0).UTC().Format(time.DateTime))
 	}
 	t := time.Unix(int64(n), 0).UTC()

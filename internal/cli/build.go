@@ -51,10 +51,21 @@ func buildCmd() *cobra.Command {
 		Short: "Build a LinuxKit YAML with a BuildKit daemon, running the frontend in-process",
 		Long: `Build a LinuxKit YAML with a BuildKit daemon, running the same frontend code in-process, and
 write the target's artifacts into the output directory (one sub-directory per platform when several
-are given). CONTEXT (default ".") is where files[].source is read from.
+are given). CONTEXT (default ".") is where files[].source is read from; a source outside it
+(absolute, ~/..., ../...) is an error, or skipped with a warning when optional.
+
+The artifacts are moved into the output directory only when the build succeeds (it is exported into
+a hidden .lkbuild-out-* directory there first): each artifact replaces its own file, atomically (other files and directories stay; an entry of another kind, such as a directory
+where the artifact is a file, fails the build and nothing is moved). It may be on another filesystem.
+A build holds the directory's lock (.lkbuild.lock) until its artifacts are in place, so a second build
+into the same directory waits.
 
 The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbuild/env (written by
-` + "`make env`" + `). The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
+` + "`make env`" + `) in the working directory or the nearest parent that has one; the build says when
+that file chose. The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
+
+Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
+(0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f).
 
 Targets (--target):
 ` + targetHelp(),
