@@ -178,9 +178,21 @@ func TestOptionalSourcesByName(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Only an optional source outside the context, as LinuxKit's sshd.yml
+	// has: the context is not read at all.
+	outside := filepath.Join(ctxDir, "outside.yml")
+	if err := os.WriteFile(outside, []byte(`files:
+  - path: root/.ssh/authorized_keys
+    source: ~/.ssh/id_rsa.pub
+    mode: "0600"
+    optional: true
+  - {path: etc/motd, contents: hello}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]string{}
 	var warnings []string
-	for _, f := range []string{yml, star} {
+	for _, f := range []string{yml, star, outside} {
 		tarFile := filepath.Join(t.TempDir(), "rootfs.tar")
 		_, w, err := buildStatus(t, env, cli.BuildOptions{File: f, Context: ctxDir, Target: "tar", Output: "type=tar,dest=" + tarFile})
 		if err != nil {
@@ -205,7 +217,10 @@ func TestOptionalSourcesByName(t *testing.T) {
 			t.Errorf("%s = %q, want %q (the file named by the source)", p, got[p], want)
 		}
 	}
-	for _, p := range []string{"etc/ssh", "etc/ssh/authorized_keys", "etc/host-shadow", "etc/up", "etc/glob-missing", "etc/star-missing"} {
+	if got["etc/motd"] != "hello" {
+		t.Errorf("outside.yml: etc/motd = %q", got["etc/motd"])
+	}
+	for _, p := range []string{"etc/ssh", "etc/ssh/authorized_keys", "etc/host-shadow", "etc/up", "etc/glob-missing", "etc/star-missing", "root/.ssh"} {
 		if v, ok := got[p]; ok {
 			t.Errorf("%s was made (%q): the optional source is missing or outside the context", p, v)
 		}
@@ -215,6 +230,7 @@ func TestOptionalSourcesByName(t *testing.T) {
 		"optional.yml:3:13: files[0].source: ~/.ssh/authorized_keys is outside the build context (sources are read from the context only; ~ is not expanded): skipped (optional: true)",
 		"optional.yml:6:13: files[1].source: /etc/shadow is outside the build context (sources are read from the context only): skipped (optional: true)",
 		"optional.yml:9:13: files[2].source: ../up.txt is outside the build context (sources are read from the context only): skipped (optional: true)",
+		"outside.yml:3:13: files[0].source: ~/.ssh/id_rsa.pub is outside the build context (sources are read from the context only; ~ is not expanded): skipped (optional: true)",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no warning %q in:\n%s", want, joined)

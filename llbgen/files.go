@@ -74,6 +74,17 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 	case f.Contents != nil:
 		return fa.Mkfile(p, perm, []byte(*f.Contents), owner, ct), nil
 	case f.Source != "":
+		// Copy the file the source names after its symlinks, as LinuxKit
+		// reads it (ResolveSources); an optional source that is missing or
+		// outside the context makes nothing, not even the parents. The
+		// source is named literally: no wildcard.
+		file, ok := b.opt.Sources[ContextPath(f.Source)]
+		if !ok || OutsideContext(f.Source) != "" {
+			if f.Optional {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("source %q was not resolved in the build context", f.Source)
+		}
 		if b.opt.Context == nil {
 			return nil, fmt.Errorf("source %q: no build context", f.Source)
 		}
@@ -83,17 +94,6 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 			ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
 			CreatedTime:                    &ctm,
 			AlwaysReplaceExistingDestPaths: true,
-		}
-		// Copy the file the source names after its symlinks, as LinuxKit
-		// reads it (ResolveSources); an optional source that is missing or
-		// outside the context makes nothing, not even the parents. The
-		// source is named literally: no wildcard.
-		file, ok := b.opt.Sources[ContextPath(f.Source)]
-		if !ok {
-			if f.Optional {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("source %q was not resolved in the build context", f.Source)
 		}
 		return fa.Copy(*b.opt.Context, "/"+file, p, ci), nil
 	case f.Metadata != "":

@@ -294,6 +294,32 @@ func TestResolvedSourceCopy(t *testing.T) {
 	}
 }
 
+// TestOptionalSourcesOutsideNoContext: a YAML whose only sources are
+// optional ones outside the context builds without a context, the
+// entries skipped (the frontend reads no context for it).
+func TestOptionalSourcesOutsideNoContext(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: root/.ssh/authorized_keys\n    source: ~/.ssh/id_rsa.pub\n    optional: true\n  - path: etc/a\n    contents: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops(t, res.Output) {
+		for _, a := range op.GetFile().GetActions() {
+			if c := a.GetCopy(); c != nil && c.GetSrc() != emptyDirPath {
+				t.Errorf("copy %s -> %s for a skipped source", c.GetSrc(), c.GetDest())
+			}
+			if d := a.GetMkdir(); d != nil && strings.HasPrefix(d.GetPath(), "/root") {
+				t.Errorf("mkdir %s for a skipped source", d.GetPath())
+			}
+		}
+	}
+}
+
 // TestSourcePaths: the context paths to transfer are the sources, clean and
 // once each, as written (glob characters included), without those outside
 // the context or naming its root.
