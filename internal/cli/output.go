@@ -337,7 +337,7 @@ func copyEntry(from, to string, links map[devIno]string) error {
 		if st == nil {
 			return fmt.Errorf("%s: cannot copy %s", from, kind(m))
 		}
-		if err := unix.Mknod(to, st.Mode, int(st.Rdev)); err != nil {
+		if err := unix.Mknod(to, uint32(st.Mode), int(st.Rdev)); err != nil {
 			return err
 		}
 	}
