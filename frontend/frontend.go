@@ -274,8 +274,10 @@ func listTargets(context.Context) (*targets.List, error) {
 	return l, nil
 }
 
-// readMerged reads the MERGE files from the same local source as the
-// main YAML (the "dockerfile" local: the -f file's directory).
+// readMerged reads the MERGE files, named relative to dir (the main YAML's
+// directory in the local source), from the same local source as the main
+// YAML: the "dockerfile" local, which is the -f file's directory with
+// buildx and the directory holding all the YAML files with lkbuild build.
 func readMerged(ctx context.Context, c client.Client, dir string, names []string) ([]*llb.SourceMap, error) {
 	files, err := mergePaths(dir, names)
 	if err != nil || len(files) == 0 {
