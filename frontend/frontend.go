@@ -7,9 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/lkbuild/lkbuild/llbgen"
@@ -91,9 +89,9 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if target == "" {
 		target = llbgen.DefaultTarget
 	}
-	name := bc.BuildArgs[ArgName]
-	if name == "" {
-		name = strings.TrimSuffix(path.Base(src.Filename), path.Ext(src.Filename))
+	name, err := parseName(bc.BuildArgs[ArgName], src.Filename)
+	if err != nil {
+		return nil, err
 	}
 	epoch, err := parseEpoch(bc.BuildArgs[ArgSourceDateEpoch])
 	if err != nil {
@@ -106,6 +104,9 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	size, err := ParseSize(sizeArg)
 	if err != nil {
 		return nil, fmt.Errorf("build-arg %s: %w", ArgSize, err)
+	}
+	if err := checkSize(target, size); err != nil {
+		return nil, err
 	}
 	buildPlatform := platforms.DefaultSpec()
 	if len(bc.BuildPlatforms) > 0 {
@@ -120,15 +121,20 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err := caps.Supports(pb.CapFileSymlinkCreate); err != nil {
 		return nil, fmt.Errorf("this BuildKit cannot create symlinks with FileOp (needed for etc/mtab and files[].symlink): %w", err)
 	}
+	warn := warnAt(ctx, src, smaps)
 	var mainContext *llb.State
 	var sources map[string]string
 	if needsContext(cfg) {
-		// Only the sources (and the targets of symlinks among them) are
-		// transferred; they are checked before any image is fetched.
-		if mainContext, err = bc.MainContext(ctx, llb.FollowPaths(llbgen.SourcePaths(cfg))); err != nil {
-			return nil, err
+		// Only the sources inside the context (and the targets of symlinks
+		// among them) are transferred, by name; they are checked before any
+		// image is fetched. Without such a source the context is not read
+		// (an empty FollowPaths would transfer all of it).
+		if paths := llbgen.SourcePaths(cfg); len(paths) > 0 {
+			if mainContext, err = bc.MainContext(ctx, llb.FollowPaths(followPatterns(paths))); err != nil {
+				return nil, err
+			}
 		}
-		if sources, err = resolveSources(ctx, c, cfg, mainContext); err != nil {
+		if sources, err = resolveSources(ctx, c, cfg, mainContext, warn); err != nil {
 			return nil, withSource(err, smaps)
 		}
 	}
@@ -168,7 +174,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 				Size:           size,
 				NoMergeOp:      noMerge,
 				SourceMaps:     smaps,
-				Warn:           warnAt(ctx, src, smaps),
+				Warn:           warn,
 			})
 			if err != nil {
 				return withSource(err, smaps)
@@ -268,34 +274,17 @@ func listTargets(context.Context) (*targets.List, error) {
 	return l, nil
 }
 
-func parseEpoch(v string) (*time.Time, error) {
-	if v == "" {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("build-arg %s: %q is not a number of seconds", ArgSourceDateEpoch, v)
-	}
-	t := time.Unix(n, 0).UTC()
-	return &t, nil
-}
-
-// readMerged reads the MERGE files from the same local source as the
-// main YAML (the "dockerfile" local: the -f file's directory).
+// readMerged reads the MERGE files, named relative to dir (the main YAML's
+// directory in the local source), from the same local source as the main
+// YAML: the "dockerfile" local, which is the -f file's directory with
+// buildx and the directory holding all the YAML files with lkbuild build.
 func readMerged(ctx context.Context, c client.Client, dir string, names []string) ([]*llb.SourceMap, error) {
-	var files []string
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if path.IsAbs(n) || strings.HasPrefix(path.Clean(n), "..") {
-			return nil, fmt.Errorf("build-arg %s: %q must be relative to the directory of the main YAML, inside it", ArgMerge, n)
-		}
-		files = append(files, path.Join(dir, n))
+	files, err := mergePaths(dir, names)
+	if err != nil || len(files) == 0 {
+		return nil, err
 	}
 	st := llb.Local(dockerui.DefaultLocalNameDockerfile,
-		llb.FollowPaths(files),
+		llb.FollowPaths(followPatterns(files)),
 		llb.SessionID(c.BuildOpts().SessionID),
 		llb.SharedKeyHint(dockerui.DefaultLocalNameDockerfile),
 		dockerui.WithInternalName("load merged YAML "+strings.Join(files, ", ")),
@@ -365,14 +354,17 @@ func lineRange(e *spec.Error) *pb.Range {
 }
 
 // resolveSources follows the symlinks of the files' sources in the build
-// context (llbgen.ResolveSources). The context is solved at the first
-// lookup (never when every source is rejected before), and each directory
-// is listed once.
-func resolveSources(ctx context.Context, c client.Client, cfg *spec.Config, st *llb.State) (map[string]string, error) {
+// context st, which holds the sources inside it (llbgen.ResolveSources).
+// The context is solved at the first lookup (never when no source is
+// inside it), and each directory is listed once.
+func resolveSources(ctx context.Context, c client.Client, cfg *spec.Config, st *llb.State, warn func(llbgen.Warning)) (map[string]string, error) {
 	var ref client.Reference
 	solved := false
 	dirs := map[string]map[string]*fstypes.Stat{}
 	lstat := func(ctx context.Context, p string) (llbgen.ContextEntry, error) {
+		if st == nil { // no source inside the context: nothing was transferred
+			return llbgen.ContextEntry{}, fs.ErrNotExist
+		}
 		if !solved {
 			r, err := solveState(ctx, c, st)
 			if err != nil {
@@ -401,7 +393,7 @@ func resolveSources(ctx context.Context, c client.Client, cfg *spec.Config, st *
 		}
 		return llbgen.ContextEntry{Mode: os.FileMode(e.Mode), Linkname: e.Linkname}, nil
 	}
-	return llbgen.ResolveSources(ctx, cfg, lstat)
+	return llbgen.ResolveSources(ctx, cfg, lstat, warn)
 }
 
 // solveState solves st and returns its single result.
@@ -425,34 +417,4 @@ func needsContext(cfg *spec.Config) bool {
 		}
 	}
 	return false
-}
-
-// ParseSize parses a disk size as LinuxKit's --size takes it: a positive
-// number with an optional K, M, G or T suffix (binary units, an optional
-// trailing "B" or "iB"); a bare number is MiB. "" is 0 (no size set).
-func ParseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	num := strings.TrimSpace(s)
-	up := strings.ToUpper(num)
-	up = strings.TrimSuffix(strings.TrimSuffix(up, "IB"), "B")
-	shift := 20
-	if n := len(up); n > 0 {
-		switch up[n-1] {
-		case 'K':
-			shift, up = 10, up[:n-1]
-		case 'M':
-			shift, up = 20, up[:n-1]
-		case 'G':
-			shift, up = 30, up[:n-1]
-		case 'T':
-			shift, up = 40, up[:n-1]
-		}
-	}
-	v, err := strconv.ParseInt(up, 10, 64)
-	if err != nil || v <= 0 || v > 1<<(62-shift) {
-		return 0, fmt.Errorf("invalid size %q: want a positive number with an optional K, M, G or T suffix (e.g. 1G, 2048M)", s)
-	}
-	return v << shift, nil
 }

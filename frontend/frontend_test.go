@@ -10,18 +10,6 @@ import (
 	"github.com/moby/buildkit/solver/errdefs"
 )
 
-func TestParseEpoch(t *testing.T) {
-	if e, err := parseEpoch(""); e != nil || err != nil {
-		t.Errorf("empty: %v %v", e, err)
-	}
-	if e, err := parseEpoch("1700000000"); err != nil || e.Unix() != 1700000000 {
-		t.Errorf("number: %v %v", e, err)
-	}
-	if _, err := parseEpoch("yesterday"); err == nil {
-		t.Error("a non-number was accepted")
-	}
-}
-
 func TestListTargets(t *testing.T) {
 	l, err := listTargets(context.Background())
 	if err != nil {

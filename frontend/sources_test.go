@@ -85,10 +85,10 @@ func TestFilesSourceSymlinks(t *testing.T) {
 
 	// The kernel image does not exist: the source errors must come first.
 	for name, c := range map[string]struct{ source, want string }{
-		"escape.yml":       {"conf/escape", "escape.yml:4:5: files[0].source: symlink conf/escape -> ../../outside leaves the build context"},
-		"escape-chain.yml": {"conf/escape-chain", "escape-chain.yml:4:5: files[0].source: conf/escape-chain: symlink conf/escape -> ../../outside leaves the build context"},
-		"dangling.yml":     {"conf/dangling", "dangling.yml:4:5: files[0].source: symlink conf/dangling -> nowhere is dangling"},
-		"to-dir.yml":       {"conf/to-dir", "to-dir.yml:4:5: files[0].source: conf/to-dir leads to the directory conf/real"},
+		"escape.yml":       {"conf/escape", "escape.yml:5:13: files[0].source: symlink conf/escape -> ../../outside leaves the build context"},
+		"escape-chain.yml": {"conf/escape-chain", "escape-chain.yml:5:13: files[0].source: conf/escape-chain: symlink conf/escape -> ../../outside leaves the build context"},
+		"dangling.yml":     {"conf/dangling", "dangling.yml:5:13: files[0].source: symlink conf/dangling -> nowhere is dangling"},
+		"to-dir.yml":       {"conf/to-dir", "to-dir.yml:5:13: files[0].source: conf/to-dir leads to the directory conf/real"},
 	} {
 		f := write(name, "kernel:\n  image: lkbuild/no-such-kernel:0\nfiles:\n  - path: etc/x\n    source: "+c.source+"\n")
 		err := cli.Build(context.Background(), cli.BuildOptions{File: f, Context: ctxDir, Target: "tar",

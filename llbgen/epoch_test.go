@@ -38,6 +38,7 @@ func TestDirectoriesGetTheEpoch(t *testing.T) {
 		o.Target, o.NoMergeOp = "tar", noMerge
 		ctxState := llb.Local("context")
 		o.Context = &ctxState
+		o.Sources = map[string]string{"conf/app.conf": "conf/app.conf"}
 		res, err := Build(context.Background(), parseFile(t, "../frontend/testdata/rootfs.yml"), o)
 		if err != nil {
 			t.Fatal(err)

@@ -74,6 +74,17 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 	case f.Contents != nil:
 		return fa.Mkfile(p, perm, []byte(*f.Contents), owner, ct), nil
 	case f.Source != "":
+		// Copy the file the source names after its symlinks, as LinuxKit
+		// reads it (ResolveSources); an optional source that is missing or
+		// outside the context makes nothing, not even the parents. The
+		// source is named literally: no wildcard.
+		file, ok := b.opt.Sources[ContextPath(f.Source)]
+		if !ok || OutsideContext(f.Source) != "" {
+			if f.Optional {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("source %q was not resolved in the build context", f.Source)
+		}
 		if b.opt.Context == nil {
 			return nil, fmt.Errorf("source %q: no build context", f.Source)
 		}
@@ -84,29 +95,7 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 			CreatedTime:                    &ctm,
 			AlwaysReplaceExistingDestPaths: true,
 		}
-		if b.opt.Sources != nil {
-			// Copy the file the source names after its symlinks, as
-			// LinuxKit reads it; a missing optional one makes nothing,
-			// not even the parents.
-			file, ok := b.opt.Sources[ContextPath(f.Source)]
-			if !ok {
-				if f.Optional {
-					return nil, nil
-				}
-				return nil, fmt.Errorf("source %q was not resolved in the build context", f.Source)
-			}
-			return fa.Copy(*b.opt.Context, "/"+file, p, ci), nil
-		}
-		src := path.Join("/", f.Source)
-		if f.Optional {
-			// A one-name wildcard matches exactly this file and, with
-			// AllowEmptyWildcard, copies nothing when it is missing.
-			src = optionalPattern(src)
-		}
-		ci.FollowSymlinks = true
-		ci.AllowWildcard = f.Optional
-		ci.AllowEmptyWildcard = f.Optional
-		return fa.Copy(*b.opt.Context, src, p, ci), nil
+		return fa.Copy(*b.opt.Context, "/"+file, p, ci), nil
 	case f.Metadata != "":
 		dt, err := spec.Metadata(b.cfg, f.Metadata)
 		if err != nil {
@@ -117,48 +106,48 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 	return nil, fmt.Errorf("no contents, source, metadata, directory or symlink")
 }
 
-// optionalPattern turns a path into a wildcard pattern that matches only
-// that path: the first byte of the last element becomes a character class.
-func optionalPattern(p string) string {
-	dir, base := path.Split(p)
-	if base == "" {
-		return p
-	}
-	c := string(base[0])
-	if c == "]" || c == "\\" || c == "-" {
-		c = "\\" + c
-	}
-	return dir + "[" + c + "]" + base[1:]
+// ContextPath is the path of a files[].source in the build context, clean
+// and relative to its root: the key of Options.Sources. It is meaningful
+// only for a source inside the context (see OutsideContext).
+func ContextPath(source string) string {
+	return path.Clean(source)
 }
 
-// ContextPath is the path of a files[].source in the build context: clean,
-// relative to its root (a leading / is the root). A path that climbs out of
-// the context keeps its leading "..".
-func ContextPath(source string) string {
-	p := path.Clean(source)
-	if path.IsAbs(p) {
-		p = strings.TrimPrefix(p, "/")
-		if p == "" {
-			p = "."
-		}
+// OutsideContext tells why source cannot name a file of the build context,
+// or "" when it can: an absolute path and a path starting with "~/" (which
+// LinuxKit reads from the host, expanding ~ to the home directory) and a
+// path that climbs out of the context with "..". lkbuild reads sources from
+// the build context only.
+func OutsideContext(source string) string {
+	switch p := path.Clean(source); {
+	case strings.HasPrefix(source, "~/"):
+		return source + " is outside the build context (sources are read from the context only; ~ is not expanded)"
+	case path.IsAbs(p), p == "..", strings.HasPrefix(p, "../"):
+		return source + " is outside the build context (sources are read from the context only)"
 	}
-	return p
+	return ""
+}
+
+// isSource tells whether f copies a file from the build context.
+func isSource(f *spec.File) bool {
+	return f.Source != "" && !f.Directory && f.Symlink == "" && f.Contents == nil
 }
 
 // SourcePaths lists the build context paths that files[].source names,
 // sorted and without duplicates: the only paths a build reads from the
-// context (llb.FollowPaths also transfers the targets of symlinks among
-// them). Paths outside the context and its root, which ResolveSources
-// rejects without reading the context, are left out.
+// context (the frontend transfers them and the targets of symlinks among
+// them). Sources outside the context and the context's root, which
+// ResolveSources refuses or skips without reading the context, are left
+// out. The paths are literal: glob characters in them are not patterns.
 func SourcePaths(cfg *spec.Config) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, f := range cfg.Files {
-		if f.Source == "" || f.Directory || f.Symlink != "" || f.Contents != nil {
+		if !isSource(f) || OutsideContext(f.Source) != "" {
 			continue
 		}
 		p := ContextPath(f.Source)
-		if p == "." || p == ".." || strings.HasPrefix(p, "../") {
+		if p == "." {
 			continue
 		}
 		if !seen[p] {
@@ -199,16 +188,29 @@ type lookupError struct{ error }
 // ResolveSources follows the symlinks of every files[].source in the build
 // context, component by component, as LinuxKit reads the file a symlink
 // points to, and returns the regular file each source names (keyed by
-// ContextPath). Sources stay confined to the context: a symlink to an
-// absolute path or one whose target climbs out of the context is an error,
-// as are a directory and a missing source or dangling symlink; an optional
-// source that is missing or dangling is left out of the map (LinuxKit
-// skips it). Errors are spec.Errors at the entries' YAML lines.
-func ResolveSources(ctx context.Context, cfg *spec.Config, lstat ContextLstat) (map[string]string, error) {
+// ContextPath). Sources stay confined to the context: a source outside it
+// (OutsideContext), a symlink to an absolute path or one whose target
+// climbs out of the context is an error, as are a directory and a missing
+// source or dangling symlink. An optional source that is missing or
+// dangling is left out of the map (LinuxKit skips it), and so is an
+// optional source outside the context, with a warning through warn (nil:
+// none): LinuxKit would read it from the host when it is there. Errors are
+// spec.Errors at the sources' YAML positions, all at once; the context is
+// read only for the sources inside it.
+func ResolveSources(ctx context.Context, cfg *spec.Config, lstat ContextLstat, warn func(Warning)) (map[string]string, error) {
 	out := map[string]string{}
 	var errs spec.Errors
 	for i, f := range cfg.Files {
-		if f.Source == "" || f.Directory || f.Symlink != "" || f.Contents != nil {
+		if !isSource(f) {
+			continue
+		}
+		pos, field := sourceAt(f, i)
+		if msg := OutsideContext(f.Source); msg != "" {
+			if !f.Optional {
+				errs = append(errs, &spec.Error{File: pos.File, Line: pos.Line, Col: pos.Col, Field: field, Msg: msg})
+			} else if warn != nil {
+				warn(Warning{Pos: pos, Field: field, Msg: msg + ": skipped (optional: true)"})
+			}
 			continue
 		}
 		key := ContextPath(f.Source)
@@ -227,13 +229,22 @@ func ResolveSources(ctx context.Context, cfg *spec.Config, lstat ContextLstat) (
 		if errors.As(err, &le) { // the context could not be read: not the YAML's fault
 			return nil, le.error
 		}
-		errs = append(errs, &spec.Error{File: f.Pos.File, Line: f.Pos.Line, Col: f.Pos.Col,
-			Field: fmt.Sprintf("files[%d].source", i), Msg: err.Error()})
+		errs = append(errs, &spec.Error{File: pos.File, Line: pos.Line, Col: pos.Col, Field: field, Msg: err.Error()})
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return out, nil
+}
+
+// sourceAt is where the source of f, the i-th merged files entry, is
+// written, and its field path in its own file.
+func sourceAt(f *spec.File, i int) (spec.Pos, string) {
+	entry := f.Field
+	if entry == "" {
+		entry = fmt.Sprintf("files[%d]", i)
+	}
+	return f.At("source"), entry + ".source"
 }
 
 // sourceStep is one path element still to resolve and the symlink whose
@@ -252,9 +263,6 @@ func steps(p, via string) []sourceStep {
 
 // resolveSource resolves src (a ContextPath) to the regular file it names.
 func resolveSource(ctx context.Context, lstat ContextLstat, src string) (string, error) {
-	if src == ".." || strings.HasPrefix(src, "../") {
-		return "", fmt.Errorf("%s is outside the build context", src)
-	}
 	// through names the source when the symlink at fault is further along.
 	through := func(link string) string {
 		if strings.HasPrefix(link, src+" -> ") {

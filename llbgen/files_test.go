@@ -25,6 +25,7 @@ func TestFiles(t *testing.T) {
 	cfg := parseFile(t, "testdata/files.yml")
 	sm := llb.NewSourceMap(nil, "testdata/files.yml", "yaml", []byte("x"))
 	o.SourceMaps = map[string]*llb.SourceMap{"testdata/files.yml": sm}
+	o.Sources = map[string]string{"conf/app.conf": "conf/app.conf"}
 	res, err := Build(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +79,8 @@ func TestFiles(t *testing.T) {
 	if !has(symlink, "/etc/localtime->/usr/share/zoneinfo/UTC") {
 		t.Errorf("symlinks %q", symlink)
 	}
-	// optional sources become a one-name wildcard that may match nothing
-	if !has(cp, "/conf/[a]pp.conf|/etc/app.conf|640|0:7") {
+	// a resolved source is copied by its name, never as a wildcard
+	if !has(cp, "/conf/app.conf|/etc/app.conf|640|0:7") {
 		t.Errorf("copies %q", cp)
 	}
 	// every files op carries its YAML position
@@ -149,7 +150,7 @@ var testContext = fakeContext{
 func TestResolveSources(t *testing.T) {
 	ok := map[string]string{
 		"conf/app.conf":      "conf/app.conf",
-		"/conf/app.conf":     "conf/app.conf",
+		"./conf/app.conf":    "conf/app.conf",
 		"conf/link":          "conf/app.conf",
 		"conf/chain":         "conf/app.conf",
 		"conf/up":            "top.txt",
@@ -163,7 +164,7 @@ func TestResolveSources(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t))
+		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t), nil)
 		if err != nil {
 			t.Errorf("%s: %v", src, err)
 			continue
@@ -174,54 +175,83 @@ func TestResolveSources(t *testing.T) {
 	}
 
 	bad := map[string]string{
-		"conf/esc":          "symlink conf/esc -> ../../etc/passwd leaves the build context",
-		"conf/esc-chain":    "conf/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
-		"../secret":         "../secret is outside the build context",
-		"conf/abs":          "symlink conf/abs -> /etc/passwd points to an absolute path, which is not followed",
-		"conf/dangling":     "symlink conf/dangling -> nowhere is dangling: conf/nowhere does not exist in the build context (optional: true skips a missing source)",
-		"conf/missing":      "conf/missing does not exist in the build context (optional: true skips a missing source)",
-		"conf/to-dir":       "conf/to-dir leads to the directory conf/sub (a source must be a file)",
-		"conf":              "conf is a directory (a source must be a file)",
-		"conf/to-root":      "conf/to-root leads to the root of the build context",
-		"conf/loop1":        "conf/loop1: too many levels of symlinks",
-		"conf/fifo":         "conf/fifo is not a regular file",
-		"conf/file-as-dir":  "conf/app.conf is not a directory, so conf/file-as-dir does not exist",
-		"dirlink/esc-chain": "dirlink/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
+		"conf/esc":           "symlink conf/esc -> ../../etc/passwd leaves the build context",
+		"conf/esc-chain":     "conf/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
+		"../secret":          "../secret is outside the build context (sources are read from the context only)",
+		"conf/../../secret":  "conf/../../secret is outside the build context",
+		"/etc/shadow":        "/etc/shadow is outside the build context (sources are read from the context only)",
+		"/conf/app.conf":     "/conf/app.conf is outside the build context",
+		"/":                  "/ is outside the build context",
+		"/proc/self/environ": "/proc/self/environ is outside the build context",
+		"/dev/zero":          "/dev/zero is outside the build context",
+		"~/.ssh/id_rsa.pub":  "~/.ssh/id_rsa.pub is outside the build context (sources are read from the context only; ~ is not expanded)",
+		"conf/abs":           "symlink conf/abs -> /etc/passwd points to an absolute path, which is not followed",
+		"conf/dangling":      "symlink conf/dangling -> nowhere is dangling: conf/nowhere does not exist in the build context (optional: true skips a missing source)",
+		"conf/missing":       "conf/missing does not exist in the build context (optional: true skips a missing source)",
+		"conf/to-dir":        "conf/to-dir leads to the directory conf/sub (a source must be a file)",
+		"conf":               "conf is a directory (a source must be a file)",
+		"conf/to-root":       "conf/to-root leads to the root of the build context",
+		"conf/loop1":         "conf/loop1: too many levels of symlinks",
+		"conf/fifo":          "conf/fifo is not a regular file",
+		"conf/file-as-dir":   "conf/app.conf is not a directory, so conf/file-as-dir does not exist",
+		"dirlink/esc-chain":  "dirlink/esc-chain: symlink conf/esc -> ../../etc/passwd leaves the build context",
 	}
 	for src, want := range bad {
 		cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    contents: x\n  - path: etc/b\n    source: "+src+"\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ResolveSources(context.Background(), cfg, testContext.lstat(t))
+		_, err = ResolveSources(context.Background(), cfg, testContext.lstat(t), nil)
 		if err == nil {
 			t.Errorf("%s: no error", src)
 			continue
 		}
-		if !strings.HasPrefix(err.Error(), "x.yml:4:5: files[1].source: ") || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %q, want x.yml:4:5: files[1].source: ...%s...", src, err, want)
+		if !strings.HasPrefix(err.Error(), "x.yml:5:13: files[1].source: ") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %q, want x.yml:5:13: files[1].source: ...%s...", src, err, want)
 		}
 	}
 
 	// A missing or dangling optional source is skipped, as LinuxKit skips
-	// one os.Stat cannot read; one that leaves the context is still an
-	// error.
-	for src, wantErr := range map[string]bool{"conf/missing": false, "conf/dangling": false, "conf/esc": true, "conf/to-dir": true} {
+	// one os.Stat cannot read, and so is an optional source outside the
+	// context (LinuxKit's ~/.ssh/id_rsa.pub), with a warning; a symlink in
+	// the context that leaves it is still an error.
+	for src, want := range map[string]string{
+		"conf/missing": "", "conf/dangling": "", "conf/esc": "error", "conf/to-dir": "error",
+		"~/.ssh/id_rsa.pub": "x.yml:3:13: files[0].source: ~/.ssh/id_rsa.pub is outside the build context (sources are read from the context only; ~ is not expanded): skipped (optional: true)",
+		"/etc/ssh/key":      "x.yml:3:13: files[0].source: /etc/ssh/key is outside the build context (sources are read from the context only): skipped (optional: true)",
+		"../key":            "x.yml:3:13: files[0].source: ../key is outside the build context (sources are read from the context only): skipped (optional: true)",
+	} {
 		cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: "+src+"\n    optional: true\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t))
-		if (err != nil) != wantErr || len(got) != 0 {
-			t.Errorf("optional %s: %v, error %v (want error: %v)", src, got, err, wantErr)
+		var warnings []string
+		got, err := ResolveSources(context.Background(), cfg, testContext.lstat(t), func(w Warning) { warnings = append(warnings, w.String()) })
+		if (err != nil) != (want == "error") || len(got) != 0 {
+			t.Errorf("optional %s: %v, error %v (want: %s)", src, got, err, want)
 		}
+		if want != "error" && strings.Join(warnings, "\n") != want {
+			t.Errorf("optional %s: warnings %q, want %q", src, warnings, want)
+		}
+	}
+
+	// Every source is checked: all the errors come at once, each at its
+	// own source.
+	cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: /etc/shadow\n  - path: etc/b\n    source: conf/missing\n  - path: etc/c\n    source: conf/app.conf\n  - path: etc/d\n    source: ~/x\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ResolveSources(context.Background(), cfg, testContext.lstat(t), nil)
+	var all spec.Errors
+	if !errors.As(err, &all) || len(all) != 3 || all[0].Line != 3 || all[1].Line != 5 || all[2].Line != 9 {
+		t.Errorf("three bad sources: %v, want errors at lines 3, 5 and 9", err)
 	}
 
 	// A failure to read the context is returned as it is, not as a YAML
 	// error.
-	cfg, _ := spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: conf/app.conf\n"))
+	cfg, _ = spec.Parse("x.yml", []byte("files:\n  - path: etc/a\n    source: conf/app.conf\n"))
 	boom := errors.New("connection lost")
-	_, err := ResolveSources(context.Background(), cfg, func(context.Context, string) (ContextEntry, error) { return ContextEntry{}, boom })
+	_, err = ResolveSources(context.Background(), cfg, func(context.Context, string) (ContextEntry, error) { return ContextEntry{}, boom }, nil)
 	var se spec.Errors
 	if !errors.Is(err, boom) || errors.As(err, &se) {
 		t.Errorf("lookup failure: %v", err)
@@ -264,21 +294,53 @@ func TestResolvedSourceCopy(t *testing.T) {
 	}
 }
 
+// TestOptionalSourcesOutsideNoContext: a YAML whose only sources are
+// optional ones outside the context builds without a context, the
+// entries skipped (the frontend reads no context for it).
+func TestOptionalSourcesOutsideNoContext(t *testing.T) {
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	cfg, err := spec.Parse("x.yml", []byte("files:\n  - path: root/.ssh/authorized_keys\n    source: ~/.ssh/id_rsa.pub\n    optional: true\n  - path: etc/a\n    contents: a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops(t, res.Output) {
+		for _, a := range op.GetFile().GetActions() {
+			if c := a.GetCopy(); c != nil && c.GetSrc() != emptyDirPath {
+				t.Errorf("copy %s -> %s for a skipped source", c.GetSrc(), c.GetDest())
+			}
+			if d := a.GetMkdir(); d != nil && strings.HasPrefix(d.GetPath(), "/root") {
+				t.Errorf("mkdir %s for a skipped source", d.GetPath())
+			}
+		}
+	}
+}
+
 // TestSourcePaths: the context paths to transfer are the sources, clean and
-// once each, without those that leave the context or name its root.
+// once each, as written (glob characters included), without those outside
+// the context or naming its root.
 func TestSourcePaths(t *testing.T) {
 	cfg, err := spec.Parse("x.yml", []byte(`files:
   - {path: a, source: conf/b}
-  - {path: b, source: /conf/b}
+  - {path: b, source: ./conf//b}
   - {path: c, source: ./conf/../top.txt}
   - {path: d, source: ../outside}
   - {path: e, source: /}
   - {path: f, contents: x}
+  - {path: g, source: /etc/shadow, optional: true}
+  - {path: h, source: ~/.ssh/id_rsa.pub, optional: true}
+  - {path: i, source: .}
+  - {path: j, source: "conf/[a]*"}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(SourcePaths(cfg), " "); got != "conf/b top.txt" {
-		t.Errorf("SourcePaths = %q, want %q", got, "conf/b top.txt")
+	want := "conf/[a]* conf/b top.txt"
+	if got := strings.Join(SourcePaths(cfg), " "); got != want {
+		t.Errorf("SourcePaths = %q, want %q", got, want)
 	}
 }

@@ -43,7 +43,7 @@ type Options struct {
 	// Sources maps each files[].source (as ContextPath gives it) to the
 	// regular file it names in the build context once its symlinks are
 	// followed (ResolveSources); an optional source missing from the map
-	// is skipped. Nil copies sources as named, following symlinks.
+	// is skipped, and any other is an error.
 	Sources map[string]string
 	// Epoch is SOURCE_DATE_EPOCH: timestamps of created files and the
 	// clamp for artifact timestamps. Nil means LinuxKit's fixed time for

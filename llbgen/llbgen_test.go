@@ -220,14 +220,6 @@ func TestUnknownTarget(t *testing.T) {
 	}
 }
 
-func TestOptionalPattern(t *testing.T) {
-	for in, want := range map[string]string{"/etc/foo.conf": "/etc/[f]oo.conf", "/a/-x": "/a/[\\-]x", "/": "/"} {
-		if got := optionalPattern(in); got != want {
-			t.Errorf("optionalPattern(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestDockerTarget: the docker target is the root filesystem plus
 // LinuxKit's Dockerfile at /.
 func TestDockerTarget(t *testing.T) {

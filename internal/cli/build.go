@@ -37,6 +37,10 @@ type BuildOptions struct {
 	// OnStatus, when set, sees every progress update (tests use it to
 	// check which steps came from the cache).
 	OnStatus func(*client.SolveStatus)
+	// Log receives lkbuild's own messages and the build's warnings
+	// (default os.Stderr; the progress display always writes to
+	// os.Stderr).
+	Log io.Writer
 }
 
 func buildCmd() *cobra.Command {
@@ -47,10 +51,21 @@ func buildCmd() *cobra.Command {
 		Short: "Build a LinuxKit YAML with a BuildKit daemon, running the frontend in-process",
 		Long: `Build a LinuxKit YAML with a BuildKit daemon, running the same frontend code in-process, and
 write the target's artifacts into the output directory (one sub-directory per platform when several
-are given). CONTEXT (default ".") is where files[].source is read from.
+are given). CONTEXT (default ".") is where files[].source is read from; a source outside it
+(absolute, ~/..., ../...) is an error, or skipped with a warning when optional.
+
+The artifacts are moved into the output directory only when the build succeeds (it is exported into
+a hidden .lkbuild-out-* directory there first): each artifact replaces its own file, atomically (other files and directories stay; an entry of another kind, such as a directory
+where the artifact is a file, fails the build and nothing is moved). It may be on another filesystem.
+A build holds the directory's lock (.lkbuild.lock) until its artifacts are in place, so a second build
+into the same directory waits.
 
 The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbuild/env (written by
-` + "`make env`" + `). The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
+` + "`make env`" + `) in the working directory or the nearest parent that has one; the build says when
+that file chose. The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
+
+Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
+(0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f).
 
 Targets (--target):
 ` + targetHelp(),
@@ -90,13 +105,32 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if fl.Progress == "" {
 		fl.Progress = "auto"
 	}
+	log := fl.Log
+	if log == nil {
+		log = os.Stderr
+	}
+	quiet := fl.Progress == "quiet" || fl.Progress == "rawjson"
 	wd, _ := os.Getwd()
-	env := envfile.Find(wd)
+	envName, env := envfile.FindFile(wd)
 	addr := firstNonEmpty(fl.Addr, os.Getenv("BUILDKIT_HOST"), env["BUILDKIT_HOST"])
 	if addr == "" {
 		return errors.New("no BuildKit daemon: set --addr or BUILDKIT_HOST, or run `make env`")
 	}
 	helper := firstNonEmpty(fl.Helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
+	if !quiet {
+		// Say when the environment file chose: a build picking up another
+		// checkout's daemon is otherwise hard to notice.
+		var chosen []string
+		if fl.Addr == "" && os.Getenv("BUILDKIT_HOST") == "" {
+			chosen = append(chosen, "BUILDKIT_HOST="+addr)
+		}
+		if fl.Helper == "" && os.Getenv("LKBUILD_FRONTEND") == "" && helper != "" {
+			chosen = append(chosen, "LKBUILD_FRONTEND="+helper)
+		}
+		if len(chosen) > 0 {
+			fmt.Fprintf(log, "lkbuild: %s from %s\n", strings.Join(chosen, ", "), envName)
+		}
+	}
 
 	yamlDir, names, err := yamlFiles(append([]string{fl.File}, fl.Merge...))
 	if err != nil {
@@ -144,16 +178,15 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
-	}
-	// Export into a temporary sibling and move the artifacts in place only
-	// when the build succeeded, so a failed build leaves nothing behind.
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".lkbuild-out-")
+	// Export into a temporary directory and move the artifacts in place
+	// only when the build succeeded, so a failed build leaves nothing
+	// behind; a directory stays locked until then (see output.go).
+	stage, err := exp.open(ctx, out, log)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	committed := false
+	defer func() { stage.close(committed) }()
 
 	c, err := client.New(ctx, addr)
 	if err != nil {
@@ -166,7 +199,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		return err
 	}
 	opt := client.SolveOpt{
-		Exports:       []client.ExportEntry{exp.entry(tmp)},
+		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
 		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
 		SharedKey:     key,
 		FrontendAttrs: attrs,
@@ -201,15 +234,19 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	})
 	err = eg.Wait()
 	// The display only collects warnings; like buildx, say them at the end.
-	if fl.Progress != "quiet" && fl.Progress != "rawjson" {
+	if !quiet {
 		for _, w := range warnings {
-			fmt.Fprintf(os.Stderr, "WARNING: %s\n", w.Short)
+			fmt.Fprintf(log, "WARNING: %s\n", w.Short)
 		}
 	}
 	if err != nil {
 		return err
 	}
-	return exp.commit(tmp, out)
+	if err := stage.commit(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // output is where `-o` sends the result: a directory (type=local, the
@@ -256,33 +293,14 @@ func (o output) entry(tmp string) client.ExportEntry {
 	return client.ExportEntry{Type: client.ExporterLocal, OutputDir: tmp}
 }
 
-// commit moves the finished export from tmp to dest.
-func (o output) commit(tmp, dest string) error {
+// open prepares the destination dest (absolute): the output directory,
+// locked, with a temporary directory inside it, or for a tar file a
+// temporary directory next to it.
+func (o output) open(ctx context.Context, dest string, log io.Writer) (*outputDir, error) {
 	if o.typ == client.ExporterTar {
-		return os.Rename(filepath.Join(tmp, tarName), dest)
+		return openOutputDir(ctx, filepath.Dir(dest), dest, log)
 	}
-	return moveInto(tmp, dest)
-}
-
-// moveInto moves every entry of src into dst, replacing entries of the same name.
-func moveInto(src, dst string) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		to := filepath.Join(dst, e.Name())
-		if err := os.RemoveAll(to); err != nil {
-			return err
-		}
-		if err := os.Rename(filepath.Join(src, e.Name()), to); err != nil {
-			return err
-		}
-	}
-	return nil
+	return openOutputDir(ctx, dest, "", log)
 }
 
 // sharedKey names the local directories of one build for BuildKit's
@@ -319,26 +337,32 @@ func firstNonEmpty(v ...string) string {
 }
 
 // yamlFiles returns the directory holding all the YAML files (the
-// frontend's "dockerfile" local) and each file's slash path inside it.
+// frontend's "dockerfile" local), the first file's slash path inside it and
+// the others' slash paths relative to the first file's directory (MERGE
+// names are relative to the main YAML, as with buildx).
 func yamlFiles(files []string) (string, []string, error) {
-	var dirs []string
-	for _, f := range files {
-		abs, err := filepath.Abs(f)
+	abs := make([]string, len(files))
+	for i, f := range files {
+		a, err := filepath.Abs(f)
 		if err != nil {
 			return "", nil, err
 		}
-		dirs = append(dirs, filepath.Dir(abs))
+		abs[i] = a
 	}
-	root := dirs[0]
-	for _, d := range dirs[1:] {
+	root := filepath.Dir(abs[0])
+	for _, a := range abs[1:] {
+		d := filepath.Dir(a)
 		for root != filepath.Dir(root) && !strings.HasPrefix(d+string(filepath.Separator), root+string(filepath.Separator)) {
 			root = filepath.Dir(root)
 		}
 	}
 	names := make([]string, len(files))
-	for i, f := range files {
-		abs, _ := filepath.Abs(f)
-		rel, err := filepath.Rel(root, abs)
+	for i, a := range abs {
+		base := root
+		if i > 0 {
+			base = filepath.Dir(abs[0])
+		}
+		rel, err := filepath.Rel(base, a)
 		if err != nil {
 			return "", nil, err
 		}

@@ -30,14 +30,21 @@ func Read(name string) map[string]string {
 
 // Find reads .lkbuild/env from dir or the nearest parent that has one.
 func Find(dir string) map[string]string {
+	_, m := FindFile(dir)
+	return m
+}
+
+// FindFile is Find that also returns the file's name ("" when there is
+// none).
+func FindFile(dir string) (string, map[string]string) {
 	for {
 		name := filepath.Join(dir, ".lkbuild", "env")
 		if _, err := os.Stat(name); err == nil {
-			return Read(name)
+			return name, Read(name)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return map[string]string{}
+			return "", map[string]string{}
 		}
 		dir = parent
 	}

@@ -12,7 +12,10 @@ func TestFind(t *testing.T) {
 	os.WriteFile(filepath.Join(root, ".lkbuild", "env"), []byte("# comment\nexport BUILDKIT_HOST='unix:///x.sock'\nexport LKBUILD_FRONTEND=r/f:1\n"), 0o644)
 	sub := filepath.Join(root, "a", "b")
 	os.MkdirAll(sub, 0o755)
-	m := Find(sub)
+	name, m := FindFile(sub)
+	if name != filepath.Join(root, ".lkbuild", "env") {
+		t.Errorf("FindFile names %q", name)
+	}
 	if m["BUILDKIT_HOST"] != "unix:///x.sock" || m["LKBUILD_FRONTEND"] != "r/f:1" {
 		t.Errorf("Find = %v", m)
 	}
