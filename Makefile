@@ -28,8 +28,10 @@ vet:
 lint: vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# test-unit also fuzzes the YAML loader briefly (make fuzz runs it longer).
 test-unit:
 	$(GO) test -short ./...
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 15s ./spec
 
 env:
 	hack/env.sh start

@@ -429,8 +429,62 @@ func conflict(a, b occurrence, p, why string) error {
 	return &spec.Error{File: pos.File, Line: pos.Line, Col: pos.Col, Msg: msg}
 }
 
+// checkFilePaths refuses a files entry whose path goes through a symlink
+// or a file of the merged layers: BuildKit would write it through the
+// symlink (or fail with an internal error), so the tree would differ from
+// what the YAML says. The error names the entry, the symlink and the layer
+// that provides it, and the path the entry would really write.
+func (rc *reconciler) checkFilePaths(ctx context.Context, files []*spec.File) error {
+	var errs spec.Errors
+	for i, f := range files {
+		comps := split(path.Clean("/" + f.Path))
+		cur := ""
+	walk:
+		for j, c := range comps[:max(len(comps)-1, 0)] {
+			ents, err := rc.gather(ctx, cur)
+			if err != nil {
+				return err
+			}
+			occs := ents[c]
+			if len(occs) == 0 {
+				break // created by the entry
+			}
+			w := winner(occs)
+			p := joinRel(cur, c)
+			switch {
+			case w.e.isSymlink():
+				msg := fmt.Sprintf("/%s goes through /%s, a symlink to %s that %s provides", f.Path, p, w.e.link, w.layer.what)
+				if real, _, err := rc.resolve(ctx, p); err == nil {
+					msg += fmt.Sprintf("; write the path it leads to, /%s", joinRel(real, strings.Join(comps[j+1:], "/")))
+				}
+				e := f.Loc.Errorf("path", "%s", msg)
+				e.Field = fmt.Sprintf("files[%d].path", i)
+				errs = append(errs, e)
+				break walk
+			case !w.e.isDir():
+				e := f.Loc.Errorf("path", "/%s goes through /%s, which %s provides as a file, not a directory", f.Path, p, w.layer.what)
+				e.Field = fmt.Sprintf("files[%d].path", i)
+				errs = append(errs, e)
+				break walk
+			}
+			cur = p
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
 // reconcile runs the reconciler over the layers (opened concurrently).
 func reconcile(ctx context.Context, r Reader, layers []*rootLayer) error {
+	_, err := newReconciler(ctx, r, layers)
+	return err
+}
+
+// newReconciler opens the layers concurrently, reconciles them and returns
+// the reconciler, whose view of the merged tree later checks use.
+func newReconciler(ctx context.Context, r Reader, layers []*rootLayer) (*reconciler, error) {
 	rc := &reconciler{r: r, layers: layers}
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, l := range layers {
@@ -444,9 +498,9 @@ func reconcile(ctx context.Context, r Reader, layers []*rootLayer) error {
 		})
 	}
 	if err := eg.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	return rc.run(ctx)
+	return rc, rc.run(ctx)
 }
 
 // relocated returns the layer with its moves applied: its tree without the

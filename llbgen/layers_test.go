@@ -320,3 +320,44 @@ func TestAPKDatabases(t *testing.T) {
 		})
 	}
 }
+
+// TestFilesThroughImageSymlinks: a files entry whose parent path is a
+// symlink (or a file) an image provides is refused at its path's line,
+// naming the symlink, the layer and the path it leads to.
+func TestFilesThroughImageSymlinks(t *testing.T) {
+	yml := `kernel:
+  image: linuxkit/kernel:6.1
+init:
+  - example/usrmerge:1
+files:
+  - path: etc/motd
+    contents: "hi"
+  - path: lib/modules-load.d/x.conf
+    contents: "erofs"
+  - path: usr/bin/sh/x
+    contents: "x"
+  - path: newdir/x
+    contents: "x"
+`
+	cfg, err := spec.Parse("x.yml", []byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(&fakeResolver{})
+	o.Target = "tar"
+	o.Reader = fakeReader{
+		"[kernel] extract linuxkit/kernel:6.1": kernelTree,
+		"[init] extract example/usrmerge:1":    usrMerged,
+	}
+	_, err = Build(context.Background(), cfg, o)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		"x.yml:8:11: files[1].path: /lib/modules-load.d/x.conf goes through /lib, a symlink to usr/lib that init[0] (example/usrmerge:1) provides; write the path it leads to, /usr/lib/modules-load.d/x.conf",
+		"x.yml:10:11: files[2].path: /usr/bin/sh/x goes through /usr/bin/sh, which init[0] (example/usrmerge:1) provides as a file, not a directory",
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}

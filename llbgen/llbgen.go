@@ -248,10 +248,12 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 		}
 		layers = append(layers, &rootLayer{st: vol, what: "volume " + v.Name, pos: v.Pos, static: spec.VolumeDir(v.Name)})
 	}
-	if len(layers) > 1 {
-		if err := reconcile(ctx, b.opt.Reader, layers); err != nil {
-			return llb.State{}, err
-		}
+	rc, err := newReconciler(ctx, b.opt.Reader, layers)
+	if err != nil {
+		return llb.State{}, err
+	}
+	if err := rc.checkFilePaths(ctx, b.cfg.Files); err != nil {
+		return llb.State{}, err
 	}
 	st := llb.Scratch()
 	if len(layers) > 0 {

@@ -115,6 +115,13 @@ func (l Loc) written(rel string) bool {
 	return ok
 }
 
+// Errorf is an error about the value at rel (a path relative to the
+// entry, such as "path" or "binds[1]"), at its position in the YAML, for
+// checks made after parsing (llbgen's, once the images are read).
+func (l Loc) Errorf(rel, format string, args ...any) *Error {
+	return l.errorAt(rel, format, args...)
+}
+
 // errorAt is an error about the value at rel, at its position.
 func (l Loc) errorAt(rel, format string, args ...any) *Error {
 	p, via := l.at(rel)
