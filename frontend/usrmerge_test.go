@@ -2,7 +2,9 @@ package frontend_test
 
 import (
 	"archive/tar"
+	"context"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,5 +49,27 @@ func TestUsrMergedInit(t *testing.T) {
 	}
 	if !modulesDep || !loader || !libc {
 		t.Errorf("stored through the symlinks: kernel modules.dep %v, runc's loader %v, runc's libc %v; want all", modulesDep, loader, libc)
+	}
+}
+
+// TestFilesThroughUsrMergeSymlink: a files entry under lib/ with a
+// usr-merged init image fails at its path, naming the path to write.
+func TestFilesThroughUsrMergeSymlink(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "x.yml")
+	if err := os.WriteFile(yml, []byte(`init:
+  - lkbuild/init-usrmerge:1
+files:
+  - path: lib/modules-load.d/x.conf
+    contents: "erofs\n"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := cli.Build(context.Background(), cli.BuildOptions{File: yml, Context: dir, Target: "tar",
+		Output: "type=tar,dest=" + filepath.Join(dir, "x.tar"), Addr: env.Addr, Helper: env.Helper, Progress: "quiet"})
+	want := "x.yml:4:11: files[0].path: /lib/modules-load.d/x.conf goes through /lib, a symlink to usr/lib that init[0] (lkbuild/init-usrmerge:1) provides; write the path it leads to, /usr/lib/modules-load.d/x.conf"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }
