@@ -125,10 +125,14 @@ func ParseSize(s string) (int64, error) {
 	return v << shift, nil
 }
 
-// checkSize checks a disk size against the target's own limit.
-func checkSize(target string, size int64) error {
-	if (target == "vhd" || target == "dynamic-vhd") && size > maxVHDSize {
-		return fmt.Errorf("build-arg %s: %d bytes is too large for %s: a VHD holds at most 2040 GiB, so SIZE must be at most %dM", ArgSize, size, target, maxVHDSize>>20)
+// checkSize checks a disk size against the own limit of each target of
+// the comma-separated list.
+func checkSize(targets string, size int64) error {
+	for _, target := range strings.Split(targets, ",") {
+		target = strings.TrimSpace(target)
+		if (target == "vhd" || target == "dynamic-vhd") && size > maxVHDSize {
+			return fmt.Errorf("build-arg %s: %d bytes is too large for %s: a VHD holds at most 2040 GiB, so SIZE must be at most %dM", ArgSize, size, target, maxVHDSize>>20)
+		}
 	}
 	return nil
 }

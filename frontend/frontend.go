@@ -19,7 +19,6 @@ import (
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
-	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	fstypes "github.com/tonistiigi/fsutil/types"
 	"golang.org/x/sync/errgroup"
@@ -88,6 +87,9 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	target := bc.Target
 	if target == "" {
 		target = llbgen.DefaultTarget
+	}
+	if _, err := llbgen.ParseTargets(target); err != nil {
+		return nil, err
 	}
 	name, err := parseName(bc.BuildArgs[ArgName], src.Filename)
 	if err != nil {
@@ -212,9 +214,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		img := &dockerspec.DockerOCIImage{Image: ocispecs.Image{Platform: tp}}
-		img.Config.Labels = map[string]string{"org.mobyproject.linuxkit.target": target}
-		return &dockerui.BuildResult{Reference: ref, Image: img, Epoch: epoch}, nil
+		return &dockerui.BuildResult{Reference: ref, Image: resultImage(tp, llbgen.TargetNames(r.Targets)), Epoch: epoch}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -261,13 +261,9 @@ func helperImage(c client.Client, buildPlatform ocispecs.Platform) (*llb.State, 
 func listTargets(context.Context) (*targets.List, error) {
 	l := &targets.List{}
 	for _, t := range llbgen.Targets() {
-		desc := t.Description
-		if len(t.Arches) > 0 {
-			desc += " (" + strings.Join(t.Arches, ", ") + " only)"
-		}
 		l.Targets = append(l.Targets, targets.Target{
 			Name:        t.Name,
-			Description: desc,
+			Description: t.Summary(),
 			Default:     t.Name == llbgen.DefaultTarget,
 		})
 	}

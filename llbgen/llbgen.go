@@ -20,7 +20,8 @@ import (
 
 // Options is everything the conversion needs besides the configuration.
 type Options struct {
-	// Target is the output format (see Targets); empty means DefaultTarget.
+	// Target is the output format (see Targets), or several separated by
+	// commas (see ParseTargets); empty means DefaultTarget.
 	Target string
 	// Name is the base name of the artifacts, LinuxKit's -name.
 	Name string
@@ -70,8 +71,8 @@ type Result struct {
 	// Output is what the target exports: the rootfs itself or the
 	// directory of artifacts written by mkimage.
 	Output llb.State
-	// Target is the target built.
-	Target Target
+	// Targets are the targets built, in the order given.
+	Targets []Target
 }
 
 type builder struct {
@@ -106,8 +107,8 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 // Prepared is a configuration whose images are resolved and checked for
 // one target platform; nothing of them has been fetched yet.
 type Prepared struct {
-	b      *builder
-	target Target
+	b       *builder
+	targets []Target
 }
 
 // Prepare checks cfg against the target and resolves every image's config
@@ -116,12 +117,9 @@ type Prepared struct {
 // building any, so that a bad image for one fails the build before anything
 // is fetched.
 func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, error) {
-	if opt.Target == "" {
-		opt.Target = DefaultTarget
-	}
-	target, ok := LookupTarget(opt.Target)
-	if !ok {
-		return nil, fmt.Errorf("unknown target %q (see --call targets)", opt.Target)
+	targets, err := ParseTargets(opt.Target)
+	if err != nil {
+		return nil, err
 	}
 	if opt.Name == "" {
 		return nil, errors.New("no output name")
@@ -135,15 +133,8 @@ func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, err
 	if opt.TargetPlatform.OS == "" {
 		return nil, errors.New("no target platform")
 	}
-	if err := target.Supports(opt.TargetPlatform.Architecture); err != nil {
+	if err := checkTargets(targets, cfg, opt.TargetPlatform.Architecture); err != nil {
 		return nil, err
-	}
-	if err := target.CheckKernel(cfg); err != nil {
-		return nil, err
-	}
-	if err := mkimage.CheckCmdline(target.Name, cfg.Kernel.Cmdline); err != nil {
-		p := cfg.Kernel.Pos
-		return nil, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()}
 	}
 	images, err := resolveImages(ctx, cfg.Images(), opt)
 	if err != nil {
@@ -157,30 +148,78 @@ func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, err
 		return nil, err
 	}
 	b := &builder{cfg: cfg, opt: opt, images: images, ociVolumes: ociVolumes}
-	return &Prepared{b: b, target: target}, nil
+	return &Prepared{b: b, targets: targets}, nil
+}
+
+// checkTargets returns, as one error, every reason why a target of ts
+// cannot be built from cfg for arch: no such architecture, no kernel, a
+// command line the target's boot loader cannot carry.
+func checkTargets(ts []Target, cfg *spec.Config, arch string) error {
+	var errs []error
+	for _, t := range ts {
+		if err := t.Supports(arch); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := checkKernel(ts, cfg); err != nil {
+		errs = append(errs, err)
+	}
+	said := map[string]bool{}
+	for _, t := range ts {
+		if err := mkimage.CheckCmdline(t.Name, cfg.Kernel.Cmdline); err != nil && !said[err.Error()] {
+			said[err.Error()] = true
+			p := cfg.Kernel.Pos
+			errs = append(errs, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Build compiles the prepared configuration into LLB. It reads the kernel
 // and init layers through opt.Reader (see reconcile), so their images are
 // fetched.
 func (p *Prepared) Build(ctx context.Context) (*Result, error) {
-	b, target, opt := p.b, p.target, p.b.opt
+	b, targets, opt := p.b, p.targets, p.b.opt
 	rootfs, err := b.rootfs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rootfs: rootfs, Output: rootfs, Target: target}
-	if target.Name == "docker" {
-		res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
-			llb.WithCustomName("[docker] Dockerfile"))
-	}
-	if !target.Rootfs {
-		if opt.Helper == nil {
-			return nil, errors.New("target " + target.Name + " needs the lkbuild helper image")
+	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets}
+	if len(targets) == 1 && targets[0].Rootfs {
+		if targets[0].Name == "docker" {
+			res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
+				llb.WithCustomName("[docker] Dockerfile"))
 		}
-		res.Output = b.mkimage(target, rootfs)
+		return res, nil
 	}
+	if opt.Helper == nil {
+		return nil, errors.New("targets " + TargetNames(targets) + " need the lkbuild helper image")
+	}
+	// One mkimage run per target over the same root filesystem: they run
+	// in parallel and are cached one by one; their directories hold
+	// different files (ParseTargets), apart from the kernel and command
+	// line that several write alike.
+	outs := make([]llb.State, len(targets))
+	for i, t := range targets {
+		outs[i] = b.mkimage(t, rootfs)
+	}
+	res.Output = b.mergeOutputs(outs)
 	return res, nil
+}
+
+// mergeOutputs joins the mkimage output directories into one.
+func (b *builder) mergeOutputs(outs []llb.State) llb.State {
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	if !b.opt.NoMergeOp {
+		return llb.Merge(outs, llb.WithCustomName("[targets] merge artifacts"))
+	}
+	st := outs[0]
+	for _, o := range outs[1:] {
+		st = st.File(llb.Copy(o, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true}), llb.WithCustomName("[targets] copy artifacts"))
+	}
+	return st
 }
 
 // LinuxKitModTime is the time LinuxKit gives every entry it creates

@@ -67,10 +67,12 @@ that file chose. The mkimage helper runs from --helper-image, else $LKBUILD_FRON
 Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
 (0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f).
 
-Targets (--target):
+Targets (--target; several separated by commas are built from one root filesystem into one
+output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 ` + targetHelp(),
 		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/\n" +
 			"  lkbuild build -f base.yml -f debug.yml -o out/    # merged in order, like linuxkit build base.yml debug.yml\n" +
+			"  lkbuild build -f linuxkit.yml --target kernel+initrd,iso-efi -o out/  # one root filesystem, both formats in out/\n" +
 			"  lkbuild build -f linuxkit.yml --platform linux/amd64,linux/arm64 --target raw-efi -o out/  # out/linux_amd64, out/linux_arm64",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,7 +86,7 @@ Targets (--target):
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&files, "file", "f", nil, "LinuxKit YAML to build (required); repeat to merge several files in order")
-	f.StringVar(&fl.Target, "target", "", "output format (default kernel+initrd; listed above)")
+	f.StringVar(&fl.Target, "target", "", "output format, or several separated by commas built from one root filesystem (default kernel+initrd; listed above)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
 	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
@@ -375,11 +377,7 @@ func yamlFiles(files []string) (string, []string, error) {
 func targetHelp() string {
 	var b strings.Builder
 	for _, t := range llbgen.Targets() {
-		fmt.Fprintf(&b, "  %-18s %s", t.Name, t.Description)
-		if len(t.Arches) > 0 {
-			fmt.Fprintf(&b, " (%s only)", strings.Join(t.Arches, ", "))
-		}
-		b.WriteByte('\n')
+		fmt.Fprintf(&b, "  %-18s %s\n", t.Name, t.Summary())
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

@@ -1,0 +1,26 @@
+package frontend
+
+import (
+	"github.com/moby/buildkit/util/system"
+	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// rcInit is the entrypoint of LinuxKit's docker format (its Dockerfile's
+// ENTRYPOINT), the system's init.
+const rcInit = "/bin/rc.init"
+
+// resultImage is the image config of a platform's result: the targets
+// built as a label and, for the docker target, what `docker build` of
+// LinuxKit's Dockerfile (FROM scratch, COPY . ./, ENTRYPOINT
+// ["/bin/rc.init"]) gives, so that exporting the result as an image
+// (-o type=image, --load) gives a runnable image of the system.
+func resultImage(tp ocispecs.Platform, targets string) *dockerspec.DockerOCIImage {
+	img := &dockerspec.DockerOCIImage{Image: ocispecs.Image{Platform: tp}}
+	img.Config.Labels = map[string]string{"org.mobyproject.linuxkit.target": targets}
+	if targets == "docker" {
+		img.Config.Entrypoint = []string{rcInit}
+		img.Config.Env = []string{"PATH=" + system.DefaultPathEnv(tp.OS)}
+	}
+	return img
+}

@@ -1,0 +1,151 @@
+package llbgen
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lkbuild/lkbuild/spec"
+)
+
+// TestParseTargets: a comma-separated --target gives the targets in order;
+// every problem of the list is reported in one error.
+func TestParseTargets(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string   // the names parsed, or "" when the list is refused
+		errs []string // parts of the error
+	}{
+		{in: "", want: "kernel+initrd"},
+		{in: "iso-efi", want: "iso-efi"},
+		{in: "kernel+initrd,iso-efi", want: "kernel+initrd,iso-efi"},
+		{in: " raw-efi , kernel+squashfs,kernel+erofs", want: "raw-efi,kernel+squashfs,kernel+erofs"},
+		{in: "tar", want: "tar"},
+		{in: "docker", want: "docker"},
+		{in: "floppy,kernel+initrd,tape", errs: []string{`unknown target "floppy"`, `unknown target "tape"`}},
+		{in: "iso-efi,iso-efi", errs: []string{"target iso-efi given twice"}},
+		{in: "kernel+initrd,", errs: []string{"empty target name"}},
+		{in: "tar,iso-efi", errs: []string{"target tar is the root filesystem tree itself"}},
+		{in: "kernel+initrd,docker", errs: []string{"target docker is the root filesystem tree itself"}},
+		{in: "vhd,dynamic-vhd", errs: []string{"targets vhd and dynamic-vhd both write <name>.vhd"}},
+		{in: "kernel+iso,iso-bios,floppy", errs: []string{"targets kernel+iso and iso-bios both write <name>.iso", `unknown target "floppy"`}},
+	} {
+		ts, err := ParseTargets(tc.in)
+		if tc.want != "" {
+			if err != nil || TargetNames(ts) != tc.want {
+				t.Errorf("ParseTargets(%q) = %q, %v; want %q", tc.in, TargetNames(ts), err, tc.want)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("ParseTargets(%q) = %q, want an error", tc.in, TargetNames(ts))
+			continue
+		}
+		for _, e := range tc.errs {
+			if !strings.Contains(err.Error(), e) {
+				t.Errorf("ParseTargets(%q): error %q lacks %q", tc.in, err, e)
+			}
+		}
+	}
+}
+
+// TestArtifactsNamedInDescriptions: each mkimage target's own artifact
+// is the one its description names, so the conflict check of
+// ParseTargets follows the table.
+func TestArtifactsNamedInDescriptions(t *testing.T) {
+	for _, tg := range Targets() {
+		if tg.Rootfs {
+			if tg.Artifact != "" {
+				t.Errorf("%s: a tree target has no artifact", tg.Name)
+			}
+			continue
+		}
+		if tg.Artifact == "" || !strings.Contains(tg.Description, "<name>"+tg.Artifact) {
+			t.Errorf("%s: artifact %q not in the description %q", tg.Name, tg.Artifact, tg.Description)
+		}
+	}
+}
+
+// TestSeveralTargets: one root filesystem, one mkimage run per target,
+// and their output directories merged (or copied together without
+// MergeOp) into the one output.
+func TestSeveralTargets(t *testing.T) {
+	cfg := parseFile(t, "../examples/minimal.yml")
+	for _, noMerge := range []bool{false, true} {
+		o := options(&fakeResolver{})
+		o.Target, o.NoMergeOp = "kernel+initrd,iso-efi,raw-efi", noMerge
+		res, err := Build(context.Background(), cfg, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TargetNames(res.Targets); got != o.Target {
+			t.Errorf("Result.Targets = %s", got)
+		}
+		var formats []string
+		for _, op := range ops(t, res.Output) {
+			if e := op.GetExec(); e != nil {
+				args := e.GetMeta().GetArgs()
+				for i, a := range args {
+					if a == "--format" {
+						formats = append(formats, args[i+1])
+					}
+				}
+			}
+		}
+		def, err := res.Output.Marshal(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		merges, copies := 0, 0
+		for _, m := range def.Metadata {
+			switch m.Description["llb.customname"] {
+			case "[targets] merge artifacts":
+				merges++
+			case "[targets] copy artifacts":
+				copies++
+			}
+		}
+		sort.Strings(formats)
+		if got := strings.Join(formats, ","); got != "iso-efi,kernel+initrd,raw-efi" {
+			t.Errorf("noMerge=%v: mkimage formats %s, want one run per target", noMerge, got)
+		}
+		if noMerge && (merges != 0 || copies != 2) {
+			t.Errorf("without MergeOp: %d merges, %d copies of artifacts; want 0 and 2", merges, copies)
+		}
+		if !noMerge && merges != 1 {
+			t.Errorf("%d merges of artifacts, want 1", merges)
+		}
+	}
+}
+
+// TestSeveralTargetsCheckedTogether: the arch, kernel and command-line
+// checks of every target are reported together, before any image is
+// resolved.
+func TestSeveralTargetsCheckedTogether(t *testing.T) {
+	cfg, err := spec.Parse("nokernel.yml", []byte("init:\n  - linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fakeResolver{}
+	o := options(r)
+	o.Target = "kernel+initrd,iso-bios,uki"
+	o.TargetPlatform.Architecture = "arm64"
+	_, err = Build(context.Background(), cfg, o)
+	if err == nil {
+		t.Fatal("built")
+	}
+	for _, want := range []string{"target iso-bios does not exist for arm64", "targets iso-bios, uki boot a kernel"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	var se *spec.Error
+	if !errors.As(err, &se) || se.Field != "kernel" {
+		t.Errorf("the kernel problem is not a spec.Error at the kernel: %v", err)
+	}
+	if len(r.asked) != 0 {
+		t.Errorf("images resolved before the targets were checked: %v", r.asked)
+	}
+}
