@@ -99,7 +99,7 @@ var targets = []Target{
 	{Name: "kernel+initrd", Artifact: "-initrd.img", Description: "kernel, gzip cpio initrd and cmdline (<name>-kernel, <name>-initrd.img, <name>-cmdline)"},
 	{Name: "tar-kernel-initrd", Artifact: "-initrd.tar", Description: "<name>-initrd.tar holding kernel, initrd.img, cmdline and ucode.cpio"},
 	{Name: "tar", Description: "the root filesystem tree (use -o type=tar for LinuxKit's tar output)", Rootfs: true},
-	{Name: "docker", Description: "the root filesystem tree with a Dockerfile (FROM scratch, ENTRYPOINT /bin/rc.init), for docker import/build", Rootfs: true},
+	{Name: "docker", Description: "the root filesystem tree with a Dockerfile (FROM scratch, ENTRYPOINT /bin/rc.init); -o type=image or --load gives the image itself, running /bin/rc.init", Rootfs: true},
 	{Name: "uki", Artifact: ".efi", Description: "<name>.efi: a unified kernel image (systemd EFI stub + kernel + initrd + cmdline), bootable by UEFI firmware", Boots: true},
 	{Name: "kernel+iso", Artifact: ".iso", Description: "<name>-kernel, <name>-cmdline and <name>.iso, an ISO 9660 (Rock Ridge) image of the root filesystem"},
 	{Name: "kernel+squashfs", Artifact: "-squashfs.img", Description: "<name>-kernel, <name>-cmdline and <name>-squashfs.img, a SquashFS (zlib) image of the root filesystem"},
