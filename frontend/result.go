@@ -1,14 +1,11 @@
 package frontend
 
 import (
+	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/moby/buildkit/util/system"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-// rcInit is the entrypoint of LinuxKit's docker format (its Dockerfile's
-// ENTRYPOINT), the system's init.
-const rcInit = "/bin/rc.init"
 
 // resultImage is the image config of a platform's result: the targets
 // built as a label and, for the docker target, what `docker build` of
@@ -19,7 +16,7 @@ func resultImage(tp ocispecs.Platform, targets string) *dockerspec.DockerOCIImag
 	img := &dockerspec.DockerOCIImage{Image: ocispecs.Image{Platform: tp}}
 	img.Config.Labels = map[string]string{"org.mobyproject.linuxkit.target": targets}
 	if targets == "docker" {
-		img.Config.Entrypoint = []string{rcInit}
+		img.Config.Entrypoint = []string{llbgen.DockerEntrypoint}
 		img.Config.Env = []string{"PATH=" + system.DefaultPathEnv(tp.OS)}
 	}
 	return img

@@ -84,6 +84,10 @@ type builder struct {
 	ociVolumes map[string][]*resolvedImage
 }
 
+// DockerEntrypoint is the entrypoint of the docker target's image, the
+// system's init, as in LinuxKit's Dockerfile.
+const DockerEntrypoint = "/bin/rc.init"
+
 // dockerfile is added at the root by the docker target, as LinuxKit does,
 // so the tree can be built into an image that runs the system's init.
 const dockerfile = `
@@ -91,7 +95,7 @@ FROM scratch
 
 COPY . ./
 
-ENTRYPOINT ["/bin/rc.init"]
+ENTRYPOINT ["` + DockerEntrypoint + `"]
 `
 
 // Build compiles cfg into LLB for one target platform: Prepare, then
