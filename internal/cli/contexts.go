@@ -44,7 +44,11 @@ func parseContexts(flags []string) (*namedContexts, error) {
 			if err != nil {
 				return nil, fmt.Errorf("--build-context %s: %w", name, err)
 			}
-			store, err := local.NewStore(dir)
+			abs, err := filepath.Abs(dir)
+			if err != nil {
+				return nil, fmt.Errorf("--build-context %s: %w", name, err)
+			}
+			store, err := local.NewStore(abs)
 			if err != nil {
 				return nil, fmt.Errorf("--build-context %s: %w", name, err)
 			}
