@@ -133,3 +133,35 @@ func TestNamedContextPlatform(t *testing.T) {
 		t.Errorf("warnings %q for a context without a config", warnings)
 	}
 }
+
+// TestNamedContextInMergedFile: an image that only a later merged file
+// uses is looked up among the named contexts like the others.
+func TestNamedContextInMergedFile(t *testing.T) {
+	cfg, err := spec.Load(
+		spec.Source{Filename: "base.yml", Data: []byte("init:\n  - example.com/i:1\n")},
+		spec.Source{Filename: "extra.yml", Data: []byte("services:\n  - name: svc\n    image: example.com/merged:1\n    command: [/bin/svc]\n")},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &contextsFor{configs: map[string]*ocispecs.Image{"example.com/merged:1": nil}}
+	r := &fakeResolver{}
+	o := options(r)
+	o.Target = "tar"
+	o.Contexts = c.lookup
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.asked["example.com/merged:1"] != 1 || r.asked["example.com/merged:1"] != 0 {
+		t.Errorf("merged file's image: %d context lookups and %d registry resolutions, want 1 and 0",
+			c.asked["example.com/merged:1"], r.asked["example.com/merged:1"])
+	}
+	found := false
+	for _, op := range ops(t, res.Output) {
+		found = found || op.GetSource().GetIdentifier() == "local://ctx/example.com/merged:1"
+	}
+	if !found {
+		t.Error("the merged file's image does not come from its build context")
+	}
+}
