@@ -48,7 +48,11 @@ const (
 
 // Build is the gateway frontend's entry point.
 func Build(ctx context.Context, c client.Client) (*client.Result, error) {
-	bc, err := dockerui.NewClient(c)
+	ac, err := withContextAliases(c)
+	if err != nil {
+		return nil, err
+	}
+	bc, err := dockerui.NewClient(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +162,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		targetPlatforms = []ocispecs.Platform{buildPlatform}
 	}
 	prepared := make([]*llbgen.Prepared, len(targetPlatforms))
+	named := imageContexts(bc, bc.ImageResolveMode.String())
 	eg, ectx := errgroup.WithContext(ctx)
 	for i, tp := range targetPlatforms {
 		eg.Go(func() error {
@@ -168,6 +173,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 				BuildPlatform:  buildPlatform,
 				Resolver:       c,
 				ResolveMode:    bc.ImageResolveMode.String(),
+				Contexts:       named,
 				Helper:         helper,
 				Reader:         &reader{c: c, constraints: constraints(tp), cacheImports: bc.CacheImports},
 				Context:        mainContext,

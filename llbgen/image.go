@@ -29,6 +29,9 @@ type resolvedImage struct {
 	// NoMatch is set when the ref is an index without a manifest for
 	// Platform; the other fields but Ref are then empty.
 	NoMatch bool
+	// State is set when a named build context provides the image (then
+	// Pinned is empty).
+	State *llb.State
 }
 
 // resolveImages resolves every ref concurrently for the target platform.
@@ -55,6 +58,15 @@ func resolveImages(ctx context.Context, refs []string, opt Options) (map[string]
 }
 
 func resolveImage(ctx context.Context, ref string, p ocispecs.Platform, opt Options) (*resolvedImage, error) {
+	if opt.Contexts != nil {
+		ni, err := opt.Contexts(ctx, ref, p)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		if ni != nil {
+			return fromContext(ref, p, ni)
+		}
+	}
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return nil, fmt.Errorf("image %q: %w", ref, err)
@@ -105,10 +117,18 @@ func resolveImage(ctx context.Context, ref string, p ocispecs.Platform, opt Opti
 	}, nil
 }
 
-// source returns the image as an LLB source for the target platform.
+// source returns the image as an LLB source for the target platform: the
+// named build context's state when one provides it.
 func (b *builder) source(ref string, name string) llb.State {
-	ri := b.images[ref]
-	return llb.Image(ri.Pinned, llb.Platform(b.opt.TargetPlatform), llb.WithCustomName(name))
+	return imageState(b.images[ref], name)
+}
+
+// imageState returns ri's root filesystem for its platform.
+func imageState(ri *resolvedImage, name string) llb.State {
+	if ri.State != nil {
+		return *ri.State
+	}
+	return llb.Image(ri.Pinned, llb.Platform(ri.Platform), llb.WithCustomName(name))
 }
 
 // Paths LinuxKit drops from every image: files Docker adds to containers

@@ -34,6 +34,10 @@ type Options struct {
 	Resolver llb.ImageMetaResolver
 	// ResolveMode is passed to the resolver ("default", "pull", "local").
 	ResolveMode string
+	// Contexts, when set, is asked first for every image: a named build
+	// context it returns replaces the registry's image (its contents and
+	// its config).
+	Contexts ImageContexts
 	// Helper is the image holding /lkbuild (the frontend image itself).
 	Helper *llb.State
 	// Reader reads solved states: the layers of the root filesystem, to
@@ -515,7 +519,7 @@ func (b *builder) ociLayout(v *spec.Volume, label string) (llb.State, error) {
 		}
 		root := fmt.Sprintf("/in/%d", i)
 		args = append(args, "--image", root+":/meta"+f)
-		img := llb.Image(ri.Pinned, llb.Platform(ri.Platform), llb.WithCustomNamef("%s %s (%s)", label, ri.Ref, platforms.Format(ri.Platform)))
+		img := imageState(ri, fmt.Sprintf("%s %s (%s)", label, ri.Ref, platforms.Format(ri.Platform)))
 		opts = append(opts, llb.AddMount(root, img, llb.Readonly))
 	}
 	opts = append(opts,

@@ -33,7 +33,10 @@ type BuildOptions struct {
 	Addr      string   // BuildKit daemon address
 	Progress  string   // progress display mode
 	BuildArgs []string // KEY=VALUE
-	NoCache   bool
+	// Contexts are named build contexts NAME=VALUE; one named by an image
+	// reference provides that image (see parseContexts).
+	Contexts []string
+	NoCache  bool
 	// OnStatus, when set, sees every progress update (tests use it to
 	// check which steps came from the cache).
 	OnStatus func(*client.SolveStatus)
@@ -64,6 +67,10 @@ The daemon address is --addr, else $BUILDKIT_HOST, else BUILDKIT_HOST from .lkbu
 ` + "`make env`" + `) in the working directory or the nearest parent that has one; the build says when
 that file chose. The mkimage helper runs from --helper-image, else $LKBUILD_FRONTEND, likewise.
 
+Images that no registry has (an OCI layout on disk, a directory) are given with
+--build-context REF=VALUE, REF being the image as the YAML writes it (or its normalised form, such
+as docker.io/linuxkit/init:abc for linuxkit/init:abc); see docs/local-images.md.
+
 Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
 (0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f).
 
@@ -73,6 +80,7 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 		Example: "  lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/\n" +
 			"  lkbuild build -f base.yml -f debug.yml -o out/    # merged in order, like linuxkit build base.yml debug.yml\n" +
 			"  lkbuild build -f linuxkit.yml --target kernel+initrd,iso-efi -o out/  # one root filesystem, both formats in out/\n" +
+			"  lkbuild build -f linuxkit.yml --build-context linuxkit/init:abc=oci-layout://./init-layout -o out/  # init from an OCI layout\n" +
 			"  lkbuild build -f linuxkit.yml --platform linux/amd64,linux/arm64 --target raw-efi -o out/  # out/linux_amd64, out/linux_arm64",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -90,6 +98,7 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
 	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
+	f.StringArrayVar(&fl.Contexts, "build-context", nil, "image from elsewhere than a registry, REF=VALUE: oci-layout://DIR[@sha256:DIGEST], docker-image://REF, or a directory; REF as the YAML writes it or normalised")
 	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
 	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
 	f.StringVar(&fl.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet, rawjson")
@@ -163,6 +172,13 @@ func Build(ctx context.Context, fl BuildOptions) error {
 			attrs["build-arg:"+k] = v
 		}
 	}
+	named, err := parseContexts(fl.Contexts)
+	if err != nil {
+		return err
+	}
+	for k, v := range named.attrs {
+		attrs[k] = v
+	}
 	ctxFS, err := fsutil.NewFS(fl.Context)
 	if err != nil {
 		return fmt.Errorf("build context: %w", err)
@@ -200,9 +216,14 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
+	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS}
+	for k, fs := range named.locals {
+		mounts[k] = fs
+	}
 	opt := client.SolveOpt{
 		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
-		LocalMounts:   map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS},
+		LocalMounts:   mounts,
+		OCIStores:     named.stores,
 		SharedKey:     key,
 		FrontendAttrs: attrs,
 	}
