@@ -31,10 +31,14 @@ install -m 0644 "$ROOT/usr/lib/syslinux/modules/bios/ldlinux.c32" "$amd64/ldlinu
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$amd64/systemd-boot.efi"
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxx64.efi.stub" "$amd64/linux.efi.stub"
 
-arm64="$OUT/arm64"
-mkdir -p "$arm64"
-install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" "$arm64/systemd-boot.efi"
-install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" "$arm64/linux.efi.stub"
+# arm64's files are left out when its package was not unpacked (make demo's
+# amd64-only images, LKBUILD_ARCHES=amd64).
+if [ -f "$ROOT/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" ]; then
+	arm64="$OUT/arm64"
+	mkdir -p "$arm64"
+	install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" "$arm64/systemd-boot.efi"
+	install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxaa64.efi.stub" "$arm64/linux.efi.stub"
+fi
 
 for p in grub-pc-bin grub-common isolinux syslinux-common systemd-boot-efi; do
 	install -m 0644 "$ROOT/usr/share/doc/$p/copyright" "$OUT/licenses/$p.copyright"

@@ -2,15 +2,41 @@
 # make demo: build examples/minimal.yml into out/ with lkbuild and boot it in
 # qemu (software emulation), showing the serial console until the onboot
 # container and the service have printed their lines.
+#
+# It sets up only what the demo needs: the environment (hack/env.sh start),
+# the lkbuild binary, and the amd64 images examples/minimal.yml names
+# (kernel, init, runc, busybox and the frontend image; not the built-in-driver
+# kernel or the test images, which make test builds), and prints how long
+# each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+steps=()
+start=$SECONDS
+# step NAME CMD...: runs CMD and records how long it took.
+step() {
+	local name="$1" t0=$SECONDS
+	shift
+	echo "==> $name"
+	"$@"
+	steps+=("$(printf '%4ds  %s' $((SECONDS - t0)) "$name")")
+}
+summary() {
+	echo "==> time per step:"
+	printf '    %s\n' "${steps[@]}"
+	printf '    %4ds  total\n' $((SECONDS - start))
+}
+
+step "environment: packages, tools, registry, buildkitd (hack/env.sh start)" hack/env.sh start
+step "lkbuild binary (make build)" make -s build
+step "images for the demo, amd64 (hack/images.sh kernel init runc busybox lkbuild)" \
+	env LKBUILD_ARCHES=amd64 hack/images.sh kernel init runc busybox lkbuild
 # shellcheck disable=SC1091
 source .lkbuild/env
-
-echo "==> lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/"
-SECONDS=0
-bin/lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/ --progress plain
-echo "==> built in ${SECONDS}s: $(cd out && echo minimal-*)"
+step "lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/" \
+	bin/lkbuild build -f examples/minimal.yml --target kernel+initrd -o out/ --progress plain
+echo "==> built: $(cd out && echo minimal-*)"
+boot_start=$SECONDS
 
 log=out/minimal-console.log
 markers=("lkbuild-demo: hello from onboot" "lkbuild-demo: httpd service up")
@@ -34,6 +60,8 @@ while :; do
 		sleep 1
 		echo
 		echo "==> demo OK: the onboot container and the httpd service printed on the console (log: $log)"
+		steps+=("$(printf '%4ds  %s' $((SECONDS - boot_start)) "boot in qemu to the service marker")")
+		summary
 		exit 0
 	fi
 	if ! kill -0 "$qemu" 2>/dev/null; then

@@ -58,6 +58,20 @@ declare -A PLATFORMS=(
 	[proc0555]="amd64 arm64"
 )
 
+# LKBUILD_ARCHES (e.g. "amd64") restricts every image to those of its
+# architectures: make demo builds only what the host boots.
+if [ -n "${LKBUILD_ARCHES:-}" ]; then
+	for name in "${!PLATFORMS[@]}"; do
+		kept=""
+		for a in ${PLATFORMS[$name]}; do
+			case " $LKBUILD_ARCHES " in *" $a "*) kept="$kept $a" ;; esac
+		done
+		PLATFORMS[$name]="${kept# }"
+	done
+fi
+
+has_arch() { case " ${PLATFORMS[$1]} " in *" $2 "*) return 0 ;; esac; return 1; }
+
 # Modules put in the stand-in kernel's kernel.tar (with their dependencies).
 # The stand-in init loads the same list at boot (hack/standins/init).
 KERNEL_MODULES=(crc32c_generic overlay squashfs erofs isofs vfat nls_cp437 nls_ascii nls_utf8 ext4 loop
@@ -161,11 +175,14 @@ prep_lkbuild() {
 	is_static "$bin" || die "$bin is not statically linked (build it with CGO_ENABLED=0)"
 	ctx="$(fresh_ctx lkbuild)"
 	install -D -m 0755 "$bin" "$ctx/amd64/lkbuild"
-	# The same sources for arm64 build platforms (a cross-compile).
-	(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags '-s -w' \
-		-o "$ctx/arm64/lkbuild" ./cmd/lkbuild)
+	# The bootloader files of every target architecture, for any build platform.
 	prep_bootfiles "$ctx/amd64/share/lkbuild/boot"
-	cp -a "$ctx/amd64/share" "$ctx/arm64/"
+	if has_arch lkbuild arm64; then
+		# The same sources for arm64 build platforms (a cross-compile).
+		(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags '-s -w' \
+			-o "$ctx/arm64/lkbuild" ./cmd/lkbuild)
+		cp -a "$ctx/amd64/share" "$ctx/arm64/"
+	fi
 }
 
 # Debian packages whose bootloader files the frontend image carries
@@ -179,6 +196,10 @@ prep_bootfiles() {
 	rm -rf "$work"
 	mkdir -p "$work/root" "$DEBS_DIR"
 	for p in "${BOOT_PACKAGES[@]}"; do
+		# With LKBUILD_ARCHES, only the bootloaders of those architectures.
+		if [ -n "${LKBUILD_ARCHES:-}" ] && [ "${p#*:}" != all ] && ! has_arch lkbuild "${p#*:}"; then
+			continue
+		fi
 		dpkg -x "$(fetch_deb "${p%:*}" "${p#*:}")" "$work/root"
 	done
 	"$ROOT/hack/bootfiles.sh" "$work/root" "$out"
@@ -237,8 +258,10 @@ prep_runc() {
 	local ctx lib
 	[ -x "$RUNC" ] || die "$RUNC missing (apt package runc)"
 	ctx="$(fresh_ctx runc)"
-	[ " ${PLATFORMS[runc]} " = " amd64 arm64 " ] || die "prep_runc knows amd64 and arm64"
-	runc_foreign "$ctx/arm64" arm64
+	has_arch runc amd64 || die "prep_runc needs amd64 (the host's runc)"
+	if has_arch runc arm64; then
+		runc_foreign "$ctx/arm64" arm64
+	fi
 	ctx="$ctx/amd64"
 	install -D -m 0755 "$RUNC" "$ctx/usr/bin/runc"
 	# Shared libraries at the paths the binary asks for, the loader included.
