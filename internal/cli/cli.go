@@ -1,6 +1,7 @@
 // Package cli holds lkbuild's command line: the gateway frontend entry
-// point, `build` (the frontend run in-process against a BuildKit daemon)
-// and `mkimage` (the artifact writer that runs inside builds).
+// point, `build` (the frontend run in-process against a BuildKit daemon),
+// `run` (boot an artifact in qemu) and `mkimage` (the artifact writer that
+// runs inside builds).
 package cli
 
 import (
@@ -23,7 +24,7 @@ func Main(args []string) int {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(frontendCmd(), buildCmd(), mkimageCmd(), ocilayoutCmd())
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
 	root.SetArgs(args)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
