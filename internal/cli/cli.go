@@ -18,13 +18,7 @@ import (
 
 // Main runs the command line with args and returns the exit code.
 func Main(args []string) int {
-	root := &cobra.Command{
-		Use:           "lkbuild",
-		Short:         "Build LinuxKit operating systems with BuildKit",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
+	root := newRoot()
 	root.SetArgs(args)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -33,6 +27,18 @@ func Main(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// newRoot returns the lkbuild command with its subcommands.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "lkbuild",
+		Short:         "Build LinuxKit operating systems with BuildKit",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
+	return root
 }
 
 func frontendCmd() *cobra.Command {

@@ -62,6 +62,7 @@ qemu-system-arm, ovmf, qemu-efi-aarch64.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Path = args[0]
+			o.Stdin, o.Stdout, o.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return Run(cmd.Context(), o)
 		},
 	}
@@ -112,14 +113,6 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = orDefault(o.Stdin, os.Stdin), orDefaultW(o.Stdout, os.Stdout), orDefaultW(o.Stderr, os.Stderr)
-	if cmd.Stdin == os.Stdin {
-		// qemu switches a terminal to raw mode itself; without a
-		// terminal it must not read our stdin to its end
-		if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 {
-			cmd.Stdin = nil
-		}
-	}
-	cmd.WaitDelay = 10 * time.Second
 	fmt.Fprintf(cmd.Stderr, "lkbuild run: %s (%v, %v) with %s\n", a.Path, a.Kind, firmwareOf(a), strings.Join(cmd.Args, " "))
 	err = cmd.Run()
 	if ctx.Err() != nil {

@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"bytes"
-	"debug/pe"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -203,23 +202,38 @@ func kernelInitrd(p string) (Artifact, error) {
 	return a, nil
 }
 
-// detectPE recognises a UKI: a PE image with a .linux section.
+// detectPE recognises a UKI: a PE image with a .linux section. It reads
+// the section table itself: systemd's stub points to a symbol table that
+// is not in the file, which debug/pe rejects.
 func detectPE(f *os.File, path string) (Artifact, bool) {
-	p, err := pe.NewFile(f)
-	if err != nil {
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	b = b[:n]
+	if len(b) < 0x40 || string(b[:2]) != "MZ" {
 		return Artifact{}, false
 	}
-	if p.Section(".linux") == nil {
+	off := int(binary.LittleEndian.Uint32(b[0x3c:]))
+	if off < 0x40 || off+24 > len(b) || string(b[off:off+4]) != "PE\x00\x00" {
 		return Artifact{}, false
 	}
-	return Artifact{Kind: UKI, Path: path, Firmware: EFI, Arch: peArch(p.Machine)}, true
+	coff := b[off+4:]
+	machine := binary.LittleEndian.Uint16(coff[0:])
+	nsect := int(binary.LittleEndian.Uint16(coff[2:]))
+	sect := off + 24 + int(binary.LittleEndian.Uint16(coff[16:]))
+	for i := 0; i < nsect && sect+40*(i+1) <= len(b); i++ {
+		name := string(bytes.TrimRight(b[sect+40*i:sect+40*i+8], "\x00"))
+		if name == ".linux" {
+			return Artifact{Kind: UKI, Path: path, Firmware: EFI, Arch: peArch(machine)}, true
+		}
+	}
+	return Artifact{}, false
 }
 
 func peArch(m uint16) string {
 	switch m {
-	case pe.IMAGE_FILE_MACHINE_AMD64:
+	case 0x8664:
 		return "amd64"
-	case pe.IMAGE_FILE_MACHINE_ARM64:
+	case 0xaa64:
 		return "arm64"
 	}
 	return ""

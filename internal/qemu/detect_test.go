@@ -69,9 +69,12 @@ func qcow2(start []byte) []byte {
 	return b
 }
 
-// peFile returns a PE image for machine with the named sections.
+// peFile returns a PE image for machine with the named sections. Its
+// symbol table pointer points past the end of the file, as in systemd's
+// stub.
 func peFile(machine uint16, sections ...string) []byte {
 	b := make([]byte, 0x200)
+	binary.LittleEndian.PutUint32(b[0x44+8:], 0x10000)
 	copy(b, "MZ")
 	binary.LittleEndian.PutUint32(b[0x3c:], 0x40)
 	copy(b[0x40:], "PE\x00\x00")

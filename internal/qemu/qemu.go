@@ -17,6 +17,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Config is how to run the machine.
@@ -310,7 +312,8 @@ func KVMAvailable() bool {
 // Command checks that qemu and the firmware are there (Check), prepares
 // c.Scratch (the firmware's writable variable store; a UKI's FAT directory
 // EFI/BOOT/BOOTX64.EFI or BOOTAA64.EFI), creates missing c.Disks and
-// returns the qemu command; ctx kills it.
+// returns the qemu command; ctx ends it (SIGTERM, SIGKILL 10 seconds
+// later).
 func Command(ctx context.Context, a Artifact, c Config) (*exec.Cmd, error) {
 	if err := Check(a, c); err != nil {
 		return nil, err
@@ -348,7 +351,11 @@ func Command(ctx context.Context, a Artifact, c Config) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return exec.CommandContext(ctx, bin, args...), nil
+	cmd := exec.CommandContext(ctx, bin, args...)
+	// SIGTERM first: qemu then gives a terminal back out of raw mode
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd, nil
 }
 
 func createDisk(d ExtraDisk) error {
