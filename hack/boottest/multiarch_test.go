@@ -32,13 +32,12 @@ func TestBootMultiArch(t *testing.T) {
 	for _, arch := range []string{"amd64", "arm64"} {
 		t.Run(arch, func(t *testing.T) {
 			t.Parallel()
-			// the prefix; the architecture comes from the kernel
-			prefix := filepath.Join(out, "linux_"+arch, "minimal")
 			vmctx, stop := context.WithTimeout(context.Background(), 8*time.Minute)
 			defer stop()
 			var log bytes.Buffer
 			start := time.Now()
-			con, err := Run(vmctx, cli.RunOptions{Path: prefix}, &log)
+			// the output directory: `lkbuild run --arch` picks linux_<arch>
+			con, err := Run(vmctx, cli.RunOptions{Path: out, Arch: arch}, &log)
 			if err != nil {
 				t.Fatal(err)
 			}

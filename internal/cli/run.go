@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -39,7 +40,8 @@ func runCmd() *cobra.Command {
 		Long: `Boot what lkbuild built in qemu, with the machine's serial console on the terminal, and exit
 when the guest powers off (or reboots).
 
-PATH is found out by its contents, its name only a hint: a directory holding one kernel+initrd, a
+PATH is found out by its contents, its name only a hint: a directory holding one kernel+initrd (or
+the output directory of a build for several platforms: its linux_<arch> sub-directory), a
 <name> prefix (out/minimal for out/minimal-kernel, out/minimal-initrd.img, out/minimal-cmdline), an
 ISO (BIOS when it has an x86 El Torito entry, else EFI), a raw, qcow2, vhd or vmdk disk (EFI for a
 GPT, BIOS for an MBR), or a unified kernel image (EFI; started from a FAT directory as
@@ -80,7 +82,7 @@ qemu-system-arm, ovmf, qemu-efi-aarch64.`,
 // Run boots o.Path in qemu until the guest powers off (nil), qemu fails,
 // ctx ends or o.Timeout passes (errors); no qemu outlives it.
 func Run(ctx context.Context, o RunOptions) error {
-	a, err := qemu.Detect(o.Path)
+	a, err := qemu.Detect(platformDir(o.Path, o.Arch))
 	if err != nil {
 		return err
 	}
@@ -125,6 +127,21 @@ func Run(ctx context.Context, o RunOptions) error {
 		return fmt.Errorf("%s: %w", cmd.Path, err)
 	}
 	return nil
+}
+
+// platformDir returns path/linux_<arch> when path is the output directory
+// of a build for several platforms (`lkbuild build --platform
+// linux/amd64,linux/arm64`) with a sub-directory for arch (default the
+// host's); else path.
+func platformDir(path, arch string) string {
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	sub := filepath.Join(path, "linux_"+arch)
+	if st, err := os.Stat(sub); err == nil && st.IsDir() {
+		return sub
+	}
+	return path
 }
 
 func firmwareOf(a qemu.Artifact) string {

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -52,5 +54,26 @@ func TestRunCommandErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestPlatformDir(t *testing.T) {
+	out := t.TempDir()
+	for _, a := range []string{"amd64", "arm64"} {
+		if err := os.Mkdir(filepath.Join(out, "linux_"+a), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := platformDir(out, "arm64"); got != filepath.Join(out, "linux_arm64") {
+		t.Errorf("--arch arm64: %s", got)
+	}
+	if got := platformDir(out, ""); got != filepath.Join(out, "linux_"+runtime.GOARCH) {
+		t.Errorf("no --arch: %s", got)
+	}
+	if got := platformDir(out, "riscv64"); got != out {
+		t.Errorf("--arch riscv64: %s", got)
+	}
+	if got := platformDir(filepath.Join(out, "minimal"), "amd64"); got != filepath.Join(out, "minimal") {
+		t.Errorf("a prefix: %s", got)
 	}
 }
