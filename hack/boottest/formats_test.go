@@ -93,6 +93,14 @@ func TestBootFormats(t *testing.T) {
 			if a.Kind != bf.kind || a.Firmware != bf.fw || a.Format != bf.driver {
 				t.Fatalf("detected %v, %v, driver %q; want %v, %v, driver %q", a.Kind, a.Firmware, a.Format, bf.kind, bf.fw, bf.driver)
 			}
+			// by content alone: the same under a name without lkbuild's suffixes
+			anon := filepath.Join(t.TempDir(), "artifact")
+			if err := os.Symlink(boot, anon); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := qemu.Detect(anon); err != nil || b.Kind != a.Kind || b.Firmware != a.Firmware || b.Format != a.Format {
+				t.Errorf("without its name: detected %+v, %v; with it %+v", b, err, a)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			var log bytes.Buffer
