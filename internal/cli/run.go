@@ -121,7 +121,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && o.Timeout > 0 {
 			return fmt.Errorf("timeout: the machine did not power off within %s (killed)", o.Timeout)
 		}
-		return fmt.Errorf("stopped: %w", ctx.Err())
+		return fmt.Errorf("interrupted, the machine was stopped: %w", ctx.Err())
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd.Path, err)
