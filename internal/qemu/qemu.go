@@ -291,7 +291,10 @@ func missing(what, pkg string) error {
 	state := "not installed"
 	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output(); err == nil &&
 		strings.HasSuffix(strings.TrimSpace(string(out)), " installed") {
-		state = "installed, but " + what + " is not there"
+		state = "installed, but " + what + " is missing"
+		if !filepath.IsAbs(what) {
+			state = "installed, but " + what + " is not on PATH"
+		}
 	} else if err != nil && errors.Is(err, exec.ErrNotFound) {
 		state = "no dpkg to ask"
 	}
