@@ -288,17 +288,18 @@ func Check(a Artifact, c Config) error {
 // missing says what is missing and which Debian package has it, and
 // whether dpkg knows the package as installed.
 func missing(what, pkg string) error {
-	state := "not installed"
-	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output(); err == nil &&
-		strings.HasSuffix(strings.TrimSpace(string(out)), " installed") {
-		state = "installed, but " + what + " is missing"
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	switch {
+	case err == nil && strings.HasSuffix(strings.TrimSpace(string(out)), " installed"):
+		where := "is missing"
 		if !filepath.IsAbs(what) {
-			state = "installed, but " + what + " is not on PATH"
+			where = "is not on PATH"
 		}
-	} else if err != nil && errors.Is(err, exec.ErrNotFound) {
-		state = "no dpkg to ask"
+		return fmt.Errorf("%s not found: it comes with the Debian package %s, which is installed, but %s %s", what, pkg, what, where)
+	case errors.Is(err, exec.ErrNotFound):
+		return fmt.Errorf("%s not found: it comes with the Debian package %s (apt-get install %s)", what, pkg, pkg)
 	}
-	return fmt.Errorf("%s not found: it comes with the Debian package %s (%s; apt-get install %s)", what, pkg, state, pkg)
+	return fmt.Errorf("%s not found: it comes with the Debian package %s, which is not installed (apt-get install %s)", what, pkg, pkg)
 }
 
 // KVMAvailable reports whether /dev/kvm can be opened for the host's
