@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: build examples/minimal.yml into out/ with lkbuild and boot it in
-# qemu (software emulation), showing the serial console until the onboot
+# make demo: build examples/minimal.yml into out/ with lkbuild and boot it with
+# lkbuild run (qemu, software emulation), showing the serial console until the onboot
 # container and the service have printed their lines.
 #
 # It sets up only what the demo needs: the environment (hack/env.sh start),
@@ -41,11 +41,8 @@ boot_start=$SECONDS
 log=out/minimal-console.log
 markers=("lkbuild-demo: hello from onboot" "lkbuild-demo: httpd service up")
 : >"$log"
-echo "==> booting out/minimal-kernel + out/minimal-initrd.img in qemu (TCG); console follows"
-qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
-	-serial mon:stdio -kernel out/minimal-kernel -initrd out/minimal-initrd.img \
-	-append "$(cat out/minimal-cmdline) console=ttyS0 panic=-1" \
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0 </dev/null >"$log" 2>&1 &
+echo "==> lkbuild run --accel tcg out/ (kernel+initrd in qemu, TCG); console follows"
+bin/lkbuild run --accel tcg --timeout 300s out/ </dev/null >"$log" 2>&1 &
 qemu=$!
 tail -f "$log" --pid "$qemu" &
 tailer=$!
@@ -65,7 +62,7 @@ while :; do
 		exit 0
 	fi
 	if ! kill -0 "$qemu" 2>/dev/null; then
-		echo "==> demo FAILED: qemu stopped before the markers appeared (log: $log)" >&2
+		echo "==> demo FAILED: lkbuild run stopped before the markers appeared (log: $log)" >&2
 		exit 1
 	fi
 	if [ "$(date +%s)" -gt "$deadline" ]; then

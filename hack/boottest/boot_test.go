@@ -3,10 +3,8 @@ package boottest
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +72,7 @@ func TestBootFeatures(t *testing.T) {
 
 // buildAndBoot builds file (relative to the repository root, which is also
 // the build context) with target kernel+initrd through the in-process
-// frontend and boots the result in qemu. The machine lives until the test
+// frontend and boots the result with `lkbuild run` (cli.Run). The machine lives until the test
 // ends (at most 5 minutes). It skips like testenv.Integration, and when qemu
 // is missing.
 func buildAndBoot(t *testing.T, file string) *Console {
@@ -93,15 +91,11 @@ func buildAndBoot(t *testing.T, file string) *Console {
 		Target: "kernel+initrd", Output: out, Addr: env.Addr, Helper: env.Helper, Progress: "quiet"}); err != nil {
 		t.Fatal(err)
 	}
-	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	cmdline, err := os.ReadFile(filepath.Join(out, name+"-cmdline"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// the directory, as `lkbuild run out/` finds its one kernel+initrd
 	vmctx, stop := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(stop)
 	var log bytes.Buffer
-	con, err := QEMUKernel(vmctx, filepath.Join(out, name+"-kernel"), filepath.Join(out, name+"-initrd.img"), string(cmdline), &log)
+	con, err := Run(vmctx, cli.RunOptions{Path: out}, &log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 // Package boottest boots lkbuild's artifacts in qemu (software emulation,
-// TCG) and watches the serial console for the markers the stand-in init and
-// the example containers print.
+// TCG) through `lkbuild run` (cli.Run, internal/qemu) and watches the
+// serial console for the markers the stand-in init and the example
+// containers print.
 package boottest
 
 import (
@@ -9,11 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/qemu"
 )
 
 // Console is the serial output of a booted machine.
@@ -22,149 +24,72 @@ type Console struct {
 	lines []string
 	cond  chan struct{}
 	done  chan struct{}
+	read  chan struct{} // closed when the output has been read to its end
 	err   error
-	proc  *os.Process
+	stop  func()
 }
 
-// QEMUKernel boots kernel+initrd with qemu-system-x86_64 and returns its
-// console; ctx bounds the machine's life.
-func QEMUKernel(ctx context.Context, kernel, initrd, cmdline string, log io.Writer) (*Console, error) {
-	return QEMUKernelArch(ctx, "amd64", kernel, initrd, cmdline, log)
-}
-
-// QEMUKernelArch boots kernel+initrd of architecture arch (amd64: q35,
-// arm64: the virt machine), with the machine's serial console appended to
-// cmdline.
-func QEMUKernelArch(ctx context.Context, arch, kernel, initrd, cmdline string, log io.Writer) (*Console, error) {
-	m, err := machineFor(arch)
+// Run boots o.Path as `lkbuild run` does (cli.Run, with TCG unless
+// o.Accel says otherwise, and stdin from /dev/null) and returns its
+// console: the serial output and qemu's and lkbuild's messages. The
+// machine lives until ctx ends, the guest powers off or Close.
+func Run(ctx context.Context, o cli.RunOptions, log io.Writer) (*Console, error) {
+	if o.Accel == "" {
+		o.Accel = "tcg" // KVM was seen to hang on the test machines
+	}
+	null, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
 	}
-	args := append(m.args(),
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", strings.TrimSpace(cmdline+" console="+m.console+" panic=-1"),
-		"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-	)
-	return start(ctx, exec.CommandContext(ctx, m.qemu, args...), log)
+	ctx, cancel := context.WithCancel(ctx)
+	r, w := io.Pipe()
+	o.Stdin, o.Stdout, o.Stderr = null, w, w
+	c := newConsole(r, log, cancel)
+	go func() {
+		err := cli.Run(ctx, o)
+		null.Close()
+		w.CloseWithError(err)
+		c.finish(err)
+	}()
+	return c, nil
 }
 
-// machine is how qemu emulates one architecture (TCG, no acceleration).
-type machine struct {
-	qemu    string   // the qemu-system binary
-	base    []string // machine and CPU
-	console string   // the serial console's device name in Linux
-	// firmware code and variable-store templates for EFI
-	efiCode, efiVars string
-	cdrom            func(id string, index int) []string
-}
-
-func machineFor(arch string) (machine, error) {
-	switch arch {
-	case "amd64":
-		return machine{
-			qemu: "qemu-system-x86_64", base: []string{"-machine", "q35"}, console: "ttyS0",
-			efiCode: OVMFCode, efiVars: OVMFVars,
-			cdrom: func(id string, i int) []string {
-				return []string{"-device", fmt.Sprintf("ide-cd,drive=%s,bootindex=%d", id, i)}
-			},
-		}, nil
-	case "arm64":
-		return machine{
-			qemu: "qemu-system-aarch64", base: []string{"-machine", "virt", "-cpu", "cortex-a57"}, console: "ttyAMA0",
-			efiCode: AAVMFCode, efiVars: AAVMFVars,
-			cdrom: func(id string, i int) []string {
-				return []string{"-device", "virtio-scsi-pci,id=scsi" + id, "-device", fmt.Sprintf("scsi-cd,bus=scsi%s.0,drive=%s,bootindex=%d", id, id, i)}
-			},
-		}, nil
+// Boot boots a with c through qemu.Command, the code under `lkbuild run`,
+// for artifacts that need a change from what qemu.Detect found (an ISO
+// attached as a hard disk). c.Accel defaults to tcg; c.Scratch must be set.
+func Boot(ctx context.Context, a qemu.Artifact, c qemu.Config, log io.Writer) (*Console, error) {
+	if c.Accel == "" {
+		c.Accel = "tcg"
 	}
-	return machine{}, fmt.Errorf("no qemu machine for architecture %q", arch)
-}
-
-func (m machine) args() []string {
-	return append(append([]string{}, m.base...),
-		"-accel", "tcg", "-m", "1024", "-smp", "1", "-nographic", "-no-reboot", "-serial", "mon:stdio")
-}
-
-// Firmware is what a machine boots with.
-type Firmware int
-
-const (
-	// BIOS is qemu's default SeaBIOS.
-	BIOS Firmware = iota
-	// EFI is OVMF, from Debian's ovmf package.
-	EFI
-)
-
-// EFI firmware code and variable-store templates: OVMF for amd64 (Debian's
-// ovmf package), AAVMF for arm64 (qemu-efi-aarch64).
-const (
-	OVMFCode  = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars  = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	AAVMFCode = "/usr/share/AAVMF/AAVMF_CODE.fd"
-	AAVMFVars = "/usr/share/AAVMF/AAVMF_VARS.fd"
-)
-
-// Drive is one medium attached to a machine.
-type Drive struct {
-	Path   string
-	Format string // qemu's driver: raw, qcow2, vpc, vmdk
-	CDROM  bool   // attach as a SATA CD-ROM instead of a virtio disk
-}
-
-// QEMUMachine boots the drives on an amd64 machine; see QEMUMachineArch.
-func QEMUMachine(ctx context.Context, fw Firmware, scratch string, log io.Writer, drives ...Drive) (*Console, error) {
-	return QEMUMachineArch(ctx, "amd64", fw, scratch, log, drives...)
-}
-
-// QEMUMachineArch boots the drives (in order; the first is tried first)
-// on a machine of architecture arch with fw and returns the console.
-// Nothing is passed on a -append line: the command line is the one built
-// into the medium. scratch holds the firmware's writable variable store.
-func QEMUMachineArch(ctx context.Context, arch string, fw Firmware, scratch string, log io.Writer, drives ...Drive) (*Console, error) {
-	m, err := machineFor(arch)
+	ctx, cancel := context.WithCancel(ctx)
+	cmd, err := qemu.Command(ctx, a, c)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	args := append(m.args(), "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0")
-	if fw == EFI {
-		vars := filepath.Join(scratch, "EFI_VARS.fd")
-		b, err := os.ReadFile(m.efiVars)
-		if err != nil {
-			return nil, fmt.Errorf("EFI firmware (apt packages ovmf, qemu-efi-aarch64): %w", err)
-		}
-		if err := os.WriteFile(vars, b, 0o644); err != nil {
-			return nil, err
-		}
-		args = append(args,
-			"-drive", "if=pflash,format=raw,readonly=on,file="+m.efiCode,
-			"-drive", "if=pflash,format=raw,file="+vars)
-	} else if arch != "amd64" {
-		return nil, fmt.Errorf("BIOS boot exists only on amd64")
-	}
-	for i, d := range drives {
-		id := fmt.Sprintf("d%d", i)
-		args = append(args, "-drive", fmt.Sprintf("if=none,id=%s,format=%s,readonly=on,file=%s", id, d.Format, d.Path))
-		if d.CDROM {
-			args = append(args, m.cdrom(id, i)...)
-		} else {
-			args = append(args, "-device", fmt.Sprintf("virtio-blk-pci,drive=%s,bootindex=%d", id, i))
-		}
-	}
-	return start(ctx, exec.CommandContext(ctx, m.qemu, args...), log)
-}
-
-func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) {
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		cancel()
 		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
+		cancel()
 		return nil, fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
-	c := &Console{cond: make(chan struct{}), done: make(chan struct{}), proc: cmd.Process}
+	c2 := newConsole(out, log, cancel)
 	go func() {
-		sc := bufio.NewScanner(out)
+		<-c2.read
+		c2.finish(cmd.Wait())
+	}()
+	return c2, nil
+}
+
+// newConsole reads the console from r; stop ends the machine.
+func newConsole(r io.Reader, log io.Writer, stop func()) *Console {
+	c := &Console{cond: make(chan struct{}), done: make(chan struct{}), read: make(chan struct{}), stop: stop}
+	go func() {
+		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := strings.TrimRight(sc.Text(), "\r")
@@ -177,10 +102,27 @@ func start(ctx context.Context, cmd *exec.Cmd, log io.Writer) (*Console, error) 
 			c.cond = make(chan struct{})
 			c.mu.Unlock()
 		}
-		c.err = cmd.Wait()
-		close(c.done)
+		close(c.read)
 	}()
-	return c, nil
+	return c
+}
+
+// finish records how the machine ended, once its output is read.
+func (c *Console) finish(err error) {
+	<-c.read
+	c.err = err
+	close(c.done)
+}
+
+// Stopped waits until the machine has stopped by itself and returns how
+// (nil when the guest powered off); it fails when timeout passes first.
+func (c *Console) Stopped(timeout time.Duration) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(timeout):
+		return fmt.Errorf("the machine still runs after %s", timeout)
+	}
 }
 
 // WaitFor waits until every marker has appeared on the console, in any
@@ -263,7 +205,7 @@ func (c *Console) missing(markers []string) []string {
 // starts the kill: a test binary that exits right after leaves qemu
 // running). Tests call it from t.Cleanup.
 func (c *Console) Close() {
-	_ = c.proc.Kill()
+	c.stop()
 	select {
 	case <-c.done:
 	case <-time.After(30 * time.Second):

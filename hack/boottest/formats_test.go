@@ -15,16 +15,17 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/qemu"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 )
 
-// bootFormat says how a target's artifact is booted.
+// bootFormat says what a target's artifact is, as qemu.Detect must find it.
 type bootFormat struct {
 	target string
 	file   string // the artifact, after the base name
-	fw     Firmware
-	driver string // qemu's format driver
-	cdrom  bool
+	kind   qemu.Kind
+	fw     qemu.Firmware
+	driver string // qemu's format driver, for disks
 	// builtin selects the stand-in kernel with its drivers built in, for
 	// formats whose root filesystem is the medium itself.
 	builtin bool
@@ -33,19 +34,19 @@ type bootFormat struct {
 // bootFormats are the bootable targets whose medium carries everything,
 // command line included: each is booted as the machine's only drive.
 var bootFormats = []bootFormat{
-	{"uki", ".efi", EFI, "", false, false},
-	{"raw-efi", "-efi.img", EFI, "raw", false, false},
-	{"qcow2-efi", "-efi.qcow2", EFI, "qcow2", false, false},
-	{"raw-bios", "-bios.img", BIOS, "raw", false, false},
-	{"qcow2-bios", ".qcow2", BIOS, "qcow2", false, false},
-	{"vhd", ".vhd", BIOS, "vpc", false, false},
-	{"dynamic-vhd", ".vhd", BIOS, "vpc", false, false},
-	{"vmdk", ".vmdk", BIOS, "vmdk", false, false},
-	{"gcp", ".img.tar.gz", BIOS, "raw", false, false},
-	{"aws", ".raw", BIOS, "raw", false, false},
-	{"iso-efi-initrd", "-efi-initrd.iso", EFI, "raw", true, false},
-	{"iso-bios", ".iso", BIOS, "raw", true, true},
-	{"iso-efi", "-efi.iso", EFI, "raw", true, true},
+	{"uki", ".efi", qemu.UKI, qemu.EFI, "", false},
+	{"raw-efi", "-efi.img", qemu.Disk, qemu.EFI, "raw", false},
+	{"qcow2-efi", "-efi.qcow2", qemu.Disk, qemu.EFI, "qcow2", false},
+	{"raw-bios", "-bios.img", qemu.Disk, qemu.BIOS, "raw", false},
+	{"qcow2-bios", ".qcow2", qemu.Disk, qemu.BIOS, "qcow2", false},
+	{"vhd", ".vhd", qemu.Disk, qemu.BIOS, "vpc", false},
+	{"dynamic-vhd", ".vhd", qemu.Disk, qemu.BIOS, "vpc", false},
+	{"vmdk", ".vmdk", qemu.Disk, qemu.BIOS, "vmdk", false},
+	{"gcp", ".img.tar.gz", qemu.Disk, qemu.BIOS, "raw", false},
+	{"aws", ".raw", qemu.Disk, qemu.BIOS, "raw", false},
+	{"iso-efi-initrd", "-efi-initrd.iso", qemu.ISO, qemu.EFI, "", false},
+	{"iso-bios", ".iso", qemu.ISO, qemu.BIOS, "", true},
+	{"iso-efi", "-efi.iso", qemu.ISO, qemu.EFI, "", true},
 }
 
 // The systems booted: both are examples/minimal.yml with the serial
@@ -69,7 +70,9 @@ func (bf bootFormat) artifact(out string) string {
 }
 
 // TestBootFormats builds every bootable format of the minimal system and
-// boots each in qemu (TCG; OVMF for EFI) to the service marker. It then
+// boots each with `lkbuild run` (cli.Run: TCG; OVMF for EFI) to the
+// service marker, after checking that qemu.Detect recognises the artifact
+// (kind, firmware, qemu driver) from its contents. It then
 // builds the format again without the cache and checks the bytes are the
 // same (same SOURCE_DATE_EPOCH).
 func TestBootFormats(t *testing.T) {
@@ -79,23 +82,30 @@ func TestBootFormats(t *testing.T) {
 		t.Run(bf.target, func(t *testing.T) {
 			t.Parallel()
 			art := bf.artifact(buildFormat(t, env, bf, false))
-			drive := Drive{Path: art, Format: bf.driver, CDROM: bf.cdrom}
-			switch bf.target {
-			case "uki":
-				// The firmware starts it from a FAT directory, as the
-				// removable-media boot loader.
-				esp := filepath.Join(t.TempDir(), "esp")
-				os.MkdirAll(filepath.Join(esp, "EFI", "BOOT"), 0o755)
-				copyFile(t, art, filepath.Join(esp, "EFI", "BOOT", "BOOTX64.EFI"))
-				drive = Drive{Path: "fat:" + esp, Format: "raw"}
-			case "gcp":
-				drive.Path = untarDisk(t, art)
+			boot := art
+			if bf.target == "gcp" {
+				boot = untarDisk(t, art)
+			}
+			a, err := qemu.Detect(boot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Kind != bf.kind || a.Firmware != bf.fw || a.Format != bf.driver {
+				t.Fatalf("detected %v, %v, driver %q; want %v, %v, driver %q", a.Kind, a.Firmware, a.Format, bf.kind, bf.fw, bf.driver)
+			}
+			// by content alone: the same under a name without lkbuild's suffixes
+			anon := filepath.Join(t.TempDir(), "artifact")
+			if err := os.Symlink(boot, anon); err != nil {
+				t.Fatal(err)
+			}
+			if b, err := qemu.Detect(anon); err != nil || b.Kind != a.Kind || b.Firmware != a.Firmware || b.Format != a.Format {
+				t.Errorf("without its name: detected %+v, %v; with it %+v", b, err, a)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
 			var log bytes.Buffer
 			start := time.Now()
-			con, err := QEMUMachine(ctx, bf.fw, t.TempDir(), &log, drive)
+			con, err := Run(ctx, cli.RunOptions{Path: boot}, &log)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +126,7 @@ func TestBootFormats(t *testing.T) {
 
 func requireQEMU(t *testing.T) {
 	t.Helper()
-	for _, f := range []string{"/usr/bin/qemu-system-x86_64", OVMFCode, OVMFVars} {
+	for _, f := range []string{"/usr/bin/qemu-system-x86_64", qemu.OVMFCode, qemu.OVMFVars} {
 		if _, err := os.Stat(f); err != nil {
 			if testenv.Required() {
 				t.Fatalf("%s missing (make env installs qemu-system-x86 and ovmf)", f)
@@ -137,17 +147,6 @@ func buildFormat(t *testing.T, env testenv.Env, bf bootFormat, noCache bool) str
 		t.Fatalf("building %s: %v", bf.target, err)
 	}
 	return out
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // untarDisk extracts disk.raw from a gcp image.
@@ -208,7 +207,12 @@ func TestBootISOBIOSFromDisk(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	con, err := QEMUMachine(ctx, BIOS, t.TempDir(), &log, Drive{Path: iso, Format: "raw"})
+	a, err := qemu.Detect(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Kind, a.Format, a.Firmware = qemu.Disk, "raw", qemu.BIOS
+	con, err := Boot(ctx, a, qemu.Config{Arch: "amd64", Scratch: t.TempDir()}, &log)
 	if err != nil {
 		t.Fatal(err)
 	}

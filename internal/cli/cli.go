@@ -1,6 +1,7 @@
 // Package cli holds lkbuild's command line: the gateway frontend entry
-// point, `build` (the frontend run in-process against a BuildKit daemon)
-// and `mkimage` (the artifact writer that runs inside builds).
+// point, `build` (the frontend run in-process against a BuildKit daemon),
+// `run` (boot an artifact in qemu) and `mkimage` (the artifact writer that
+// runs inside builds).
 package cli
 
 import (
@@ -17,13 +18,7 @@ import (
 
 // Main runs the command line with args and returns the exit code.
 func Main(args []string) int {
-	root := &cobra.Command{
-		Use:           "lkbuild",
-		Short:         "Build LinuxKit operating systems with BuildKit",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.AddCommand(frontendCmd(), buildCmd(), mkimageCmd(), ocilayoutCmd())
+	root := newRoot()
 	root.SetArgs(args)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
@@ -32,6 +27,18 @@ func Main(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// newRoot returns the lkbuild command with its subcommands.
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "lkbuild",
+		Short:         "Build LinuxKit operating systems with BuildKit",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
+	return root
 }
 
 func frontendCmd() *cobra.Command {
