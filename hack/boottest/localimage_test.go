@@ -61,14 +61,10 @@ func TestBootInitFromOCILayout(t *testing.T) {
 	}
 	t.Logf("built with the init from the OCI layout in %s", time.Since(start).Round(time.Millisecond))
 	out := opts.Output
-	cmdline, err := os.ReadFile(filepath.Join(out, "local-cmdline"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	vmctx, stop := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(stop)
 	var log bytes.Buffer
-	con, err := QEMUKernel(vmctx, filepath.Join(out, "local-kernel"), filepath.Join(out, "local-initrd.img"), string(cmdline), &log)
+	con, err := Run(vmctx, cli.RunOptions{Path: out}, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
