@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // File type bits of Header.Mode, as in stat(2).
@@ -36,10 +37,15 @@ const (
 
 // Header describes one archive entry.
 type Header struct {
-	Name      string // path inside the archive, without a leading "/"
-	Mode      uint32 // type and permission bits
-	UID, GID  uint32
-	NLink     uint32
+	Name     string // path inside the archive, without a leading "/"
+	Mode     uint32 // type and permission bits
+	UID, GID uint32
+	NLink    uint32
+	// Mtime is in seconds since the Unix epoch. newc stores 32 unsigned
+	// bits: a time before 1970 is written as 0 and one after 2106-02-07
+	// 06:28:15 UTC as that time, clamped rather than wrapped (an image's
+	// file times are not bounded when SOURCE_DATE_EPOCH does not clamp
+	// them).
 	Mtime     int64
 	Size      int64 // data bytes that follow; for symlinks len(Linkname), set by WriteHeader
 	Ino       uint32
@@ -106,7 +112,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 		nlink = 1
 	}
 	hdr := fmt.Sprintf("%s%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x",
-		magic, h.Ino, h.Mode, h.UID, h.GID, nlink, uint32(h.Mtime), uint32(size),
+		magic, h.Ino, h.Mode, h.UID, h.GID, nlink, clampTime(h.Mtime), uint32(size),
 		h.DevMajor, h.DevMinor, h.RDevMajor, h.RDevMinor, len(h.Name)+1, 0)
 	if err := w.out([]byte(hdr)); err != nil {
 		return err
@@ -148,4 +154,15 @@ func (w *Writer) Close() error {
 	}
 	w.closed = true
 	return w.finishEntry()
+}
+
+// clampTime fits t (seconds) into newc's unsigned 32-bit field.
+func clampTime(t int64) uint32 {
+	switch {
+	case t < 0:
+		return 0
+	case t > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(t)
 }

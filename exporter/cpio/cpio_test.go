@@ -101,3 +101,27 @@ func TestGNUCpioReadsIt(t *testing.T) {
 		t.Errorf("cpio -t = %v, want %v", got, want)
 	}
 }
+
+// TestMtimeClamped: times outside newc's unsigned 32 bits are clamped, not
+// wrapped (-1 would read back as 2106, 2^32 as 1970).
+func TestMtimeClamped(t *testing.T) {
+	for _, tc := range []struct{ in, want int64 }{
+		{-1, 0}, {-1 << 40, 0}, {0, 0}, {1 << 32, 1<<32 - 1}, {1<<32 - 1, 1<<32 - 1}, {1 << 40, 1<<32 - 1}, {1700000000, 1700000000},
+	} {
+		var buf bytes.Buffer
+		w := NewWriter(&buf)
+		if err := w.WriteHeader(&Header{Name: "f", Mode: TypeReg | 0o644, Mtime: tc.in}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewReader(bytes.NewReader(buf.Bytes())).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Mtime != tc.want {
+			t.Errorf("mtime %d written as %d, want %d", tc.in, h.Mtime, tc.want)
+		}
+	}
+}
