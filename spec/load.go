@@ -23,6 +23,19 @@ func Load(files ...Source) (*Config, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no LinuxKit YAML file given")
 	}
+	cfg, err := parseAndMerge(files)
+	if err != nil {
+		return nil, err
+	}
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// parseAndMerge parses each file and merges them in order (Load without
+// Check).
+func parseAndMerge(files []Source) (*Config, error) {
 	var cfg *Config
 	for _, f := range files {
 		c, err := Parse(f.Filename, f.Data)
@@ -34,9 +47,6 @@ func Load(files ...Source) (*Config, error) {
 		} else {
 			cfg = Merge(cfg, c)
 		}
-	}
-	if err := Check(cfg); err != nil {
-		return nil, err
 	}
 	return cfg, nil
 }

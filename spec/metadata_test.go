@@ -98,20 +98,3 @@ func TestMetadataMirrorsOverrides(t *testing.T) {
 		}
 	}
 }
-
-// parseAndMerge is Load without Check.
-func parseAndMerge(srcs []Source) (*Config, error) {
-	var cfg *Config
-	for _, s := range srcs {
-		c, err := Parse(s.Filename, s.Data)
-		if err != nil {
-			return nil, err
-		}
-		if cfg == nil {
-			cfg = c
-		} else {
-			cfg = Merge(cfg, c)
-		}
-	}
-	return cfg, nil
-}
