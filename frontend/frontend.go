@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/containerd/platforms"
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -90,9 +91,9 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 
 	target := bc.Target
 	if target == "" {
-		target = llbgen.DefaultTarget
+		target = formats.Default
 	}
-	if _, err := llbgen.ParseTargets(target); err != nil {
+	if _, err := formats.Parse(target); err != nil {
 		return nil, err
 	}
 	name, err := parseName(bc.BuildArgs[ArgName], src.Filename)
@@ -220,7 +221,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &dockerui.BuildResult{Reference: ref, Image: resultImage(tp, llbgen.TargetNames(r.Targets)), Epoch: epoch}, nil
+		return &dockerui.BuildResult{Reference: ref, Image: resultImage(tp, r.Targets), Epoch: epoch}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -266,11 +267,11 @@ func helperImage(c client.Client, buildPlatform ocispecs.Platform) (*llb.State, 
 
 func listTargets(context.Context) (*targets.List, error) {
 	l := &targets.List{}
-	for _, t := range llbgen.Targets() {
+	for _, t := range formats.All() {
 		l.Targets = append(l.Targets, targets.Target{
 			Name:        t.Name,
 			Description: t.Summary(),
-			Default:     t.Name == llbgen.DefaultTarget,
+			Default:     t.Name == formats.Default,
 		})
 	}
 	return l, nil

@@ -3,24 +3,16 @@ package llbgen
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/spec"
 )
 
-// withoutKernel are the targets that build from a YAML without a kernel
-// section, as LinuxKit's do (docs/formats.md says what each writes); every
-// other target boots the kernel and must fail before anything is fetched.
-var withoutKernel = map[string]bool{
-	"kernel+initrd": true, "tar-kernel-initrd": true, "tar": true, "docker": true,
-	"kernel+squashfs": true, "kernel+erofs": true, "kernel+iso": true,
-}
-
 // TestKernelLessConfig builds a YAML without a kernel section (as some
-// generators write them) for every target of the table: the bootable ones
-// fail before any image is resolved, with a spec.Error at the start of the
+// generators write them) for every target of the table: the ones that need
+// the kernel (formats.Target.NeedsKernel) fail before any image is resolved, with a spec.Error at the start of the
 // YAML naming the kernel section; the others build, with no kernel step.
 func TestKernelLessConfig(t *testing.T) {
 	const yml = "# generated\ninit:\n  - linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a\nonboot:\n  - name: hello\n    image: busybox:1.36\n"
@@ -28,13 +20,13 @@ func TestKernelLessConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, target := range Targets() {
+	for _, target := range formats.All() {
 		t.Run(target.Name, func(t *testing.T) {
 			r := &fakeResolver{}
 			opt := options(r)
 			opt.Target = target.Name
 			res, err := Build(context.Background(), cfg, opt)
-			if withoutKernel[target.Name] {
+			if !target.NeedsKernel {
 				if err != nil {
 					t.Fatalf("a YAML without a kernel does not build: %v", err)
 				}
@@ -63,11 +55,6 @@ func TestKernelLessConfig(t *testing.T) {
 			}
 		})
 	}
-	for name := range withoutKernel {
-		if _, ok := LookupTarget(name); !ok {
-			t.Errorf("%s is no target", name)
-		}
-	}
 }
 
 // TestKernelSectionWithoutImage: a kernel section with a command line but
@@ -82,28 +69,5 @@ func TestKernelSectionWithoutImage(t *testing.T) {
 	_, err = Build(context.Background(), cfg, opt)
 	if err == nil || !strings.HasPrefix(err.Error(), "k.yml:2:3: kernel.image: missing: target raw-efi boots a kernel") {
 		t.Errorf("error %v, want k.yml:2:3: kernel.image: missing: ...", err)
-	}
-}
-
-// TestFormatsDocKernelLess: docs/formats.md says, for every target, what it
-// does without a kernel section.
-func TestFormatsDocKernelLess(t *testing.T) {
-	dt, err := os.ReadFile("../docs/formats.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(dt)
-	start := strings.Index(doc, "## Without a kernel")
-	if start < 0 {
-		t.Fatal("docs/formats.md has no section \"Without a kernel\"")
-	}
-	section := doc[start:]
-	if end := strings.Index(section[2:], "\n## "); end >= 0 {
-		section = section[:end+2]
-	}
-	for _, target := range Targets() {
-		if !strings.Contains(section, "| `"+target.Name+"` |") {
-			t.Errorf("docs/formats.md, Without a kernel: no row for %s", target.Name)
-		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
-	"github.com/lkbuild/lkbuild/exporter/mkimage"
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
@@ -20,8 +20,8 @@ import (
 
 // Options is everything the conversion needs besides the configuration.
 type Options struct {
-	// Target is the output format (see Targets), or several separated by
-	// commas (see ParseTargets); empty means DefaultTarget.
+	// Target is the output format (see package formats), or several
+	// separated by commas (see formats.Parse); empty means formats.Default.
 	Target string
 	// Name is the base name of the artifacts, LinuxKit's -name.
 	Name string
@@ -76,7 +76,7 @@ type Result struct {
 	// directory of artifacts written by mkimage.
 	Output llb.State
 	// Targets are the targets built, in the order given.
-	Targets []Target
+	Targets []formats.Target
 }
 
 type builder struct {
@@ -116,7 +116,7 @@ func Build(ctx context.Context, cfg *spec.Config, opt Options) (*Result, error) 
 // one target platform; nothing of them has been fetched yet.
 type Prepared struct {
 	b       *builder
-	targets []Target
+	targets []formats.Target
 }
 
 // Prepare checks cfg against the target and resolves every image's config
@@ -125,7 +125,7 @@ type Prepared struct {
 // building any, so that a bad image for one fails the build before anything
 // is fetched.
 func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, error) {
-	targets, err := ParseTargets(opt.Target)
+	targets, err := formats.Parse(opt.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -159,30 +159,6 @@ func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, err
 	return &Prepared{b: b, targets: targets}, nil
 }
 
-// checkTargets returns, as one error, every reason why a target of ts
-// cannot be built from cfg for arch: no such architecture, no kernel, a
-// command line the target's boot loader cannot carry.
-func checkTargets(ts []Target, cfg *spec.Config, arch string) error {
-	var errs []error
-	for _, t := range ts {
-		if err := t.Supports(arch); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := checkKernel(ts, cfg); err != nil {
-		errs = append(errs, err)
-	}
-	said := map[string]bool{}
-	for _, t := range ts {
-		if err := mkimage.CheckCmdline(t.Name, cfg.Kernel.Cmdline); err != nil && !said[err.Error()] {
-			said[err.Error()] = true
-			p := cfg.Kernel.Pos
-			errs = append(errs, &spec.Error{File: p.File, Line: p.Line, Col: p.Col, Field: "kernel.cmdline", Msg: err.Error()})
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Build compiles the prepared configuration into LLB. It reads the kernel
 // and init layers through opt.Reader (see reconcile), so their images are
 // fetched.
@@ -193,19 +169,19 @@ func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets}
-	if len(targets) == 1 && targets[0].Rootfs {
-		if targets[0].Name == "docker" {
+	if len(targets) == 1 && targets[0].Tree {
+		if targets[0].Dockerfile {
 			res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
 				llb.WithCustomName("[docker] Dockerfile"))
 		}
 		return res, nil
 	}
 	if opt.Helper == nil {
-		return nil, errors.New("targets " + TargetNames(targets) + " need the lkbuild helper image")
+		return nil, errors.New("targets " + formats.Names(targets) + " need the lkbuild helper image")
 	}
 	// One mkimage run per target over the same root filesystem: they run
 	// in parallel and are cached one by one; their directories hold
-	// different files (ParseTargets), apart from the kernel and command
+	// different files (formats.Parse), apart from the kernel and command
 	// line that several write alike.
 	outs := make([]llb.State, len(targets))
 	for i, t := range targets {
@@ -430,7 +406,7 @@ func (b *builder) volume(v *spec.Volume) (llb.State, error) {
 
 // mkimage runs `lkbuild mkimage` from the helper image on the build
 // platform over the read-only root filesystem and returns its output dir.
-func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
+func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 	args := []string{"/lkbuild", "mkimage", "--format", t.Name, "--name", b.opt.Name, "--input", "/in", "--output", "/out",
 		"--arch", b.opt.TargetPlatform.Architecture}
 	if t.Disk && b.opt.Size > 0 {

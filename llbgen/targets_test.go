@@ -7,66 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/spec"
 )
-
-// TestParseTargets: a comma-separated --target gives the targets in order;
-// every problem of the list is reported in one error.
-func TestParseTargets(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want string   // the names parsed, or "" when the list is refused
-		errs []string // parts of the error
-	}{
-		{in: "", want: "kernel+initrd"},
-		{in: "iso-efi", want: "iso-efi"},
-		{in: "kernel+initrd,iso-efi", want: "kernel+initrd,iso-efi"},
-		{in: " raw-efi , kernel+squashfs,kernel+erofs", want: "raw-efi,kernel+squashfs,kernel+erofs"},
-		{in: "tar", want: "tar"},
-		{in: "docker", want: "docker"},
-		{in: "floppy,kernel+initrd,tape", errs: []string{`unknown target "floppy"`, `unknown target "tape"`}},
-		{in: "iso-efi,iso-efi", errs: []string{"target iso-efi given twice"}},
-		{in: "kernel+initrd,", errs: []string{"empty target name"}},
-		{in: "tar,iso-efi", errs: []string{"target tar is the root filesystem tree itself"}},
-		{in: "kernel+initrd,docker", errs: []string{"target docker is the root filesystem tree itself"}},
-		{in: "vhd,dynamic-vhd", errs: []string{"targets vhd and dynamic-vhd both write <name>.vhd"}},
-		{in: "kernel+iso,iso-bios,floppy", errs: []string{"targets kernel+iso and iso-bios both write <name>.iso", `unknown target "floppy"`}},
-	} {
-		ts, err := ParseTargets(tc.in)
-		if tc.want != "" {
-			if err != nil || TargetNames(ts) != tc.want {
-				t.Errorf("ParseTargets(%q) = %q, %v; want %q", tc.in, TargetNames(ts), err, tc.want)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("ParseTargets(%q) = %q, want an error", tc.in, TargetNames(ts))
-			continue
-		}
-		for _, e := range tc.errs {
-			if !strings.Contains(err.Error(), e) {
-				t.Errorf("ParseTargets(%q): error %q lacks %q", tc.in, err, e)
-			}
-		}
-	}
-}
-
-// TestArtifactsNamedInDescriptions: each mkimage target's own artifact
-// is the one its description names, so the conflict check of
-// ParseTargets follows the table.
-func TestArtifactsNamedInDescriptions(t *testing.T) {
-	for _, tg := range Targets() {
-		if tg.Rootfs {
-			if tg.Artifact != "" {
-				t.Errorf("%s: a tree target has no artifact", tg.Name)
-			}
-			continue
-		}
-		if tg.Artifact == "" || !strings.Contains(tg.Description, "<name>"+tg.Artifact) {
-			t.Errorf("%s: artifact %q not in the description %q", tg.Name, tg.Artifact, tg.Description)
-		}
-	}
-}
 
 // TestSeveralTargets: one root filesystem, one mkimage run per target,
 // and their output directories merged (or copied together without
@@ -80,7 +23,7 @@ func TestSeveralTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := TargetNames(res.Targets); got != o.Target {
+		if got := formats.Names(res.Targets); got != o.Target {
 			t.Errorf("Result.Targets = %s", got)
 		}
 		var formats []string

@@ -18,6 +18,7 @@ import (
 	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/exporter/uki"
 	"github.com/lkbuild/lkbuild/exporter/vdisk"
+	"github.com/lkbuild/lkbuild/formats"
 )
 
 // DefaultBootFiles is where the frontend image keeps the bootloader files
@@ -245,30 +246,9 @@ func efiDisk(ctx context.Context, o Options, dst string) error {
 	})
 }
 
-// grubUnsafe are characters GRUB's script parser would interpret in a
-// kernel command line written into grub.cfg.
-const grubUnsafe = "$;&|<>{}'\\`#\n"
-
-// grubFormats are the formats whose command line goes through grub.cfg.
-var grubFormats = map[string]bool{"raw-bios": true, "aws": true, "qcow2-bios": true, "vhd": true, "dynamic-vhd": true, "vmdk": true, "gcp": true}
-
-// CheckCmdline reports whether format can carry the kernel command line
-// as it is: the BIOS disks write it into GRUB's configuration, whose
-// script language would interpret some characters. The frontend calls it
-// before building, to point at the YAML; mkimage checks again.
-func CheckCmdline(format, cmdline string) error {
-	if !grubFormats[format] {
-		return nil
-	}
-	if i := strings.IndexAny(cmdline, grubUnsafe); i >= 0 {
-		return fmt.Errorf("character %q cannot be passed through GRUB's configuration, which the %s format boots with (leave it out, or use an EFI format)", cmdline[i], format)
-	}
-	return nil
-}
-
 // grubConfig is the grub.cfg of a BIOS disk.
 func grubConfig(cmdline string) ([]byte, error) {
-	if i := strings.IndexAny(cmdline, grubUnsafe); i >= 0 {
+	if i := strings.IndexAny(cmdline, formats.GRUBUnsafe); i >= 0 {
 		return nil, fmt.Errorf("kernel cmdline %q: character %q cannot be passed through the BIOS boot loader's configuration", cmdline, cmdline[i])
 	}
 	return []byte(fmt.Sprintf("set timeout=0\nset gfxpayload=text\nmenuentry 'LinuxKit' {\n\tlinux /kernel %s\n\tinitrd /initrd.img\n}\n", cmdline)), nil
@@ -278,9 +258,6 @@ func grubConfig(cmdline string) ([]byte, error) {
 // kernel, initrd.img and boot/grub/grub.cfg; GRUB's boot.img is the MBR
 // boot code and its core.img fills the gap before the partition.
 func biosDisk(ctx context.Context, o Options, dst string) error {
-	if o.arch() != "amd64" {
-		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use an EFI format (raw-efi, qcow2-efi, iso-efi) instead", o.arch())
-	}
 	b, err := prepareBoot(ctx, o)
 	if err != nil {
 		return err

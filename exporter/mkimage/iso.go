@@ -86,9 +86,6 @@ func writeKernelISO(ctx context.Context, o Options) error {
 // root=/dev/sr0, so the root filesystem is the ISO itself. The image is
 // isohybrid: its MBR boots ISOLINUX from a disk too.
 func writeISOBIOS(ctx context.Context, o Options) error {
-	if o.arch() != "amd64" {
-		return fmt.Errorf("BIOS boot exists only on amd64, not %s: use iso-efi or iso-efi-initrd instead", o.arch())
-	}
 	kernel, b, err := bootCmdline(o)
 	if err != nil {
 		return err

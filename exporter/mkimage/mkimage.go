@@ -16,11 +16,12 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/initrd"
+	"github.com/lkbuild/lkbuild/formats"
 )
 
 // Options describe one run.
 type Options struct {
-	Format string     // output format, a key of Formats
+	Format string     // output format, a key of Formats (a target of package formats)
 	Name   string     // base name of the files written, LinuxKit's -name
 	Input  string     // root filesystem tree
 	Output string     // directory that receives the artifacts
@@ -42,7 +43,8 @@ type Options struct {
 // when ctx is cancelled.
 type Writer func(ctx context.Context, o Options) error
 
-// Formats maps each format name to its writer.
+// Formats maps the name of each target of package formats that is not a
+// tree to its writer.
 var Formats = map[string]Writer{
 	"kernel+initrd":     writeKernelInitrd,
 	"tar-kernel-initrd": writeTarKernelInitrd,
@@ -82,6 +84,11 @@ func Run(ctx context.Context, o Options) error {
 	w, ok := Formats[o.Format]
 	if !ok {
 		return fmt.Errorf("unknown format %q (known: %v)", o.Format, FormatNames())
+	}
+	if t, ok := formats.Lookup(o.Format); ok {
+		if err := t.Supports(o.arch()); err != nil {
+			return err
+		}
 	}
 	if o.Name == "" {
 		return errors.New("no output name")

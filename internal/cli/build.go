@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/envfile"
-	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
@@ -397,7 +397,7 @@ func yamlFiles(files []string) (string, []string, error) {
 // targetHelp lists the targets, one per line, for --help.
 func targetHelp() string {
 	var b strings.Builder
-	for _, t := range llbgen.Targets() {
+	for _, t := range formats.All() {
 		fmt.Fprintf(&b, "  %-18s %s\n", t.Name, t.Summary())
 	}
 	return strings.TrimRight(b.String(), "\n")
