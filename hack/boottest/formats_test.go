@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/qemu"
 	"github.com/lkbuild/lkbuild/internal/testenv"
@@ -31,22 +32,86 @@ type bootFormat struct {
 	builtin bool
 }
 
-// bootFormats are the bootable targets whose medium carries everything,
-// command line included: each is booted as the machine's only drive.
-var bootFormats = []bootFormat{
-	{"uki", ".efi", qemu.UKI, qemu.EFI, "", false},
-	{"raw-efi", "-efi.img", qemu.Disk, qemu.EFI, "raw", false},
-	{"qcow2-efi", "-efi.qcow2", qemu.Disk, qemu.EFI, "qcow2", false},
-	{"raw-bios", "-bios.img", qemu.Disk, qemu.BIOS, "raw", false},
-	{"qcow2-bios", ".qcow2", qemu.Disk, qemu.BIOS, "qcow2", false},
-	{"vhd", ".vhd", qemu.Disk, qemu.BIOS, "vpc", false},
-	{"dynamic-vhd", ".vhd", qemu.Disk, qemu.BIOS, "vpc", false},
-	{"vmdk", ".vmdk", qemu.Disk, qemu.BIOS, "vmdk", false},
-	{"gcp", ".img.tar.gz", qemu.Disk, qemu.BIOS, "raw", false},
-	{"aws", ".raw", qemu.Disk, qemu.BIOS, "raw", false},
-	{"iso-efi-initrd", "-efi-initrd.iso", qemu.ISO, qemu.EFI, "", false},
-	{"iso-bios", ".iso", qemu.ISO, qemu.BIOS, "", true},
-	{"iso-efi", "-efi.iso", qemu.ISO, qemu.EFI, "", true},
+// detected is what qemu.Detect must find in the artifact of each target
+// that TestBootFormats boots: the bootable targets whose medium carries
+// everything, command line included, each booted as the machine's only
+// drive. The artifact's name, the firmware and whether the root is the
+// medium come from the table of package formats.
+var detected = map[string]struct {
+	kind   qemu.Kind
+	driver string
+}{
+	"uki":            {qemu.UKI, ""},
+	"raw-efi":        {qemu.Disk, "raw"},
+	"qcow2-efi":      {qemu.Disk, "qcow2"},
+	"raw-bios":       {qemu.Disk, "raw"},
+	"qcow2-bios":     {qemu.Disk, "qcow2"},
+	"vhd":            {qemu.Disk, "vpc"},
+	"dynamic-vhd":    {qemu.Disk, "vpc"},
+	"vmdk":           {qemu.Disk, "vmdk"},
+	"gcp":            {qemu.Disk, "raw"},
+	"aws":            {qemu.Disk, "raw"},
+	"iso-efi-initrd": {qemu.ISO, ""},
+	"iso-bios":       {qemu.ISO, ""},
+	"iso-efi":        {qemu.ISO, ""},
+}
+
+// bootedElsewhere are the targets booted by a test of their own instead.
+var bootedElsewhere = map[string]string{
+	"kernel+initrd": "TestBootMinimalKernelInitrd",
+}
+
+// bootFormats are the targets TestBootFormats boots, sorted by name.
+func bootFormats() []bootFormat {
+	var out []bootFormat
+	for _, tg := range formats.All() {
+		if d, ok := detected[tg.Name]; ok {
+			bf := formatOf(tg)
+			bf.kind, bf.driver = d.kind, d.driver
+			out = append(out, bf)
+		}
+	}
+	return out
+}
+
+// formatOf is what the table says of the target's artifact.
+func formatOf(tg formats.Target) bootFormat {
+	bf := bootFormat{target: tg.Name, builtin: tg.Boot == formats.BootMedium}
+	if own := tg.Own(); len(own) > 0 {
+		bf.file = own[0]
+	}
+	if tg.Firmware == formats.EFI {
+		bf.fw = qemu.EFI
+	}
+	return bf
+}
+
+// TestEveryTargetBooted: every target of the table is booted by a test
+// here, or the table says why not; and every target booted here is one of
+// the table's. It needs no daemon.
+func TestEveryTargetBooted(t *testing.T) {
+	for _, tg := range formats.All() {
+		_, here := detected[tg.Name]
+		_, elsewhere := bootedElsewhere[tg.Name]
+		switch {
+		case tg.NoBootTest != "" && (here || elsewhere):
+			t.Errorf("%s is booted, but the table says it has no boot test: %s", tg.Name, tg.NoBootTest)
+		case tg.NoBootTest == "" && !here && !elsewhere:
+			t.Errorf("%s: no boot test (add it to TestBootFormats, or give the reason in the table's NoBootTest)", tg.Name)
+		case here && (tg.Boot == formats.BootNone || tg.Firmware == formats.AnyLoader):
+			t.Errorf("%s: TestBootFormats boots what firmware boots, the table says %s does not", tg.Name, tg.Name)
+		}
+	}
+	for name := range detected {
+		if _, ok := formats.Lookup(name); !ok {
+			t.Errorf("TestBootFormats boots %s, which is no target", name)
+		}
+	}
+	for name := range bootedElsewhere {
+		if _, ok := formats.Lookup(name); !ok {
+			t.Errorf("%s boots %s, which is no target", bootedElsewhere[name], name)
+		}
+	}
 }
 
 // The systems booted: both are examples/minimal.yml with the serial
@@ -78,7 +143,7 @@ func (bf bootFormat) artifact(out string) string {
 func TestBootFormats(t *testing.T) {
 	env := testenv.Integration(t)
 	requireQEMU(t)
-	for _, bf := range bootFormats {
+	for _, bf := range bootFormats() {
 		t.Run(bf.target, func(t *testing.T) {
 			t.Parallel()
 			art := bf.artifact(buildFormat(t, env, bf, false))
@@ -202,7 +267,8 @@ func sum(t *testing.T, p string) string {
 func TestBootISOBIOSFromDisk(t *testing.T) {
 	env := testenv.Integration(t)
 	requireQEMU(t)
-	bf := bootFormat{target: "iso-bios", file: ".iso", builtin: true}
+	tg, _ := formats.Lookup("iso-bios")
+	bf := formatOf(tg)
 	iso := bf.artifact(buildFormat(t, env, bf, false))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
