@@ -6,5 +6,7 @@
 //
 // It is pure: everything it needs from a daemon (image configs, capabilities)
 // comes in through Options, so it is unit-tested without one. It must not
-// import the gateway client or the frontend.
+// import the gateway client, the frontend or the artifact writers
+// (exporter/...): it knows the targets from package formats and names
+// their writer by the target's name on mkimage's command line.
 package llbgen
