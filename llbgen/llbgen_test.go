@@ -163,27 +163,6 @@ func TestMinimalGraph(t *testing.T) {
 	}
 }
 
-func TestDeterministic(t *testing.T) {
-	cfg := parseFile(t, "../examples/minimal.yml")
-	var first []byte
-	for i := 0; i < 10; i++ {
-		res, err := Build(context.Background(), cfg, options(&fakeResolver{}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		def, err := res.Output.Marshal(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		dt := []byte(fmt.Sprint(def.Def))
-		if first == nil {
-			first = dt
-		} else if string(dt) != string(first) {
-			t.Fatalf("marshal %d differs from the first", i)
-		}
-	}
-}
-
 func TestNoMergeOpFallback(t *testing.T) {
 	o := options(&fakeResolver{})
 	o.NoMergeOp = true
