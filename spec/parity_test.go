@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // parityResult is what a LinuxKit YAML (or a group of them, merged in
@@ -67,25 +65,19 @@ func parity(files []string) parityResult {
 	if err != nil {
 		return parityResult{Error: err.Error()}
 	}
+	// The bundles' configs as Bundles makes them, in its order.
 	res := parityResult{Bundles: map[string]parityBundle{}}
-	ids := IDs(cfg)
-	for _, s := range cfg.sections() {
-		for _, img := range s.images {
-			key := s.name + "/" + img.Name
-			img, err := resolveVolumes(img, cfg.volumes())
-			var oci specs.Spec
-			var rt Runtime
-			if err == nil {
-				oci, rt, err = ConfigToOCI(img, ImageConfig{}, ids)
-			}
-			if err != nil {
-				res.Bundles[key] = parityBundle{Error: err.Error()}
-				continue
-			}
-			c, _ := json.MarshalIndent(oci, "", "  ")
-			r, _ := json.MarshalIndent(rt, "", "  ")
-			res.Bundles[key] = parityBundle{Config: c, Runtime: r}
+	b := newBundler(cfg)
+	for _, e := range cfg.entries() {
+		key := e.section + "/" + e.img.Name
+		oci, rt, err := b.configs(e.img, ImageConfig{})
+		if err != nil {
+			res.Bundles[key] = parityBundle{Error: err.Error()}
+			continue
 		}
+		c, _ := json.MarshalIndent(oci, "", "  ")
+		r, _ := json.MarshalIndent(rt, "", "  ")
+		res.Bundles[key] = parityBundle{Config: c, Runtime: r}
 	}
 	return res
 }
