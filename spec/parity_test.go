@@ -1,13 +1,14 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/lkbuild/lkbuild/internal/golden"
 )
 
 // parityResult is what a LinuxKit YAML (or a group of them, merged in
@@ -99,21 +100,7 @@ func TestLinuxKitParity(t *testing.T) {
 		}
 		got, _ := json.MarshalIndent(res, "", "  ")
 		got = append(got, '\n')
-		golden := filepath.Join("testdata/linuxkit/golden", key+".json")
-		if *update {
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Errorf("%s: %v (go test ./spec -update)", key, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s:\n%s", key, golden, got)
-		}
+		golden.Check(t, filepath.Join("testdata/linuxkit/golden", key+".json"), got, "TestLinuxKitParity")
 	}
 	sort.Strings(failed)
 	t.Logf("%d inputs: %d build, %d fail: %s", len(inputs), len(ok), len(failed), strings.Join(failed, ", "))
