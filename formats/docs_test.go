@@ -1,16 +1,14 @@
 package formats
 
 import (
-	"flag"
 	"fmt"
+	"github.com/lkbuild/lkbuild/internal/golden"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode"
 )
-
-var update = flag.Bool("update", false, "rewrite the generated tables in README.md and docs/formats.md")
 
 // generated is a section of a markdown file that renders the table.
 type generated struct {
@@ -50,7 +48,7 @@ func TestDocsTables(t *testing.T) {
 		if doc[b:e] == want {
 			continue
 		}
-		if !*update {
+		if !golden.Update() {
 			t.Errorf("%s: the table of targets is out of date: run go generate ./formats (or go test ./formats -run TestDocsTables -update)", g.file)
 			continue
 		}

@@ -3,11 +3,13 @@ package frontend
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 )
 
 // The build-args are checked before anything is fetched, each against the
@@ -21,14 +23,49 @@ const (
 	// MaxEpoch is the largest SOURCE_DATE_EPOCH, 2106-02-07 06:28:15 UTC:
 	// newc cpio and SquashFS store seconds since 1970 in 32 unsigned bits
 	// (docs/formats.md lists every format's range).
-	MaxEpoch = 1<<32 - 1
+	MaxEpoch = buildarg.MaxEpoch
 	// MaxSize is the largest SIZE: the disk formats hold one MBR partition
 	// or one FAT32 filesystem, both of which end at 2 TiB.
-	MaxSize = 2 << 40
+	MaxSize = buildarg.MaxSize
 	// maxVHDSize is the largest SIZE for the VHD targets: a VHD holds
 	// 2040 GiB, and its size is rounded up to a whole MiB.
 	maxVHDSize = 2040<<30 - 1<<20
 )
+
+// buildArgs are a request's target and build-args, read and checked
+// before the YAML's images or the build context are fetched.
+type buildArgs struct {
+	target string     // comma-separated targets (formats.Default when unset)
+	name   string     // the artifacts' base name (NAME)
+	epoch  *time.Time // SOURCE_DATE_EPOCH, nil when unset
+	size   int64      // SIZE in bytes, 0 when unset
+}
+
+// parseArgs reads the target and the build-args of a request for the main
+// YAML file yamlFile, in this order: the target list, NAME,
+// SOURCE_DATE_EPOCH, SIZE (checked against each target); the first
+// problem is returned.
+func parseArgs(target string, args map[string]string, yamlFile string) (buildArgs, error) {
+	if target == "" {
+		target = formats.Default
+	}
+	if _, err := formats.Parse(target); err != nil {
+		return buildArgs{}, err
+	}
+	name, err := parseName(args[ArgName], yamlFile)
+	if err != nil {
+		return buildArgs{}, err
+	}
+	epoch, err := parseEpoch(args[ArgSourceDateEpoch])
+	if err != nil {
+		return buildArgs{}, err
+	}
+	size, err := parseSize(args, target)
+	if err != nil {
+		return buildArgs{}, err
+	}
+	return buildArgs{target: target, name: name, epoch: epoch, size: size}, nil
+}
 
 // nameRule says what NAME may be, for error messages.
 const nameRule = `the base name of the artifacts must be one plain file name (NAME-kernel, NAME.iso, ... are written into the output directory): 1 to 240 bytes of UTF-8, not "." or "..", without "/", "\", '"' or control characters`
@@ -79,50 +116,29 @@ func nameProblem(name string) string {
 // parseEpoch reads SOURCE_DATE_EPOCH: a whole number of seconds from 0 to
 // MaxEpoch ("" is unset).
 func parseEpoch(v string) (*time.Time, error) {
-	if v == "" {
-		return nil, nil
+	t, err := buildarg.Epoch(v)
+	if err != nil {
+		return nil, fmt.Errorf("build-arg %s: %w", ArgSourceDateEpoch, err)
 	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	if err != nil || n > MaxEpoch {
-		return nil, fmt.Errorf("build-arg %s: %q is not a valid timestamp: want a whole number of seconds from 0 to %d (1970-01-01 00:00:00 to %s UTC), the range of the 32-bit timestamps of newc cpio and SquashFS",
-			ArgSourceDateEpoch, v, uint64(MaxEpoch), time.Unix(MaxEpoch, 0).UTC().Format(time.DateTime))
-	}
-	t := time.Unix(int64(n), 0).UTC()
-	return &t, nil
+	return t, nil
 }
 
-// ParseSize parses a disk size as LinuxKit's --size takes it: a positive
-// number with an optional K, M, G or T suffix (binary units, an optional
-// trailing "B" or "iB"); a bare number is MiB. The size must be at most
-// MaxSize. "" is 0 (no size set).
-func ParseSize(s string) (int64, error) {
-	if s == "" {
-		return 0, nil
+// parseSize reads SIZE (or its lower-case spelling "size") as LinuxKit's
+// --size takes it (buildarg.Size), and checks it against the own limit of
+// each target of the comma-separated list. Unset is 0.
+func parseSize(args map[string]string, targets string) (int64, error) {
+	v := args[ArgSize]
+	if v == "" {
+		v = args[strings.ToLower(ArgSize)]
 	}
-	num := strings.TrimSpace(s)
-	up := strings.ToUpper(num)
-	up = strings.TrimSuffix(strings.TrimSuffix(up, "IB"), "B")
-	shift := 20
-	if n := len(up); n > 0 {
-		switch up[n-1] {
-		case 'K':
-			shift, up = 10, up[:n-1]
-		case 'M':
-			shift, up = 20, up[:n-1]
-		case 'G':
-			shift, up = 30, up[:n-1]
-		case 'T':
-			shift, up = 40, up[:n-1]
-		}
+	size, err := buildarg.Size(v)
+	if err != nil {
+		return 0, fmt.Errorf("build-arg %s: %w", ArgSize, err)
 	}
-	v, err := strconv.ParseInt(up, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("invalid size %q: want a positive number with an optional K, M, G or T suffix (e.g. 1G, 2048M)", s)
+	if err := checkSize(targets, size); err != nil {
+		return 0, err
 	}
-	if v > MaxSize>>shift {
-		return 0, fmt.Errorf("size %q is larger than 2T, the largest disk lkbuild writes (an MBR partition and FAT32 end at 2 TiB)", s)
-	}
-	return v << shift, nil
+	return size, nil
 }
 
 // checkSize checks a disk size against the own limit of each target of

@@ -9,7 +9,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/lkbuild/lkbuild/spec"
@@ -22,7 +21,6 @@ import (
 	"github.com/moby/buildkit/solver/pb"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 	fstypes "github.com/tonistiigi/fsutil/types"
-	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -47,7 +45,8 @@ const (
 	ArgSize = "SIZE"
 )
 
-// Build is the gateway frontend's entry point.
+// Build is the gateway frontend's entry point. Its steps are in
+// request.go.
 func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	ac, err := withContextAliases(c)
 	if err != nil {
@@ -57,25 +56,9 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	src, err := bc.ReadEntrypoint(ctx, "yaml")
+	src, cfg, smaps, err := loadConfig(ctx, c, bc)
 	if err != nil {
 		return nil, err
-	}
-	srcs := []spec.Source{{Filename: src.Filename, Data: src.Data}}
-	smaps := map[string]*llb.SourceMap{src.Filename: src.SourceMap}
-	if m := bc.BuildArgs[ArgMerge]; m != "" {
-		more, err := readMerged(ctx, c, path.Dir(src.Filename), strings.Split(m, ","))
-		if err != nil {
-			return nil, err
-		}
-		for _, sm := range more {
-			srcs = append(srcs, spec.Source{Filename: sm.Filename, Data: sm.Data})
-			smaps[sm.Filename] = sm
-		}
-	}
-	cfg, err := spec.Load(srcs...)
-	if err != nil {
-		return nil, withSource(err, smaps)
 	}
 
 	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
@@ -89,140 +72,18 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		return res, err
 	}
 
-	target := bc.Target
-	if target == "" {
-		target = formats.Default
-	}
-	if _, err := formats.Parse(target); err != nil {
-		return nil, err
-	}
-	name, err := parseName(bc.BuildArgs[ArgName], src.Filename)
+	args, err := parseArgs(bc.Target, bc.BuildArgs, src.Filename)
 	if err != nil {
 		return nil, err
 	}
-	epoch, err := parseEpoch(bc.BuildArgs[ArgSourceDateEpoch])
+	req, err := newRequest(ctx, c, bc, src, cfg, smaps, args)
 	if err != nil {
 		return nil, err
 	}
-	sizeArg := bc.BuildArgs[ArgSize]
-	if sizeArg == "" {
-		sizeArg = bc.BuildArgs[strings.ToLower(ArgSize)]
-	}
-	size, err := ParseSize(sizeArg)
-	if err != nil {
-		return nil, fmt.Errorf("build-arg %s: %w", ArgSize, err)
-	}
-	if err := checkSize(target, size); err != nil {
+	if err := req.prepare(ctx); err != nil {
 		return nil, err
 	}
-	buildPlatform := platforms.DefaultSpec()
-	if len(bc.BuildPlatforms) > 0 {
-		buildPlatform = bc.BuildPlatforms[0]
-	}
-	helper, err := helperImage(c, buildPlatform)
-	if err != nil {
-		return nil, err
-	}
-	caps := c.BuildOpts().LLBCaps
-	noMerge := caps.Supports(pb.CapMergeOp) != nil
-	if err := caps.Supports(pb.CapFileSymlinkCreate); err != nil {
-		return nil, fmt.Errorf("this BuildKit cannot create symlinks with FileOp (needed for etc/mtab and files[].symlink): %w", err)
-	}
-	warn := warnAt(ctx, src, smaps)
-	var mainContext *llb.State
-	var sources map[string]string
-	if needsContext(cfg) {
-		// Only the sources inside the context (and the targets of symlinks
-		// among them) are transferred, by name; they are checked before any
-		// image is fetched. Without such a source the context is not read
-		// (an empty FollowPaths would transfer all of it).
-		if paths := llbgen.SourcePaths(cfg); len(paths) > 0 {
-			if mainContext, err = bc.MainContext(ctx, llb.FollowPaths(followPatterns(paths))); err != nil {
-				return nil, err
-			}
-		}
-		if sources, err = resolveSources(ctx, c, cfg, mainContext, warn); err != nil {
-			return nil, withSource(err, smaps)
-		}
-	}
-
-	// constraints marshals a platform's LLB (the final definition and the
-	// layers the reader solves, so that the build reuses them).
-	constraints := func(tp ocispecs.Platform) []llb.ConstraintsOpt {
-		c := []llb.ConstraintsOpt{llb.Platform(tp)}
-		if bc.IsNoCache("") {
-			c = append(c, llb.IgnoreCache)
-		}
-		return c
-	}
-	// Prepare every platform (resolve and check the images) before building
-	// any, so that an image for the wrong platform fails the build before a
-	// layer is fetched.
-	targetPlatforms := bc.TargetPlatforms
-	if len(targetPlatforms) == 0 {
-		targetPlatforms = []ocispecs.Platform{buildPlatform}
-	}
-	prepared := make([]*llbgen.Prepared, len(targetPlatforms))
-	named := imageContexts(bc, bc.ImageResolveMode.String())
-	eg, ectx := errgroup.WithContext(ctx)
-	for i, tp := range targetPlatforms {
-		eg.Go(func() error {
-			p, err := llbgen.Prepare(ectx, cfg, llbgen.Options{
-				Target:         target,
-				Name:           name,
-				TargetPlatform: tp,
-				BuildPlatform:  buildPlatform,
-				Resolver:       c,
-				ResolveMode:    bc.ImageResolveMode.String(),
-				Contexts:       named,
-				Helper:         helper,
-				Reader:         &reader{c: c, constraints: constraints(tp), cacheImports: bc.CacheImports},
-				Context:        mainContext,
-				Sources:        sources,
-				Epoch:          epoch,
-				Size:           size,
-				NoMergeOp:      noMerge,
-				SourceMaps:     smaps,
-				Warn:           warn,
-			})
-			if err != nil {
-				return withSource(err, smaps)
-			}
-			prepared[i] = p
-			return nil
-		})
-	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
-	}
-
-	rb, err := bc.Build(ctx, func(ctx context.Context, platform *ocispecs.Platform, idx int) (*dockerui.BuildResult, error) {
-		tp := buildPlatform
-		if platform != nil {
-			tp = *platform
-		}
-		marshal := constraints(tp)
-		r, err := prepared[idx].Build(ctx)
-		if err != nil {
-			return nil, withSource(err, smaps)
-		}
-		def, err := r.Output.Marshal(ctx, marshal...)
-		if err != nil {
-			return nil, fmt.Errorf("marshalling LLB: %w", err)
-		}
-		res, err := c.Solve(ctx, client.SolveRequest{
-			Definition:   def.ToPB(),
-			CacheImports: bc.CacheImports,
-		})
-		if err != nil {
-			return nil, err
-		}
-		ref, err := res.SingleRef()
-		if err != nil {
-			return nil, err
-		}
-		return &dockerui.BuildResult{Reference: ref, Image: resultImage(tp, r.Targets), Epoch: epoch}, nil
-	})
+	rb, err := bc.Build(ctx, req.build)
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -17,12 +15,11 @@ import (
 	"testing"
 
 	"github.com/lkbuild/lkbuild/internal/cli"
+	"github.com/lkbuild/lkbuild/internal/golden"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 	digest "github.com/opencontainers/go-digest"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/rootfs.manifest from a real build")
 
 // generated are the paths LinuxKit's image extraction adds or replaces in
 // every image tree; they appear in the manifest wherever a tree starts.
@@ -91,19 +88,8 @@ func TestRootfsManifest(t *testing.T) {
 	checkLayout(t, layout)
 	sort.Strings(lines)
 	got := strings.Join(lines, "\n") + "\n"
-	golden := filepath.Join(dir, "rootfs.manifest")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("rootfs differs from %s (review, then go test ./frontend -run Manifest -update):\n%s", golden, diffLines(string(want), got))
-	}
+	// go test -update rewrites testdata/rootfs.manifest from a real build.
+	golden.Check(t, filepath.Join(dir, "rootfs.manifest"), []byte(got), "TestRootfsManifest")
 }
 
 func typeName(tf byte) string {
@@ -124,31 +110,6 @@ func typeName(tf byte) string {
 		return "fifo"
 	}
 	return fmt.Sprintf("type%c", tf)
-}
-
-// diffLines lists lines only in want (-) and only in got (+).
-func diffLines(want, got string) string {
-	in := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, l := range strings.Split(s, "\n") {
-			m[l] = true
-		}
-		return m
-	}
-	w, g := in(want), in(got)
-	var out []string
-	for l := range w {
-		if !g[l] {
-			out = append(out, "- "+l)
-		}
-	}
-	for l := range g {
-		if !w[l] {
-			out = append(out, "+ "+l)
-		}
-	}
-	sort.Strings(out)
-	return strings.Join(out, "\n")
 }
 
 // checkLayout follows the oci volume's index.json to the amd64 image and

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,12 +12,11 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lkbuild/lkbuild/internal/golden"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/solver/pb"
 	digest "github.com/opencontainers/go-digest"
 )
-
-var update = flag.Bool("update", false, "rewrite the LLB golden files under testdata/llb")
 
 // goldenCase is one configuration whose LLB is kept under testdata/llb.
 type goldenCase struct {
@@ -69,24 +66,7 @@ func TestGolden(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			got := describeDefinition(t, c.marshal(t))
-			file := filepath.Join("testdata", "llb", c.name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (create it with go test ./llbgen -run Golden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("the LLB of %s differs from %s (%s); if the change is meant, rewrite it with go test ./llbgen -run Golden -update and review the diff",
-					c.file, file, firstDiff(string(want), got))
-			}
+			golden.Check(t, filepath.Join("testdata", "llb", c.name+".txt"), []byte(got), "Golden")
 		})
 	}
 }
@@ -111,24 +91,6 @@ func TestDeterministic(t *testing.T) {
 			}
 		}
 	}
-}
-
-// firstDiff names the first line where want and got differ.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d: want %q, got %q", i+1, wl, gl)
-		}
-	}
-	return "same lines"
 }
 
 // describeDefinition writes def as text for review: each op in the

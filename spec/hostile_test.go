@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lkbuild/lkbuild/internal/golden"
 )
 
 // The hostile corpus (testdata/hostile) holds one input per kind of bad
@@ -135,7 +137,7 @@ func TestHostileCorpus(t *testing.T) {
 			continue
 		}
 		rejected++
-		if *update {
+		if golden.Update() {
 			updateWant(t, c, got.Error())
 			continue
 		}

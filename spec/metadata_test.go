@@ -2,12 +2,13 @@ package spec
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lkbuild/lkbuild/internal/golden"
 )
 
 // TestMetadataLinuxKitBytes loads every input of testdata/metadata/inputs.txt
@@ -56,7 +57,7 @@ func TestMetadataLinuxKitBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("%s.%s differs from LinuxKit's bytes:\n%s", key, format, lineDiff(string(want), string(got)))
+				t.Errorf("%s.%s differs from LinuxKit's bytes:\n%s", key, format, golden.Diff(string(want), string(got)))
 			}
 			n++
 		}
@@ -64,23 +65,6 @@ func TestMetadataLinuxKitBytes(t *testing.T) {
 	if n < 100 {
 		t.Errorf("only %d comparisons", n)
 	}
-}
-
-// lineDiff shows the first differing line of two texts.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < max(len(w), len(g)); i++ {
-		if i >= len(w) || i >= len(g) || w[i] != g[i] {
-			line := func(l []string) string {
-				if i < len(l) {
-					return l[i]
-				}
-				return "(end)"
-			}
-			return fmt.Sprintf("line %d:\n  want %s\n  got  %s", i+1, line(w), line(g))
-		}
-	}
-	return "(same lines)"
 }
 
 // TestMetadataMirrorsOverrides: the metadata's image fields are the

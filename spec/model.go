@@ -51,6 +51,10 @@ type Image struct {
 	Image     string `yaml:"image" json:"image"`
 	Overrides `yaml:",inline"`
 	Loc       `yaml:"-" json:"-"`
+
+	// resolved is a copy with the volume references of binds and mounts
+	// resolved, made by Check (see withVolumes).
+	resolved *Image
 }
 
 // Overrides are what an entry or the org.mobyproject.config label may set

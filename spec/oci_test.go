@@ -3,16 +3,14 @@ package spec
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/lkbuild/lkbuild/internal/golden"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // imageConfigs stands for what the registry returns for the images of
 // testdata/bundles.yml; sshd's label carries defaults the YAML overrides.
@@ -195,20 +193,7 @@ func TestBadLabelNamesImage(t *testing.T) {
 func TestGolden(t *testing.T) {
 	for name, b := range loadBundles(t) {
 		for kind, got := range map[string][]byte{"config": b.Config, "runtime": b.Runtime} {
-			file := filepath.Join("testdata/golden", name+"."+kind+".json")
-			if *update {
-				if err := os.WriteFile(file, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("%s differs from the golden file (go test ./spec -update, then review the diff)\n%s", file, got)
-			}
+			golden.Check(t, filepath.Join("testdata/golden", name+"."+kind+".json"), got, "TestGolden")
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/lkbuild/lkbuild/internal/golden"
 )
 
 // parityResult is what a LinuxKit YAML (or a group of them, merged in
@@ -67,25 +66,19 @@ func parity(files []string) parityResult {
 	if err != nil {
 		return parityResult{Error: err.Error()}
 	}
+	// The bundles' configs as Bundles makes them, in its order.
 	res := parityResult{Bundles: map[string]parityBundle{}}
-	ids := IDs(cfg)
-	for _, s := range cfg.sections() {
-		for _, img := range s.images {
-			key := s.name + "/" + img.Name
-			img, err := resolveVolumes(img, cfg.volumes())
-			var oci specs.Spec
-			var rt Runtime
-			if err == nil {
-				oci, rt, err = ConfigToOCI(img, ImageConfig{}, ids)
-			}
-			if err != nil {
-				res.Bundles[key] = parityBundle{Error: err.Error()}
-				continue
-			}
-			c, _ := json.MarshalIndent(oci, "", "  ")
-			r, _ := json.MarshalIndent(rt, "", "  ")
-			res.Bundles[key] = parityBundle{Config: c, Runtime: r}
+	b := newBundler(cfg)
+	for _, e := range cfg.entries() {
+		key := e.section + "/" + e.img.Name
+		oci, rt, err := b.configs(e.img, ImageConfig{})
+		if err != nil {
+			res.Bundles[key] = parityBundle{Error: err.Error()}
+			continue
 		}
+		c, _ := json.MarshalIndent(oci, "", "  ")
+		r, _ := json.MarshalIndent(rt, "", "  ")
+		res.Bundles[key] = parityBundle{Config: c, Runtime: r}
 	}
 	return res
 }
@@ -107,21 +100,7 @@ func TestLinuxKitParity(t *testing.T) {
 		}
 		got, _ := json.MarshalIndent(res, "", "  ")
 		got = append(got, '\n')
-		golden := filepath.Join("testdata/linuxkit/golden", key+".json")
-		if *update {
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Errorf("%s: %v (go test ./spec -update)", key, err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s:\n%s", key, golden, got)
-		}
+		golden.Check(t, filepath.Join("testdata/linuxkit/golden", key+".json"), got, "TestLinuxKitParity")
 	}
 	sort.Strings(failed)
 	t.Logf("%d inputs: %d build, %d fail: %s", len(inputs), len(ok), len(failed), strings.Join(failed, ", "))

@@ -288,7 +288,7 @@ func validateOverrides(l Loc, o *Overrides, errs *errorList) {
 			continue
 		}
 		for i, b := range *list.binds {
-			if n := strings.Count(b, ":"); n < 1 || n > 2 {
+			if _, ok := ParseBind(b); !ok {
 				l.errorf(errs, fmt.Sprintf("%s[%d]", list.name, i), "bind %q is not src:dst[:options]", b)
 			}
 		}

@@ -12,18 +12,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-)
 
-// File type bits of Header.Mode, as in stat(2).
-const (
-	TypeMask    = 0o170000
-	TypeSocket  = 0o140000
-	TypeSymlink = 0o120000
-	TypeReg     = 0o100000
-	TypeBlock   = 0o060000
-	TypeDir     = 0o040000
-	TypeChar    = 0o020000
-	TypeFifo    = 0o010000
+	"github.com/lkbuild/lkbuild/exporter/fstree"
 )
 
 // MaxFileSize is the largest file newc can describe (its size field is 32 bits).
@@ -38,7 +28,7 @@ const (
 // Header describes one archive entry.
 type Header struct {
 	Name     string // path inside the archive, without a leading "/"
-	Mode     uint32 // type and permission bits
+	Mode     uint32 // st_mode: the type bits (fstree.Type*) and the permission bits
 	UID, GID uint32
 	NLink    uint32
 	// Mtime is in seconds since the Unix epoch. newc stores 32 unsigned
@@ -99,9 +89,9 @@ func (w *Writer) WriteHeader(h *Header) error {
 		return err
 	}
 	size := h.Size
-	if h.Mode&TypeMask == TypeSymlink {
+	if h.Mode&fstree.TypeMask == fstree.TypeLink {
 		size = int64(len(h.Linkname))
-	} else if h.Mode&TypeMask != TypeReg {
+	} else if h.Mode&fstree.TypeMask != fstree.TypeFile {
 		size = 0
 	}
 	if size > MaxFileSize {
@@ -126,7 +116,7 @@ func (w *Writer) WriteHeader(h *Header) error {
 		}
 	}
 	w.pad = int((4 - size%4) % 4)
-	if h.Mode&TypeMask == TypeSymlink {
+	if h.Mode&fstree.TypeMask == fstree.TypeLink {
 		return w.out([]byte(h.Linkname))
 	}
 	w.remain = size

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/lkbuild/lkbuild/exporter/fstree"
 )
 
 func writeSample(t *testing.T) []byte {
@@ -16,12 +18,12 @@ func writeSample(t *testing.T) []byte {
 		h    Header
 		data string
 	}{
-		{Header{Name: "etc", Mode: TypeDir | 0o755}, ""},
-		{Header{Name: "etc/hosts", Mode: TypeReg | 0o644, UID: 1, GID: 2, Mtime: 1700000000}, "127.0.0.1 localhost\n"},
-		{Header{Name: "etc/mtab", Mode: TypeSymlink | 0o777, Linkname: "/proc/mounts"}, ""},
-		{Header{Name: "dev", Mode: TypeDir | 0o755}, ""},
-		{Header{Name: "dev/null", Mode: TypeChar | 0o666, RDevMajor: 1, RDevMinor: 3}, ""},
-		{Header{Name: "odd", Mode: TypeReg | 0o600}, "abc"},
+		{Header{Name: "etc", Mode: fstree.TypeDir | 0o755}, ""},
+		{Header{Name: "etc/hosts", Mode: fstree.TypeFile | 0o644, UID: 1, GID: 2, Mtime: 1700000000}, "127.0.0.1 localhost\n"},
+		{Header{Name: "etc/mtab", Mode: fstree.TypeLink | 0o777, Linkname: "/proc/mounts"}, ""},
+		{Header{Name: "dev", Mode: fstree.TypeDir | 0o755}, ""},
+		{Header{Name: "dev/null", Mode: fstree.TypeChar | 0o666, RDevMajor: 1, RDevMinor: 3}, ""},
+		{Header{Name: "odd", Mode: fstree.TypeFile | 0o600}, "abc"},
 	}
 	for i, e := range entries {
 		h := e.h
@@ -72,7 +74,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestShortWriteIsAnError(t *testing.T) {
 	w := NewWriter(io.Discard)
-	if err := w.WriteHeader(&Header{Name: "f", Mode: TypeReg, Size: 4}); err != nil {
+	if err := w.WriteHeader(&Header{Name: "f", Mode: fstree.TypeFile, Size: 4}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write([]byte("ab")); err != nil {
@@ -110,7 +112,7 @@ func TestMtimeClamped(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		w := NewWriter(&buf)
-		if err := w.WriteHeader(&Header{Name: "f", Mode: TypeReg | 0o644, Mtime: tc.in}); err != nil {
+		if err := w.WriteHeader(&Header{Name: "f", Mode: fstree.TypeFile | 0o644, Mtime: tc.in}); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.Close(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/lkbuild/lkbuild/exporter/fstree"
 )
 
 // Reader reads a newc archive. It exists so tests and tools can check what
@@ -55,7 +57,7 @@ func (r *Reader) Next() (*Header, error) {
 		return nil, io.EOF
 	}
 	r.remain, r.pad = h.Size, (4-h.Size%4)%4
-	if h.Mode&TypeMask == TypeSymlink {
+	if h.Mode&fstree.TypeMask == fstree.TypeLink {
 		target := make([]byte, h.Size)
 		if _, err := io.ReadFull(r.r, target); err != nil {
 			return nil, err

@@ -62,6 +62,27 @@ func (g fatGeometry) clusterOffset(c int64) int64 {
 	return g.dataStart() + (c-2)*g.clusterBytes()
 }
 
+// clusterSizes maps filesystem sizes to cluster sizes: a filesystem of up
+// to upTo bytes has clusters of bytes bytes.
+type clusterSizes []struct{ upTo, bytes int64 }
+
+// The cluster sizes mkfs.fat and Microsoft's format pick for FAT16 and
+// FAT32; above the last limit, clusters are 32 KiB.
+var (
+	fat16ClusterSizes = clusterSizes{{32 << 20, 1 << 10}, {128 << 20, 2 << 10}, {256 << 20, 4 << 10}, {512 << 20, 8 << 10}, {1 << 30, 16 << 10}}
+	fat32ClusterSizes = clusterSizes{{260 << 20, 512}, {8 << 30, 4 << 10}, {16 << 30, 8 << 10}, {32 << 30, 16 << 10}}
+)
+
+// clusterSize is the cluster size in bytes for a filesystem of size bytes.
+func clusterSize(size int64, sizes clusterSizes) int64 {
+	for _, s := range sizes {
+		if size <= s.upTo {
+			return s.bytes
+		}
+	}
+	return 32 << 10
+}
+
 // fatLayout chooses the geometry of a FAT16 or FAT32 filesystem of size
 // bytes: cluster sizes as mkfs.fat and Microsoft's format pick them, two
 // FATs, each the smallest that has an entry for every data cluster plus
@@ -71,38 +92,13 @@ func fatLayout(size, hidden int64, fat16 bool) (fatGeometry, error) {
 	if g.total > 1<<32-1 {
 		return g, fmt.Errorf("%d bytes: a FAT filesystem has at most 2^32-1 sectors (2 TiB)", size)
 	}
-	var clusterBytes int64
+	sizes := fat32ClusterSizes
+	g.reserved = 32
 	if fat16 {
+		sizes = fat16ClusterSizes
 		g.reserved, g.rootEntries = 4, 512
-		switch {
-		case size <= 32<<20:
-			clusterBytes = 1 << 10
-		case size <= 128<<20:
-			clusterBytes = 2 << 10
-		case size <= 256<<20:
-			clusterBytes = 4 << 10
-		case size <= 512<<20:
-			clusterBytes = 8 << 10
-		case size <= 1<<30:
-			clusterBytes = 16 << 10
-		default:
-			clusterBytes = 32 << 10
-		}
-	} else {
-		g.reserved = 32
-		switch {
-		case size <= 260<<20:
-			clusterBytes = 512
-		case size <= 8<<30:
-			clusterBytes = 4 << 10
-		case size <= 16<<30:
-			clusterBytes = 8 << 10
-		case size <= 32<<30:
-			clusterBytes = 16 << 10
-		default:
-			clusterBytes = 32 << 10
-		}
 	}
+	clusterBytes := clusterSize(size, sizes)
 	g.spc = clusterBytes / fatSector
 	avail := g.total - g.reserved - g.rootSectors()
 	if avail <= 0 {

@@ -69,32 +69,26 @@ type node struct {
 // fstree.Walk) to w.
 func Write(w io.Writer, root string, entries []fstree.Entry, o Options) error {
 	rootNode := &node{e: fstree.RootEntry(root, o.ModTime)}
-	byPath := map[string]*node{"": rootNode}
 	all := []*node{rootNode}
 	groups := map[int]*node{}
-	for _, e := range entries {
-		dir := path.Dir(e.Path)
-		if dir == "." {
-			dir = ""
-		}
-		parent, ok := byPath[dir]
-		if !ok {
-			return fmt.Errorf("%s: parent not walked before it", e.Path)
-		}
+	_, err := fstree.Tree(rootNode, entries, func(e fstree.Entry, parent *node) (*node, error) {
 		n := &node{e: e, parent: parent}
 		if len(path.Base(e.Path)) > 255 {
-			return fmt.Errorf("%s: name longer than 255 bytes", e.Path)
+			return nil, fmt.Errorf("%s: name longer than 255 bytes", e.Path)
 		}
 		parent.children = append(parent.children, n)
-		byPath[e.Path] = n
 		if g := e.LinkGroup; g != 0 && e.Mode.IsRegular() {
 			if f, ok := groups[g]; ok {
 				n.first = f
-				continue
+				return n, nil
 			}
 			groups[g] = n
 		}
 		all = append(all, n)
+		return n, nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, n := range all {
 		if o.Epoch != nil && n.e.ModTime.After(*o.Epoch) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/cpio"
+	"github.com/lkbuild/lkbuild/exporter/fstree"
 )
 
 func mkTree(t *testing.T) string {
@@ -89,13 +90,13 @@ func TestWrite(t *testing.T) {
 			t.Fatalf("entries %v, want %v", names, want)
 		}
 	}
-	if e := byName["."]; e.h.Mode != cpio.TypeDir|0o750 {
-		t.Errorf(". has mode %o, want the root's %o", e.h.Mode, cpio.TypeDir|0o750)
+	if e := byName["."]; e.h.Mode != fstree.TypeDir|0o750 {
+		t.Errorf(". has mode %o, want the root's %o", e.h.Mode, fstree.TypeDir|0o750)
 	}
-	if e := byName["etc/b"]; e.data != "bee" || e.h.Mode != cpio.TypeReg|0o600 {
+	if e := byName["etc/b"]; e.data != "bee" || e.h.Mode != fstree.TypeFile|0o600 {
 		t.Errorf("etc/b = %q mode %o", e.data, e.h.Mode)
 	}
-	if e := byName["etc/mtab"]; e.h.Linkname != "/proc/mounts" || e.h.Mode&cpio.TypeMask != cpio.TypeSymlink {
+	if e := byName["etc/mtab"]; e.h.Linkname != "/proc/mounts" || e.h.Mode&fstree.TypeMask != fstree.TypeLink {
 		t.Errorf("etc/mtab = %+v", e.h)
 	}
 	a, z := byName["etc/a"], byName["etc/z-link"]

@@ -100,19 +100,13 @@ type writer struct {
 
 func (w *writer) write(entries []fstree.Entry) error {
 	rootNode := &node{e: fstree.RootEntry(w.root, w.o.ModTime)}
-	byPath := map[string]*node{"": rootNode}
-	for _, e := range entries {
-		dir := path.Dir(e.Path)
-		if dir == "." {
-			dir = ""
-		}
-		parent, ok := byPath[dir]
-		if !ok {
-			return fmt.Errorf("%s: parent not walked before it", e.Path)
-		}
+	byPath, err := fstree.Tree(rootNode, entries, func(e fstree.Entry, parent *node) (*node, error) {
 		n := &node{e: e, parent: parent}
 		parent.children = append(parent.children, n)
-		byPath[e.Path] = n
+		return n, nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, n := range byPath {
 		if w.o.Epoch != nil && n.e.ModTime.After(*w.o.Epoch) {

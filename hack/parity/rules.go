@@ -358,24 +358,21 @@ func expectedCaps(want any, add []string) any {
 func expectedMounts(cfg *spec.Config, want any, binds []string) (any, bool) {
 	l, _ := want.([]any)
 	mounts := append([]any(nil), l...)
-	for _, b := range binds {
-		parts := strings.Split(b, ":")
-		if len(parts) < 2 || len(parts) > 3 {
+	for _, s := range binds {
+		b, ok := spec.ParseBind(s)
+		if !ok {
 			return nil, false
 		}
-		src, dst := parts[0], parts[1]
 		for _, v := range cfg.Volumes {
-			if v.Name == src {
-				src = "/containers/volumes/" + v.Name + "/merged"
+			if v.Name == b.Source {
+				b.Source = "/" + path.Join(spec.VolumeDir(v.Name), "merged")
 			}
 		}
-		opts := []any{"rw", "rbind", "rshared"}
-		if len(parts) == 3 {
-			opts = nil
-			for _, o := range strings.Split(parts[2], ",") {
-				opts = append(opts, o)
-			}
-			opts = append(opts, "rbind")
+		m := b.Mount()
+		dst := m.Destination
+		opts := make([]any, len(m.Options))
+		for i, o := range m.Options {
+			opts[i] = o
 		}
 		kept := mounts[:0]
 		for _, m := range mounts {
@@ -386,7 +383,7 @@ func expectedMounts(cfg *spec.Config, want any, binds []string) (any, bool) {
 			}
 			kept = append(kept, m)
 		}
-		mounts = append(kept, map[string]any{"destination": dst, "type": "bind", "source": src, "options": opts})
+		mounts = append(kept, map[string]any{"destination": dst, "type": m.Type, "source": m.Source, "options": opts})
 	}
 	dest := func(m any) string {
 		mm, _ := m.(map[string]any)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,13 +11,8 @@ import (
 	"strings"
 
 	"github.com/lkbuild/lkbuild/formats"
-	"github.com/lkbuild/lkbuild/frontend"
-	"github.com/lkbuild/lkbuild/internal/envfile"
 	"github.com/moby/buildkit/client"
-	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/spf13/cobra"
-	"github.com/tonistiigi/fsutil"
-	"golang.org/x/sync/errgroup"
 )
 
 // BuildOptions are the inputs of Build (the flags of `lkbuild build`).
@@ -108,84 +102,26 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 }
 
 // Build runs the frontend in-process against a BuildKit daemon and moves
-// the artifacts into fl.Output only when the build succeeded.
+// the artifacts into fl.Output only when the build succeeded. Its steps
+// are in buildreq.go.
 func Build(ctx context.Context, fl BuildOptions) error {
-	if fl.Context == "" {
-		fl.Context = "."
-	}
-	if fl.Progress == "" {
-		fl.Progress = "auto"
-	}
-	log := fl.Log
-	if log == nil {
-		log = os.Stderr
-	}
-	quiet := fl.Progress == "quiet" || fl.Progress == "rawjson"
-	wd, _ := os.Getwd()
-	envName, env := envfile.FindFile(wd)
-	addr := firstNonEmpty(fl.Addr, os.Getenv("BUILDKIT_HOST"), env["BUILDKIT_HOST"])
-	if addr == "" {
-		return errors.New("no BuildKit daemon: set --addr or BUILDKIT_HOST, or run `make env`")
-	}
-	helper := firstNonEmpty(fl.Helper, os.Getenv("LKBUILD_FRONTEND"), env["LKBUILD_FRONTEND"])
-	if !quiet {
-		// Say when the environment file chose: a build picking up another
-		// checkout's daemon is otherwise hard to notice.
-		var chosen []string
-		if fl.Addr == "" && os.Getenv("BUILDKIT_HOST") == "" {
-			chosen = append(chosen, "BUILDKIT_HOST="+addr)
-		}
-		if fl.Helper == "" && os.Getenv("LKBUILD_FRONTEND") == "" && helper != "" {
-			chosen = append(chosen, "LKBUILD_FRONTEND="+helper)
-		}
-		if len(chosen) > 0 {
-			fmt.Fprintf(log, "lkbuild: %s from %s\n", strings.Join(chosen, ", "), envName)
-		}
-	}
-
-	yamlDir, names, err := yamlFiles(append([]string{fl.File}, fl.Merge...))
+	fl.setDefaults()
+	addr, helper, err := daemon(fl)
 	if err != nil {
 		return err
 	}
-	attrs := map[string]string{"filename": names[0]}
-	if len(names) > 1 {
-		attrs["build-arg:"+frontend.ArgMerge] = strings.Join(names[1:], ",")
-	}
-	if fl.Target != "" {
-		attrs["target"] = fl.Target
-	}
-	if fl.Platform != "" {
-		attrs["platform"] = fl.Platform
-	}
-	if helper != "" {
-		attrs[frontend.OptHelperImage] = helper
-	}
-	if fl.NoCache {
-		attrs["no-cache"] = ""
-	}
-	for _, a := range fl.BuildArgs {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok {
-			v, ok = os.LookupEnv(k)
-		}
-		if ok {
-			attrs["build-arg:"+k] = v
-		}
+	yamlDir, names, err := yamlFiles(append([]string{fl.File}, fl.Merge...))
+	if err != nil {
+		return err
 	}
 	named, err := parseContexts(fl.Contexts)
 	if err != nil {
 		return err
 	}
-	for k, v := range named.attrs {
-		attrs[k] = v
-	}
-	ctxFS, err := fsutil.NewFS(fl.Context)
+	attrs := frontendAttrs(fl, names, helper, named)
+	mounts, err := localMounts(fl, yamlDir, named)
 	if err != nil {
-		return fmt.Errorf("build context: %w", err)
-	}
-	fileFS, err := fsutil.NewFS(yamlDir)
-	if err != nil {
-		return fmt.Errorf("%s: %w", fl.File, err)
+		return err
 	}
 
 	exp, err := parseOutput(fl.Output)
@@ -199,7 +135,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	// Export into a temporary directory and move the artifacts in place
 	// only when the build succeeded, so a failed build leaves nothing
 	// behind; a directory stays locked until then (see output.go).
-	stage, err := exp.open(ctx, out, log)
+	stage, err := exp.open(ctx, out, fl.Log)
 	if err != nil {
 		return err
 	}
@@ -216,10 +152,6 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
-	mounts := map[string]fsutil.FS{"context": ctxFS, "dockerfile": fileFS}
-	for k, fs := range named.locals {
-		mounts[k] = fs
-	}
 	opt := client.SolveOpt{
 		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
 		LocalMounts:   mounts,
@@ -227,42 +159,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		SharedKey:     key,
 		FrontendAttrs: attrs,
 	}
-	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.Progress))
-	if err != nil {
-		return err
-	}
-	ch := make(chan *client.SolveStatus)
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.Go(func() error {
-		_, err := c.Build(ectx, opt, "lkbuild", frontend.Build, ch)
-		return err
-	})
-	shown := ch
-	if fl.OnStatus != nil {
-		shown = make(chan *client.SolveStatus)
-		eg.Go(func() error {
-			defer close(shown)
-			for st := range ch {
-				fl.OnStatus(st)
-				shown <- st
-			}
-			return nil
-		})
-	}
-	var warnings []client.VertexWarning
-	eg.Go(func() error {
-		var err error
-		warnings, err = display.UpdateFrom(context.WithoutCancel(ectx), shown)
-		return err
-	})
-	err = eg.Wait()
-	// The display only collects warnings; like buildx, say them at the end.
-	if !quiet {
-		for _, w := range warnings {
-			fmt.Fprintf(log, "WARNING: %s\n", w.Short)
-		}
-	}
-	if err != nil {
+	if err := solve(ctx, c, opt, fl); err != nil {
 		return err
 	}
 	if err := stage.commit(); err != nil {

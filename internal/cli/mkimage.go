@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/mkimage"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/spf13/cobra"
 )
 
@@ -30,10 +31,7 @@ func mkimageCmd() *cobra.Command {
 			strings.Join(mkimage.FormatNames(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if epoch >= 0 {
-				t := time.Unix(epoch, 0).UTC()
-				o.Epoch = &t
-			}
+			o.Epoch = buildarg.EpochAt(epoch)
 			if o.Input == "" || o.Output == "" || o.Format == "" {
 				return fmt.Errorf("--format, --input and --output are required")
 			}

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/ocilayout"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/spf13/cobra"
 )
 
@@ -37,12 +37,7 @@ func ocilayoutCmd() *cobra.Command {
 				}
 				list = append(list, ocilayout.Image{Rootfs: root, Config: dt})
 			}
-			var e *time.Time
-			if epoch >= 0 {
-				t := time.Unix(epoch, 0).UTC()
-				e = &t
-			}
-			return ocilayout.Write(output, ref, list, e)
+			return ocilayout.Write(output, ref, list, buildarg.EpochAt(epoch))
 		},
 	}
 	f := cmd.Flags()

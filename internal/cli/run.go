@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/lkbuild/lkbuild/internal/qemu"
 	"github.com/spf13/cobra"
 )
@@ -161,7 +161,7 @@ func parseDisks(specs []string) ([]qemu.ExtraDisk, error) {
 			return nil, fmt.Errorf("--disk %q: no file", s)
 		}
 		if hasSize {
-			n, err := frontend.ParseSize(size)
+			n, err := buildarg.Size(size)
 			if err != nil || n == 0 {
 				return nil, fmt.Errorf("--disk %q: %v", s, err)
 			}

@@ -2,6 +2,7 @@
 package treetest
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/fstree"
+	"github.com/lkbuild/lkbuild/internal/golden"
 )
 
 // Epoch is the time ClampTimes gives every entry.
@@ -117,24 +119,8 @@ func WithoutDevices(entries []fstree.Entry) []fstree.Entry {
 	return out
 }
 
-// DiffLines shows the first differing lines of two descriptions.
-func DiffLines(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for i := 0; i < max(len(al), len(bl)) && len(out) < 20; i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			out = append(out, "- "+x, "+ "+y)
-		}
-	}
-	return strings.Join(out, "\n")
-}
+// DiffLines shows how description b differs from a (golden.Diff).
+func DiffLines(a, b string) string { return golden.Diff(a, b) }
 
 // WriteImage creates a file in a temporary directory, fills it with write
 // (failing the test on error) and returns its path.
@@ -150,4 +136,28 @@ func WriteImage(t *testing.T, write func(f *os.File) error) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// WriteTwice writes the tree of Build twice with writeImage (which returns
+// the image's path), fails the test when the two images differ and
+// returns the image.
+func WriteTwice(t *testing.T, writeImage func(t *testing.T, root string, entries []fstree.Entry) string) []byte {
+	t.Helper()
+	root := Build(t)
+	entries, err := fstree.Walk(root, fstree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := os.ReadFile(writeImage(t, root, entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(writeImage(t, root, entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("two writes of the same tree differ")
+	}
+	return a
 }
