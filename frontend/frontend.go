@@ -15,7 +15,6 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	"github.com/moby/buildkit/frontend/gateway/client"
-	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
@@ -56,36 +55,23 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if res, ok, err := handleSubrequest(ctx, ac, bc); err != nil || ok {
+		return res, err
+	}
+	if err := logVersion(ctx, c); err != nil {
+		return nil, fmt.Errorf("showing the frontend's version: %w", err)
+	}
 	src, err := bc.ReadEntrypoint(ctx, "yaml")
 	if err != nil {
 		return nil, err
 	}
-	srcs := []spec.Source{{Filename: src.Filename, Data: src.Data}}
-	smaps := map[string]*llb.SourceMap{src.Filename: src.SourceMap}
-	if m := bc.BuildArgs[ArgMerge]; m != "" {
-		more, err := readMerged(ctx, c, path.Dir(src.Filename), strings.Split(m, ","))
-		if err != nil {
-			return nil, err
-		}
-		for _, sm := range more {
-			srcs = append(srcs, spec.Source{Filename: sm.Filename, Data: sm.Data})
-			smaps[sm.Filename] = sm
-		}
+	srcs, smaps, err := loadSources(ctx, c, bc, src)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := spec.Load(srcs...)
 	if err != nil {
 		return nil, withSource(err, smaps)
-	}
-
-	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
-		ListTargets: listTargets,
-		Lint: func(ctx context.Context) (*lint.LintResults, error) {
-			// Parsing succeeded above, so the YAML has no errors; lkbuild
-			// has no style warnings yet.
-			return &lint.LintResults{}, nil
-		},
-	}); err != nil || ok {
-		return res, err
 	}
 
 	target := bc.Target
