@@ -82,12 +82,12 @@ func checkResults(ctx context.Context, srcs []spec.Source, smaps map[string]*llb
 			return nil, err
 		}
 		for _, e := range errs {
-			add(RuleInvalidYAML, spec.Pos{File: e.File, Line: e.Line, Col: e.Col}, e.Error())
+			add(RuleInvalidYAML, spec.Pos{File: e.File, Line: e.Line, Col: e.Col}, detail(e.Field, e.Msg))
 		}
 		return res, nil
 	}
 	for _, w := range ws {
-		add(w.Rule, w.Pos, w.String())
+		add(w.Rule, w.Pos, detail(w.Field, w.Msg))
 	}
 	if resolve == nil {
 		return res, nil
@@ -97,9 +97,18 @@ func checkResults(ctx context.Context, srcs []spec.Source, smaps map[string]*llb
 		return nil, err // Lint loaded it: not reached
 	}
 	for _, w := range missingCommands(ctx, cfg, p, resolve) {
-		add(w.Rule, w.Pos, w.String())
+		add(w.Rule, w.Pos, detail(w.Field, w.Msg))
 	}
 	return res, nil
+}
+
+// detail is a warning's text: the field path and the message (buildx
+// prints the file and line under it, with the YAML lines).
+func detail(field, msg string) string {
+	if field == "" {
+		return msg
+	}
+	return field + ": " + msg
 }
 
 // missingCommands warns at each container whose command comes from
@@ -153,7 +162,7 @@ func missingCommands(ctx context.Context, cfg *spec.Config, p ocispecs.Platform,
 			if !reported[e.img.Image] {
 				reported[e.img.Image] = true
 				out = append(out, spec.Warning{Rule: RuleUnresolvedImage, Pos: pos, Field: e.img.Loc.Field + ".image",
-					Msg: fmt.Sprintf("image %s: %v", e.img.Image, r.err)})
+					Msg: fmt.Sprintf("cannot resolve the image's config: %v", r.err)})
 			}
 			continue
 		case r.img == nil:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lkbuild/lkbuild/spec"
@@ -184,7 +185,10 @@ onboot:
 		"cmd:1":      {Config: ocispecs.ImageConfig{Cmd: []string{"/bin/sh"}}},
 		"local:1":    nil, // a config that cannot be known
 	})
+	var mu sync.Mutex
 	counting := func(ctx context.Context, ref string, p ocispecs.Platform) (*ocispecs.Image, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		resolved[ref]++
 		return configs(ctx, ref, p)
 	}

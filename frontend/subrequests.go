@@ -157,6 +157,6 @@ func logVersion(ctx context.Context, c client.Client) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.Solve(ctx, client.SolveRequest{Definition: def.ToPB()})
+	_, err = c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), Evaluate: true})
 	return err
 }
