@@ -1,14 +1,19 @@
 package frontend_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/frontend/subrequests/lint"
@@ -157,3 +162,39 @@ func TestBuildxVersionInProgress(t *testing.T) {
 }
 
 func itoa(n int32) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestFileModeSpecialBitsDropped: what the FileModeSpecialBits rule warns
+// about is true: setuid, setgid and sticky bits of files entries are not
+// applied (contents, directory and source entries alike).
+func TestFileModeSpecialBitsDropped(t *testing.T) {
+	env := testenv.Integration(t)
+	dir := filepath.Join(env.Root, "frontend/testdata")
+	tarFile := filepath.Join(t.TempDir(), "modes.tar")
+	build(t, env, cli.BuildOptions{File: filepath.Join(dir, "modes.yml"), Context: dir, Target: "tar", Output: "type=tar,dest=" + tarFile})
+	want := map[string]int64{"usr/bin/suid": 0o755, "tmp/sticky": 0o777, "usr/bin/sgid-source": 0o755}
+	eachTarEntry(t, tarFile, func(h *tar.Header, _ io.Reader) {
+		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		if m, ok := want[name]; ok {
+			if h.Mode&0o7777 != m {
+				t.Errorf("%s: mode %04o, want %04o (if the special bits are kept now, change the FileModeSpecialBits rule and docs/compat.md)", name, h.Mode&0o7777, m)
+			}
+			delete(want, name)
+		}
+	})
+	if len(want) > 0 {
+		t.Errorf("not in the tree: %v", want)
+	}
+	ws, err := spec.Lint(spec.Source{Filename: "modes.yml", Data: mustRead(t, filepath.Join(dir, "modes.yml"))})
+	if err != nil || len(ws) != 3 {
+		t.Errorf("check of modes.yml: %v %v, want 3 FileModeSpecialBits warnings", ws, err)
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
