@@ -113,7 +113,8 @@ func detail(field, msg string) string {
 
 // missingCommands warns at each container whose command comes from
 // nowhere (rule MissingCommand), resolving the configs of the images of
-// the entries without a command in the YAML, each once.
+// the entries without a command in the YAML (or with command: []), each
+// once.
 func missingCommands(ctx context.Context, cfg *spec.Config, p ocispecs.Platform, resolve ImageConfigResolver) []spec.Warning {
 	type entry struct {
 		section string
@@ -126,7 +127,7 @@ func missingCommands(ctx context.Context, cfg *spec.Config, p ocispecs.Platform,
 		list []*spec.Image
 	}{{"onboot", cfg.Onboot}, {"onshutdown", cfg.Onshutdown}, {"services", cfg.Services}} {
 		for _, img := range s.list {
-			if img.Command == nil {
+			if img.Command == nil || len(*img.Command) == 0 {
 				todo = append(todo, entry{s.name, img})
 				refs[img.Image] = true
 			}
@@ -175,8 +176,8 @@ func missingCommands(ctx context.Context, cfg *spec.Config, p ocispecs.Platform,
 			continue // an error in a label is the build's to report
 		}
 		out = append(out, spec.Warning{Rule: RuleMissingCommand, Pos: pos, Field: e.img.Loc.Field + ".image",
-			Msg: fmt.Sprintf("%s %s: image %s has no Entrypoint or Cmd, and neither this entry nor the image's %s label gives a command: runc cannot start it (add command: [...])",
-				e.section, e.img.Name, e.img.Image, spec.LabelConfig)})
+			Msg: fmt.Sprintf("%s %s has no command: the entry gives none, nor does the %s label or the Entrypoint and Cmd of image %s, so runc cannot start it (add command: [...])",
+				e.section, e.img.Name, spec.LabelConfig, e.img.Image)})
 	}
 	return out
 }

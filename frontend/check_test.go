@@ -169,6 +169,9 @@ onboot:
     image: labelled:1
   - name: cmd
     image: cmd:1
+  - name: emptycmd
+    image: cmd:1
+    command: []
 `)}
 	b := spec.Source{Filename: "b.yml", Data: []byte(`services:
   - name: gone
@@ -193,7 +196,7 @@ onboot:
 		return configs(ctx, ref, p)
 	}
 	res := checkOf(t, counting, a, b)
-	want := []string{"MovingImageTag a.yml:4:5", "MissingCommand a.yml:7:12", "UnresolvedImage b.yml:3:12"}
+	want := []string{"MovingImageTag a.yml:4:5", "MissingCommand a.yml:7:12", "MissingCommand a.yml:16:12", "UnresolvedImage b.yml:3:12"}
 	if got := where(res); !slices.Equal(got, want) {
 		t.Errorf("warnings %q, want %q", got, want)
 	}
