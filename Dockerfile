@@ -7,11 +7,14 @@ ARG GO_VERSION=1.26
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
 ARG TARGETOS TARGETARCH
+# lkbuild's version and commit (hack/version.sh version|revision): the
+# context has no .git for the toolchain to read them from.
+ARG VERSION REVISION
 RUN --mount=type=bind,target=. \
     --mount=type=cache,target=/root/.cache/go-build \
     --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w" -o /out/lkbuild ./cmd/lkbuild
+    go build -trimpath -ldflags "-s -w -X github.com/lkbuild/lkbuild/internal/version.version=${VERSION} -X github.com/lkbuild/lkbuild/internal/version.revision=${REVISION}" -o /out/lkbuild ./cmd/lkbuild
 
 # Bootloader files for the disk, ISO and UKI formats, from Debian packages.
 # The packages are unpacked, not installed: the grub-mkimage that runs is
@@ -32,4 +35,6 @@ COPY --from=build /out/lkbuild /lkbuild
 COPY --from=bootfiles /out/share /share
 LABEL moby.buildkit.frontend.network.none="true"
 LABEL moby.buildkit.frontend.caps="moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts"
+ARG VERSION REVISION
+LABEL org.opencontainers.image.version="${VERSION}" org.opencontainers.image.revision="${REVISION}"
 ENTRYPOINT ["/lkbuild", "frontend"]

@@ -17,7 +17,7 @@ BIN := bin/lkbuild
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/lkbuild
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $$(hack/version.sh ldflags)" -o $(BIN) ./cmd/lkbuild
 
 fmt:
 	gofmt -l -w $$(git ls-files '*.go')

@@ -15,7 +15,6 @@ import (
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
 	"github.com/moby/buildkit/frontend/gateway/client"
-	"github.com/moby/buildkit/frontend/subrequests/lint"
 	"github.com/moby/buildkit/frontend/subrequests/targets"
 	"github.com/moby/buildkit/solver/errdefs"
 	"github.com/moby/buildkit/solver/pb"
@@ -56,22 +55,16 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if res, ok, err := handleSubrequest(ctx, ac, bc); err != nil || ok {
+		return res, err
+	}
+	if err := logVersion(ctx, c); err != nil {
+		return nil, fmt.Errorf("showing the frontend's version: %w", err)
+	}
 	src, cfg, smaps, err := loadConfig(ctx, c, bc)
 	if err != nil {
 		return nil, err
 	}
-
-	if res, ok, err := bc.HandleSubrequest(ctx, dockerui.RequestHandler{
-		ListTargets: listTargets,
-		Lint: func(ctx context.Context) (*lint.LintResults, error) {
-			// Parsing succeeded above, so the YAML has no errors; lkbuild
-			// has no style warnings yet.
-			return &lint.LintResults{}, nil
-		},
-	}); err != nil || ok {
-		return res, err
-	}
-
 	args, err := parseArgs(bc.Target, bc.BuildArgs, src.Filename)
 	if err != nil {
 		return nil, err

@@ -3,8 +3,6 @@ package frontend
 import (
 	"context"
 	"fmt"
-	"path"
-	"strings"
 
 	"github.com/containerd/platforms"
 	"github.com/lkbuild/lkbuild/llbgen"
@@ -31,17 +29,9 @@ func loadConfig(ctx context.Context, c client.Client, bc *dockerui.Client) (*doc
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srcs := []spec.Source{{Filename: src.Filename, Data: src.Data}}
-	smaps := map[string]*llb.SourceMap{src.Filename: src.SourceMap}
-	if m := bc.BuildArgs[ArgMerge]; m != "" {
-		more, err := readMerged(ctx, c, path.Dir(src.Filename), strings.Split(m, ","))
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		for _, sm := range more {
-			srcs = append(srcs, spec.Source{Filename: sm.Filename, Data: sm.Data})
-			smaps[sm.Filename] = sm
-		}
+	srcs, smaps, err := loadSources(ctx, c, bc, src)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	cfg, err := spec.Load(srcs...)
 	if err != nil {

@@ -179,7 +179,7 @@ prep_lkbuild() {
 	prep_bootfiles "$ctx/amd64/share/lkbuild/boot"
 	if has_arch lkbuild arm64; then
 		# The same sources for arm64 build platforms (a cross-compile).
-		(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags '-s -w' \
+		(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "-s -w $(hack/version.sh ldflags)" \
 			-o "$ctx/arm64/lkbuild" ./cmd/lkbuild)
 		cp -a "$ctx/amd64/share" "$ctx/arm64/"
 	fi
@@ -450,14 +450,18 @@ platform_list() {
 }
 
 build_push() {
-	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log"
+	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log" args=()
+	if [ "$name" = lkbuild ]; then
+		# the OCI version labels (org.opencontainers.image.version, .revision)
+		args=(--opt build-arg:VERSION="$("$ROOT/hack/version.sh" version)" --opt build-arg:REVISION="$("$ROOT/hack/version.sh" revision)")
+	fi
 	# Fixed timestamps in the context: layers do not change when content does not.
 	find "$ctx" -exec touch -h -d "@$EPOCH" {} +
 	log "$name: building and pushing $ref"
 	if ! buildctl --addr "$BUILDKIT_ADDR" build --progress=plain \
 		--frontend dockerfile.v0 \
 		--local context="$ctx" --local dockerfile="$ROOT/hack/images/$name" \
-		--opt platform="$(platform_list "$name")" --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" \
+		--opt platform="$(platform_list "$name")" --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" "${args[@]}" \
 		--output "type=image,name=$ref,push=true,registry.insecure=true,rewrite-timestamp=true" \
 		>"$logf" 2>&1; then
 		tail -40 "$logf" >&2

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 )
@@ -91,7 +92,7 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 	f.StringVar(&fl.Target, "target", "", "output format, or several separated by commas built from one root filesystem (default kernel+initrd; listed above)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
-	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
+	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE ("+strings.Join(frontend.BuildArgNames(), ", ")+"; docker buildx build --call outline describes them)")
 	f.StringArrayVar(&fl.Contexts, "build-context", nil, "image from elsewhere than a registry, REF=VALUE: oci-layout://DIR[@sha256:DIGEST], docker-image://REF, or a directory; REF as the YAML writes it or normalised")
 	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
 	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/lkbuild/lkbuild/internal/version"
 	"github.com/moby/buildkit/frontend/gateway/grpcclient"
 	"github.com/spf13/cobra"
 )
@@ -36,8 +37,10 @@ func newRoot() *cobra.Command {
 		Short:         "Build LinuxKit operating systems with BuildKit",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().Short(),
 	}
-	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
+	root.SetVersionTemplate("lkbuild {{.Version}}\n")
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd(), schemaCmd(), versionCmd())
 	return root
 }
 
