@@ -64,13 +64,22 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 	}
 	owner := llb.WithUIDGID(int(uid), int(gid))
 	ct := llb.WithCreatedTime(b.epoch())
-	perm := mode.Perm() | mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky)
+	perm := mode.Perm()
+	// special holds the setuid, setgid and sticky bits as st_mode has them
+	// (04000, 02000, 01000): Mkfile and Mkdir keep only the permission
+	// bits, so entries with any of them are copied with a chmod instead,
+	// which applies them after the chown (see withSpecialBits).
+	special := mode & 0o7000
 	fa := llb.Mkdir(path.Dir(p), dirMode.Perm(), llb.WithParents(true), owner, ct)
 	switch {
+	case f.Directory && special != 0:
+		return b.withSpecialBits(fa, p, mode, nil, uid, gid), nil
 	case f.Directory:
 		return fa.Mkdir(p, perm, llb.WithParents(true), owner, ct), nil
 	case f.Symlink != "":
 		return fa.Rm(p, llb.WithAllowNotFound(true)).Symlink(f.Symlink, p, owner, ct), nil
+	case f.Contents != nil && special != 0:
+		return b.withSpecialBits(fa, p, mode, []byte(*f.Contents), uid, gid), nil
 	case f.Contents != nil:
 		return fa.Mkfile(p, perm, []byte(*f.Contents), owner, ct), nil
 	case f.Source != "":
@@ -90,7 +99,7 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 		}
 		ctm := b.epoch()
 		ci := &llb.CopyInfo{
-			Mode:                           &llb.ChmodOpt{Mode: perm},
+			Mode:                           &llb.ChmodOpt{Mode: perm | special},
 			ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
 			CreatedTime:                    &ctm,
 			AlwaysReplaceExistingDestPaths: true,
@@ -100,6 +109,9 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 		dt, err := spec.Metadata(b.cfg, f.Metadata)
 		if err != nil {
 			return nil, err
+		}
+		if special != 0 {
+			return b.withSpecialBits(fa, p, mode, dt, uid, gid), nil
 		}
 		return fa.Mkfile(p, perm, dt, owner, ct), nil
 	}
@@ -326,4 +338,29 @@ func resolveSource(ctx context.Context, lstat ContextLstat, src string) (string,
 		return "", fmt.Errorf("%s leads to the directory %s (a source must be a file)", src, cur)
 	}
 	return cur, nil
+}
+
+// withSpecialBits adds to fa the files entry at p whose mode has setuid,
+// setgid or sticky bits: a regular file holding data, or a directory when
+// data is nil. BuildKit's Mkfile and Mkdir mask the mode to 0777, so the
+// entry is made in a scratch state and copied with a chmod to the full
+// mode (the mode is passed as st_mode bits, which BuildKit's copy applies
+// after the chown, so the kernel does not clear them). A directory that
+// exists gets the entry's mode, owner and time, as in LinuxKit's tar.
+func (b *builder) withSpecialBits(fa *llb.FileAction, p string, mode os.FileMode, data []byte, uid, gid uint32) *llb.FileAction {
+	name := path.Base(p)
+	src := llb.Mkdir("/entry", 0o755)
+	if data == nil {
+		src = src.Mkdir(path.Join("/entry", name), 0o700)
+	} else {
+		src = src.Mkfile(path.Join("/entry", name), 0o600, data)
+	}
+	t := b.epoch()
+	return fa.Copy(llb.Scratch().File(src, llb.WithCustomNamef("[files] %s (mode %04o)", p, uint32(mode))), "/entry", path.Dir(p), &llb.CopyInfo{
+		Mode:                           &llb.ChmodOpt{Mode: mode & 0o7777},
+		ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
+		CreatedTime:                    &t,
+		CopyDirContentsOnly:            true,
+		AlwaysReplaceExistingDestPaths: true,
+	})
 }

@@ -3,7 +3,6 @@ package spec
 import (
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -32,12 +31,10 @@ var (
 		"A capability is listed twice in an entry's capabilities, capabilities.add or ambient (or in both capabilities and capabilities.add)."}
 	RuleHostNetworkAllCaps = &LintRule{"HostNetworkAllCapabilities",
 		"A service runs in the host's network namespace (net: host) with every capability (capabilities: [all]): it can reconfigure the host's network and much more."}
-	RuleFileModeSpecialBits = &LintRule{"FileModeSpecialBits",
-		"A files entry's mode sets setuid, setgid or sticky bits, which lkbuild does not apply (only the 0777 bits are written)."}
 )
 
 // LintRules are the rules Lint applies.
-var LintRules = []*LintRule{RuleMovingImageTag, RuleTrustIgnored, RuleDuplicateCapability, RuleHostNetworkAllCaps, RuleFileModeSpecialBits}
+var LintRules = []*LintRule{RuleMovingImageTag, RuleTrustIgnored, RuleDuplicateCapability, RuleHostNetworkAllCaps}
 
 // Warning is a problem a check rule found: not an error (the YAML
 // builds), but likely not what was meant.
@@ -76,7 +73,6 @@ func Lint(files ...Source) ([]Warning, error) {
 		l.trust(d, root)
 		l.capabilities()
 		l.hostNetwork()
-		l.fileModes()
 		out = append(out, l.warnings...)
 	}
 	return out, nil
@@ -215,29 +211,6 @@ func (l *linter) hostNetwork() {
 		}
 		l.add(RuleHostNetworkAllCaps, img.Loc, "net", "service %s runs in the host's network namespace with every capability (capabilities: [%s] at %s): it can reconfigure the host's network, load kernel modules and more; list only the capabilities it needs",
 			img.Name, (*o.Capabilities)[0], img.At("capabilities[0]"))
-	}
-}
-
-func (l *linter) fileModes() {
-	for _, f := range l.cfg.Files {
-		if f.Mode == "" {
-			continue
-		}
-		m, err := strconv.ParseUint(f.Mode, 8, 32)
-		if err != nil || m&0o7000 == 0 {
-			continue
-		}
-		var bits []string
-		for _, b := range []struct {
-			bit  uint64
-			name string
-		}{{0o4000, "setuid"}, {0o2000, "setgid"}, {0o1000, "sticky"}} {
-			if m&b.bit != 0 {
-				bits = append(bits, b.name)
-			}
-		}
-		l.add(RuleFileModeSpecialBits, f.Loc, "mode", "mode %s sets the %s bit%s, which lkbuild does not apply: %s gets mode %04o (see docs/compat.md)",
-			f.Mode, strings.Join(bits, " and "), plural(len(bits)), f.Path, m&0o777)
 	}
 }
 

@@ -33,9 +33,6 @@ func TestLintRules(t *testing.T) {
 		{RuleHostNetworkAllCaps, head + "services:\n  - name: s\n    image: a:1\n    net: host\n    capabilities: [all]\n  - name: t\n    image: a:1\n    net: host\n    capabilities: [CAP_NET_ADMIN]\n",
 			[]string{"8:10 services[0].net: service s runs in the host's network namespace with every capability (capabilities: [all] at a.yml:9:20)"}},
 		{RuleHostNetworkAllCaps, head + "services:\n  - name: s\n    image: a:1\n    capabilities: [ALL]\n", nil},
-		{RuleFileModeSpecialBits, head + "files:\n  - path: usr/bin/x\n    contents: x\n    mode: \"4755\"\n  - path: tmp/y\n    directory: true\n    mode: \"3777\"\n  - path: etc/z\n    contents: z\n    mode: \"0644\"\n",
-			[]string{"8:11 files[0].mode: mode 4755 sets the setuid bit, which lkbuild does not apply: usr/bin/x gets mode 0755",
-				"11:11 files[1].mode: mode 3777 sets the setgid and sticky bits"}},
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.rule.Name, i), func(t *testing.T) {

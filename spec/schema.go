@@ -55,7 +55,7 @@ var schemaDescriptions = map[reflect.Type]map[string]string{
 		"source":    "A file of the build context to copy.",
 		"metadata":  "Write the configuration as yaml or json.",
 		"optional":  "A missing source makes nothing instead of failing.",
-		"mode":      "The octal permissions, e.g. \"0644\" (setuid, setgid and sticky bits are not applied).",
+		"mode":      "The octal mode, e.g. \"0644\" or \"4755\" (setuid, setgid and sticky bits included).",
 		"uid":       "The owner: a number or the name of a container (or root).",
 		"gid":       "The group: a number or the name of a container (or root).",
 	},

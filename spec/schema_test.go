@@ -3,8 +3,8 @@ package spec
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"github.com/lkbuild/lkbuild/internal/golden"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,15 +15,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var updateSchema = flag.Bool("update-schema", false, "rewrite docs/linuxkit.schema.json from the model")
-
 const schemaFile = "../docs/linuxkit.schema.json"
 
 // TestSchemaFile: the committed schema is the one the model generates
-// (go test ./spec -run TestSchemaFile -update-schema rewrites it).
+// (go test ./spec -run TestSchemaFile -update rewrites it).
 func TestSchemaFile(t *testing.T) {
 	got := Schema()
-	if *updateSchema {
+	if golden.Update() {
 		if err := os.WriteFile(schemaFile, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +31,7 @@ func TestSchemaFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("docs/linuxkit.schema.json differs from the schema of the model: run go test ./spec -run TestSchemaFile -update-schema")
+		t.Errorf("docs/linuxkit.schema.json differs from the schema of the model: run go test ./spec -run TestSchemaFile -update")
 	}
 	if !bytes.Equal(Schema(), got) {
 		t.Error("two schemas differ")

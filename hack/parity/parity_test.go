@@ -325,7 +325,7 @@ func TestCompareRules(t *testing.T) {
 		blobB + ": only-lkbuild  (oci-volume-repacked) = only-lkbuild containers/volumes/<volume>/lower/blobs/sha256/<digest>",
 		"etc: mode  (files-parents-keep-mode) = mode etc",
 		"etc: mtime  () = mtime root etc: linuxkit 2017-04-18, lkbuild image time (dir)",
-		"etc/motd: mode  (no-setuid-on-files) = mode etc/motd",
+		"etc/motd: mode  () = mode etc/motd",
 		"only/here: only-linuxkit  () = only-linuxkit only/here",
 	}
 	if !reflect.DeepEqual(got2, wantDiffs) {

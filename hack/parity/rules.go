@@ -477,14 +477,6 @@ var Rules = []Rule{
 		},
 	},
 	{
-		Name:   "no-setuid-on-files",
-		Compat: "No setuid, setgid or sticky bits on `files` entries.",
-		Allow: func(in *RuleInput, d *Diff, f *Finding) bool {
-			return f.Field == "mode" && filePaths(in.Config)[d.Path] != nil &&
-				d.Want.Mode&0o7000 != 0 && d.Got.Mode == d.Want.Mode&^0o7000
-		},
-	},
-	{
 		Name:   "image-filtering-path-based",
 		Compat: "Image filtering is path based.",
 		Allow: func(in *RuleInput, d *Diff, f *Finding) bool {
