@@ -114,12 +114,19 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err := checkSize(target, size); err != nil {
 		return nil, err
 	}
+	sbomOn, err := parseSBOM(bc.BuildArgs[ArgSBOM])
+	if err != nil {
+		return nil, err
+	}
 	buildPlatform := platforms.DefaultSpec()
 	if len(bc.BuildPlatforms) > 0 {
 		buildPlatform = bc.BuildPlatforms[0]
 	}
 	helper, err := helperImage(c, buildPlatform)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkSBOMHelper(sbomOn, helper); err != nil {
 		return nil, err
 	}
 	caps := c.BuildOpts().LLBCaps
@@ -183,6 +190,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 				NoMergeOp:      noMerge,
 				SourceMaps:     smaps,
 				Warn:           warn,
+				SBOM:           sbomOn,
 			})
 			if err != nil {
 				return withSource(err, smaps)
@@ -195,6 +203,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		return nil, err
 	}
 
+	var sboms sbomLayers
 	rb, err := bc.Build(ctx, func(ctx context.Context, platform *ocispecs.Platform, idx int) (*dockerui.BuildResult, error) {
 		tp := buildPlatform
 		if platform != nil {
@@ -205,6 +214,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 		if err != nil {
 			return nil, withSource(err, smaps)
 		}
+		sboms.set(platform, r.SBOM)
 		def, err := r.Output.Marshal(ctx, marshal...)
 		if err != nil {
 			return nil, fmt.Errorf("marshalling LLB: %w", err)
@@ -224,6 +234,11 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if bc.SBOM != nil {
+		if err := sboms.attest(ctx, c, rb, constraints); err != nil {
+			return nil, err
+		}
 	}
 	return rb.Finalize()
 }

@@ -37,7 +37,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd())
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd(), sbomCmd())
 	return root
 }
 
