@@ -141,7 +141,7 @@ func Generate(in Input, trees map[string]*Tree) (*spdx.Document, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.PackageSPDXIdentifier = unique(elementID("Image", im.Field))
+		p.PackageSPDXIdentifier = unique(elementID("Image", fieldID.Replace(im.Field)))
 		doc.Packages = append(doc.Packages, p)
 		rel(systemID, common.TypeRelationshipContains, p.PackageSPDXIdentifier)
 		key := treeKey(im)
@@ -378,6 +378,10 @@ func elementID(parts ...string) common.ElementID {
 	}
 	return common.ElementID(strings.TrimSuffix(b.String(), "-"))
 }
+
+// fieldID shortens a YAML field for an identifier: onboot[0].image
+// becomes onboot-0.image.
+var fieldID = strings.NewReplacer("[", "-", "]", "")
 
 // hashOf is a short hex hash of parts, which tells apart packages of
 // equal names from different images or databases.
