@@ -89,7 +89,7 @@ func (b *builder) sbomLayer(bundles []spec.Bundle) (llb.State, error) {
 	if err != nil {
 		return llb.State{}, err
 	}
-	meta := llb.Scratch().File(llb.Mkfile(path.Base(sbomInput), 0o644, dt, llb.WithCreatedTime(b.epoch())),
+	meta := llb.Scratch().File(llb.Mkfile("/"+path.Base(sbomInput), 0o644, dt, llb.WithCreatedTime(b.epoch())),
 		llb.WithCustomName("[sbom] images"))
 	opts := append(mounts,
 		llb.Args([]string{"/lkbuild", "sbom", "--input", sbomInput, "--output", path.Join(sbomOutDir, path.Base(SBOMPath))}),
@@ -99,7 +99,7 @@ func (b *builder) sbomLayer(bundles []spec.Bundle) (llb.State, error) {
 	)
 	out := b.opt.Helper.Run(opts...).AddMount(sbomOutDir, llb.Scratch())
 	t := b.epoch()
-	fa := llb.Copy(out, path.Base(SBOMPath), SBOMPath, &llb.CopyInfo{
+	fa := llb.Copy(out, "/"+path.Base(SBOMPath), SBOMPath, &llb.CopyInfo{
 		CreatedTime: &t,
 		ChownOpt:    &llb.ChownOpt{User: &llb.UserOpt{UID: 0}, Group: &llb.UserOpt{UID: 0}},
 	})
