@@ -258,3 +258,73 @@ func TestBuildxSBOMAttestation(t *testing.T) {
 		t.Errorf("the attestation's document %s is not the root filesystem's %s", doc.DocumentNamespace, want.DocumentNamespace)
 	}
 }
+
+// TestBuildxSBOMAttestationImage: with the docker target exported as an
+// image (an OCI layout here), the SBOM is an attestation manifest next to
+// the image, whose SPDX statement holds lkbuild's document.
+func TestBuildxSBOMAttestationImage(t *testing.T) {
+	env := testenv.Integration(t)
+	requireBuildx(t)
+	dir := filepath.Join(t.TempDir(), "layout")
+	if b, err := buildxMinimal(t, env, "--sbom=true", "--target", "docker", "-o", "type=oci,tar=false,dest="+dir); err != nil {
+		t.Fatalf("docker buildx build --sbom=true: %v\n%s", err, b)
+	}
+	type desc struct {
+		MediaType   string            `json:"mediaType"`
+		Digest      string            `json:"digest"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	var index struct {
+		Manifests []desc `json:"manifests"`
+		Layers    []desc `json:"layers"`
+	}
+	readBlob := func(d string, v any) []byte {
+		t.Helper()
+		dt, err := os.ReadFile(filepath.Join(dir, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != nil {
+			if err := json.Unmarshal(dt, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dt
+	}
+	dt, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(dt, &index); err != nil || len(index.Manifests) != 1 {
+		t.Fatalf("index.json: %v %s", err, dt)
+	}
+	readBlob(index.Manifests[0].Digest, &index)
+	var att *desc
+	for i, m := range index.Manifests {
+		if m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			att = &index.Manifests[i]
+		}
+	}
+	if att == nil {
+		t.Fatalf("no attestation manifest in %+v", index.Manifests)
+	}
+	var man struct{ Layers []desc }
+	readBlob(att.Digest, &man)
+	var found bool
+	for _, l := range man.Layers {
+		if l.Annotations["in-toto.io/predicate-type"] != "https://spdx.dev/Document" {
+			continue
+		}
+		found = true
+		var stmt struct {
+			Predicate json.RawMessage `json:"predicate"`
+		}
+		readBlob(l.Digest, &stmt)
+		if doc := readSBOM(t, stmt.Predicate); doc.DocumentName != "minimal" {
+			t.Errorf("attested document %q", doc.DocumentName)
+		}
+	}
+	if !found {
+		t.Errorf("the attestation manifest has no SPDX statement: %+v", man.Layers)
+	}
+}
