@@ -22,9 +22,6 @@ type Package struct {
 	Maintainer string
 	Homepage   string
 	Summary    string // one line
-	// Checksum is apk's "C:" field: "Q1" and the base64 SHA-1 of the
-	// package's control segment.
-	Checksum string
 	// Database is the path, in the image, of the record it came from.
 	Database string
 }
@@ -68,8 +65,8 @@ func stanzas(dt []byte, fn func(lines []string) error) error {
 
 // ParseAPK reads an apk database (lib/apk/db/installed): records of
 // one-letter fields ("P:" name, "V:" version, "A:" architecture, "L:"
-// license, "o:" origin, "m:" maintainer, "U:" URL, "T:" description, "C:"
-// checksum), one per package, separated by blank lines. Records without a
+// license, "o:" origin, "m:" maintainer, "U:" URL, "T:" description), one
+// per package, separated by blank lines. Records without a
 // name and version are errors. The packages are returned in the
 // database's order.
 func ParseAPK(dt []byte, database string) ([]Package, error) {
@@ -100,8 +97,6 @@ func ParseAPK(dt []byte, database string) ([]Package, error) {
 				p.Homepage = v
 			case 'T':
 				p.Summary = v
-			case 'C':
-				p.Checksum = v
 			}
 		}
 		if p.Name == "" || p.Version == "" {

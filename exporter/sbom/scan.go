@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdx"
@@ -178,7 +179,7 @@ func (r *tree) resolve(p string) (string, bool, error) {
 		}
 		next := path.Join(cur, c)
 		fi, err := os.Lstat(filepath.Join(r.root, filepath.FromSlash(next)))
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscallENOTDIR) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return "", false, nil
 		}
 		if err != nil {
@@ -236,7 +237,7 @@ func (r *tree) list(p string) ([]string, error) {
 		return nil, err
 	}
 	ents, err := os.ReadDir(filepath.Join(r.root, filepath.FromSlash(real)))
-	if errors.Is(err, syscallENOTDIR) {
+	if errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil
 	}
 	if err != nil {

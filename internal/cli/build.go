@@ -72,7 +72,8 @@ Images that no registry has (an OCI layout on disk, a directory) are given with
 as docker.io/linuxkit/init:abc for linuxkit/init:abc); see docs/local-images.md.
 
 Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
-(0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f).
+(0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f), SBOM
+(false: no /sbom.spdx.json in the root filesystem, as linuxkit build --no-sbom).
 
 Targets (--target; several separated by commas are built from one root filesystem into one
 output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
@@ -97,7 +98,7 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 	f.StringVar(&fl.Target, "target", "", "output format, or several separated by commas built from one root filesystem (default kernel+initrd; listed above)")
 	f.StringVarP(&fl.Output, "output", "o", "out", "directory that receives the artifacts, or type=tar,dest=FILE.tar")
 	f.StringVar(&fl.Platform, "platform", "", "target platforms, comma separated (default: the daemon's)")
-	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE)")
+	f.StringArrayVar(&fl.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (NAME, SOURCE_DATE_EPOCH, MERGE, SIZE, SBOM)")
 	f.StringArrayVar(&fl.Contexts, "build-context", nil, "image from elsewhere than a registry, REF=VALUE: oci-layout://DIR[@sha256:DIGEST], docker-image://REF, or a directory; REF as the YAML writes it or normalised")
 	f.StringVar(&fl.Helper, "helper-image", "", "image providing /lkbuild for the in-build helper (default $LKBUILD_FRONTEND)")
 	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
