@@ -39,11 +39,12 @@ type buildArgs struct {
 	name   string     // the artifacts' base name (NAME)
 	epoch  *time.Time // SOURCE_DATE_EPOCH, nil when unset
 	size   int64      // SIZE in bytes, 0 when unset
+	sbom   bool       // SBOM: write the SBOM into the root filesystem
 }
 
 // parseArgs reads the target and the build-args of a request for the main
 // YAML file yamlFile, in this order: the target list, NAME,
-// SOURCE_DATE_EPOCH, SIZE (checked against each target); the first
+// SOURCE_DATE_EPOCH, SIZE (checked against each target), SBOM; the first
 // problem is returned.
 func parseArgs(target string, args map[string]string, yamlFile string) (buildArgs, error) {
 	if target == "" {
@@ -64,7 +65,11 @@ func parseArgs(target string, args map[string]string, yamlFile string) (buildArg
 	if err != nil {
 		return buildArgs{}, err
 	}
-	return buildArgs{target: target, name: name, epoch: epoch, size: size}, nil
+	sbom, err := parseSBOM(args[ArgSBOM])
+	if err != nil {
+		return buildArgs{}, err
+	}
+	return buildArgs{target: target, name: name, epoch: epoch, size: size, sbom: sbom}, nil
 }
 
 // nameRule says what NAME may be, for error messages.

@@ -80,6 +80,11 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bc.SBOM != nil {
+		if err := req.sboms.attest(ctx, c, rb, req.constraints); err != nil {
+			return nil, err
+		}
+	}
 	return rb.Finalize()
 }
 

@@ -24,7 +24,8 @@ var BuildArgs = []BuildArg{
 	{Name: ArgName, Description: "base name of the artifacts (LinuxKit's -name): one plain file name; default: the YAML file's name without its extension"},
 	{Name: ArgSize, Description: "size of the disk formats (LinuxKit's --size), e.g. 2G, 512M (no suffix: MiB), at most 2T; default: as small as the contents allow (\"size\" is read too)"},
 	{Name: ArgMerge, Description: "more YAML files, comma separated, relative to the -f file's directory, merged after it in order (linuxkit build a.yml b.yml)"},
-	{Name: ArgSourceDateEpoch, Description: "seconds since 1970 (0 to 4294967295) for the timestamps of created files and the clamp of artifact timestamps; default: the build time"},
+	{Name: ArgSourceDateEpoch, Description: "seconds since 1970 (0 to 4294967295) for the timestamps of created files and the clamp of artifact timestamps; default: LinuxKit's fixed time (2017-04-18 16:30 UTC) for created files and no clamp"},
+	{Name: ArgSBOM, Description: "false leaves the SPDX SBOM /sbom.spdx.json out of the root filesystem (LinuxKit's --no-sbom); the attestation buildx asks for with --sbom=true is not affected", Default: "true"},
 }
 
 // BuildArgNames are the names of BuildArgs.

@@ -54,6 +54,7 @@ type request struct {
 	mainContext   *llb.State        // the sources inside the build context, nil when none
 	sources       map[string]string // the files' sources with their symlinks followed
 	prepared      []*llbgen.Prepared
+	sboms         sbomLayers // each platform's SBOM layer, for the attestation
 }
 
 // newRequest finds the helper image, checks the daemon's capabilities and
@@ -65,6 +66,9 @@ func newRequest(ctx context.Context, c client.Client, bc *dockerui.Client, src *
 	}
 	var err error
 	if r.helper, err = helperImage(c, r.buildPlatform); err != nil {
+		return nil, err
+	}
+	if err := checkSBOMHelper(args.sbom, r.helper); err != nil {
 		return nil, err
 	}
 	caps := c.BuildOpts().LLBCaps
@@ -155,6 +159,7 @@ func (r *request) options(tp ocispecs.Platform, named llbgen.ImageContexts) llbg
 		NoMergeOp:      r.noMerge,
 		SourceMaps:     r.smaps,
 		Warn:           r.warn,
+		SBOM:           r.args.sbom,
 	}
 }
 
@@ -169,6 +174,7 @@ func (r *request) build(ctx context.Context, platform *ocispecs.Platform, idx in
 	if err != nil {
 		return nil, withSource(err, r.smaps)
 	}
+	r.sboms.set(platform, res.SBOM)
 	def, err := res.Output.Marshal(ctx, r.constraints(tp)...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling LLB: %w", err)

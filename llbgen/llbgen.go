@@ -66,6 +66,10 @@ type Options struct {
 	// SourceMaps maps YAML file names to their source maps, so errors in
 	// ops point at the YAML lines.
 	SourceMaps map[string]*llb.SourceMap
+	// SBOM puts the SPDX SBOM of the system at SBOMPath in the root
+	// filesystem, as its own layer on top (LinuxKit's default; the SBOM
+	// build-arg turns it off). It needs Helper.
+	SBOM bool
 }
 
 // Result is the conversion's output.
@@ -77,6 +81,9 @@ type Result struct {
 	Output llb.State
 	// Targets are the targets built, in the order given.
 	Targets []formats.Target
+	// SBOM is the layer holding only SBOMPath (see Options.SBOM), for the
+	// result's SBOM attestation; nil without the helper image.
+	SBOM *llb.State
 }
 
 type builder struct {
@@ -86,6 +93,8 @@ type builder struct {
 	// ociVolumes holds, per oci-format volume, its image for each of the
 	// volume's platforms.
 	ociVolumes map[string][]*resolvedImage
+	// sbom is the SBOM layer, made with the root filesystem.
+	sbom *llb.State
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -168,7 +177,7 @@ func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets}
+	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets, SBOM: b.sbom}
 	if len(targets) == 1 && targets[0].Tree {
 		if targets[0].Dockerfile {
 			res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
@@ -293,6 +302,9 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 	// own, so parent directories that exist keep their mode and owner.
 	st, err = b.withFiles(st, spec.IDs(b.cfg))
 	if err != nil {
+		return llb.State{}, err
+	}
+	if st, err = b.withSBOM(st, bundles); err != nil {
 		return llb.State{}, err
 	}
 	// The top directory was written by every layer and file: the last

@@ -479,6 +479,7 @@ func TestRulesOfTheTree(t *testing.T) {
 		vl+"blobs dir 0755 0:0 1492533000",
 		vl+"oci-layout file 0644 0:0 1492533000 30 l2",
 		vl+"index.json file 0644 0:0 1 36 i1",
+		"sbom.spdx.json file 0600 0:0 1492533000 900 s1",
 	)
 	caps := func(eff ...string) string {
 		b := append([]string(nil), eff...)
@@ -544,7 +545,8 @@ func TestRulesOfTheTree(t *testing.T) {
 		"lib/apk/db/installed: only-linuxkit  (symlink-keeps-directories)",
 		"lib/modules/m.ko: only-linuxkit  (symlink-keeps-directories)",
 		"lib/y: only-linuxkit  ()",
-		"sbom.spdx.json: only-linuxkit  (no-sbom)",
+		"sbom.spdx.json: mode  ()",
+		"sbom.spdx.json: content  (sbom-contents)",
 		"usr/lib/apk/db/installed: mtime  (symlink-keeps-directories)",
 		"usr/lib/apk/db/installed: content  (symlink-keeps-directories)",
 		"usr/lib/modules/m.ko: only-lkbuild  (symlink-keeps-directories)",

@@ -40,7 +40,7 @@ func newRoot() *cobra.Command {
 		Version:       version.Get().Short(),
 	}
 	root.SetVersionTemplate("lkbuild {{.Version}}\n")
-	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd(), schemaCmd(), versionCmd())
+	root.AddCommand(frontendCmd(), buildCmd(), runCmd(), mkimageCmd(), ocilayoutCmd(), schemaCmd(), versionCmd(), sbomCmd())
 	return root
 }
 
