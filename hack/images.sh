@@ -81,8 +81,11 @@ declare -A PLATFORMS=(
 
 # LKBUILD_ARCHES (e.g. "amd64") restricts every image to those of its
 # architectures: make demo builds only what the host boots.
+# The release Dockerfile's bases are for the build platform, not a target:
+# they keep theirs.
 if [ -n "${LKBUILD_ARCHES:-}" ]; then
 	for name in "${!PLATFORMS[@]}"; do
+		case " ${LKBUILD_BASES[*]} " in *" $name "*) continue ;; esac
 		kept=""
 		for a in ${PLATFORMS[$name]}; do
 			case " $LKBUILD_ARCHES " in *" $a "*) kept="$kept $a" ;; esac
@@ -444,7 +447,7 @@ prep_debian() {
 		return
 	fi
 	command -v mmdebstrap >/dev/null || die "mmdebstrap missing (apt package mmdebstrap; hack/env.sh start installs it)"
-	rm -f "$IMAGES_DIR/debian.prep"
+	rm -f "$IMAGES_DIR/debian.prep" "$IMAGES_DIR/debian.ctxhash"
 	ctx="$(fresh_ctx debian)"
 	for arch in ${PLATFORMS[debian]}; do
 		[ "$arch" = "$(dpkg --print-architecture)" ] || die "the debian stand-in is built for this machine's architecture only, not $arch"
@@ -463,8 +466,8 @@ prep_debian() {
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 # prep_golang: the debian stand-in's rootfs.tar (hard-linked), the Go
-# toolchain that runs this script (GOROOT), which must be GO_VERSION, and
-# CA_BUNDLE.
+# toolchain that runs this script (GOROOT, as go.tar), which must be
+# GO_VERSION, and CA_BUNDLE.
 prep_golang() {
 	local ctx="$IMAGES_DIR/golang" arch goroot gover key
 	command -v go >/dev/null || die "go is not on PATH (the golang stand-in copies its toolchain)"
@@ -476,13 +479,16 @@ prep_golang() {
 	if [ "$FORCE" != 1 ] && [ -d "$ctx" ] && [ "$(cat "$IMAGES_DIR/golang.prep" 2>/dev/null)" = "$key" ]; then
 		return
 	fi
-	rm -f "$IMAGES_DIR/golang.prep"
+	rm -f "$IMAGES_DIR/golang.prep" "$IMAGES_DIR/golang.ctxhash"
 	ctx="$(fresh_ctx golang)"
 	for arch in ${PLATFORMS[golang]}; do
 		[ "$arch" = "$(go env GOHOSTARCH)" ] || die "the golang stand-in is built for this machine's architecture only, not $arch"
 		mkdir -p "$ctx/$arch"
 		ln "$IMAGES_DIR/debian/$arch/rootfs.tar" "$ctx/$arch/rootfs.tar"
-		cp -a "$goroot" "$ctx/$arch/go"
+		# A tar (ADD unpacks it), not a tree: no copy of Go's sources lies in
+		# the checkout for gofmt or editors to find.
+		tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner \
+			-C "$goroot" -cf "$ctx/$arch/go.tar" .
 		install -m 0644 "$CA_BUNDLE" "$ctx/$arch/ca-certificates.crt"
 	done
 	echo "$key" >"$IMAGES_DIR/golang.prep"
@@ -547,9 +553,22 @@ bake_lkbuild() {
 	fi
 }
 
+# Images whose context is kept between runs and only made again when its
+# recipe changes (hundreds of MB): their context is hashed once, after it is
+# made (.cache/images/<name>.ctxhash, removed when it is made again).
+KEPT_CTX=(debian golang)
+
 # ctx_hash NAME: hash of NAME's Dockerfile and prepared context.
 ctx_hash() {
-	local ctx="$IMAGES_DIR/$1"
+	local ctx="$IMAGES_DIR/$1" memo="$IMAGES_DIR/$1.ctxhash"
+	case " ${KEPT_CTX[*]} " in
+	*" $1 "*)
+		[ -f "$memo" ] || tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner -C "$ctx" -cf - . |
+			sha256sum | cut -d' ' -f1 >"$memo"
+		{ cat "$ROOT/hack/images/$1/Dockerfile" "$memo"; } | sha256sum | cut -d' ' -f1
+		return
+		;;
+	esac
 	{
 		cat "$ROOT/hack/images/$1/Dockerfile"
 		tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner -C "$ctx" -cf - .
