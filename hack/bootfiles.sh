@@ -7,8 +7,8 @@
 # made here with grub-mkimage), isolinux and syslinux-common (BIOS ISOs),
 # systemd-boot-efi for amd64 and for arm64 (EFI: systemd-boot and the stub
 # of unified kernel images; both unpack side by side, their files are named
-# per architecture). Both the production Dockerfile and hack/images.sh
-# unpack the packages (dpkg -x) into ROOT rather than install them.
+# per architecture). The Dockerfile unpacks the packages (dpkg -x) into ROOT
+# rather than install them.
 set -eu
 ROOT="${1:?ROOT}"
 OUT="${2:?OUT}"
@@ -31,8 +31,7 @@ install -m 0644 "$ROOT/usr/lib/syslinux/modules/bios/ldlinux.c32" "$amd64/ldlinu
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$amd64/systemd-boot.efi"
 install -m 0644 "$ROOT/usr/lib/systemd/boot/efi/linuxx64.efi.stub" "$amd64/linux.efi.stub"
 
-# arm64's files are left out when its package was not unpacked (make demo's
-# amd64-only images, LKBUILD_ARCHES=amd64).
+# arm64's files are left out when its package was not unpacked.
 if [ -f "$ROOT/usr/lib/systemd/boot/efi/systemd-bootaa64.efi" ]; then
 	arm64="$OUT/arm64"
 	mkdir -p "$arm64"

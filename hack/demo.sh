@@ -5,9 +5,10 @@
 #
 # It sets up only what the demo needs: the environment (hack/env.sh start),
 # the lkbuild binary, and the amd64 images examples/minimal.yml names
-# (kernel, init, runc, busybox and the frontend image; not the built-in-driver
-# kernel or the test images, which make test builds), and prints how long
-# each step took.
+# (kernel, init, runc, busybox and the frontend image, which is the release
+# Dockerfile baked for linux/amd64 on its stand-in bases; not the
+# built-in-driver kernel or the test images, which make test builds), and
+# prints how long each step took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,7 @@ summary() {
 
 step "environment: packages, tools, registry, buildkitd (hack/env.sh start)" hack/env.sh start
 step "lkbuild binary (make build)" make -s build
-step "images for the demo, amd64 (hack/images.sh kernel init runc busybox lkbuild)" \
+step "images for the demo, amd64 (hack/images.sh kernel init runc busybox lkbuild: the release image, baked)" \
 	env LKBUILD_ARCHES=amd64 hack/images.sh kernel init runc busybox lkbuild
 # shellcheck disable=SC1091
 source .lkbuild/env

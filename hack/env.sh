@@ -12,7 +12,7 @@ set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(runc qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-utils ovmf dosfstools mtools fdisk gdisk xorriso squashfs-tools erofs-utils cpio busybox-static kmod iproute2 ca-certificates curl)
+APT_PACKAGES=(runc mmdebstrap qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-utils ovmf dosfstools mtools fdisk gdisk xorriso squashfs-tools erofs-utils cpio busybox-static kmod iproute2 ca-certificates curl)
 
 # name of a tools module -> "binary=package" pairs it provides
 declare -A TOOLS=(

@@ -2,16 +2,24 @@
 # hack/images.sh [NAME...]: build and push the lkbuild frontend image and the
 # OFFLINE STAND-INS for the LinuxKit images the examples and tests name, into
 # the local registry of hack/env.sh (127.0.0.1:5000). NAME is one of
-# kernel kernel-builtin init init-usrmerge runc busybox proc0555 lkbuild
-# (default: all, in that order). init-usrmerge and proc0555 are test images
-# of our own, not stand-ins.
+# kernel kernel-builtin init init-usrmerge runc busybox proc0555 debian golang
+# dockerfile lkbuild (default: all, in that order). init-usrmerge and proc0555
+# are test images of our own, not stand-ins.
 #
-# Nothing can be pulled from a public registry here, so every image is built
-# FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a context
-# prepared under .cache/images/<name>/ out of Debian packages and our own
-# binaries; the Dockerfiles are hack/images/<name>/Dockerfile. buildkitd
+# Nothing can be pulled from a public registry here, so every stand-in is
+# built FROM scratch with BuildKit's built-in dockerfile.v0 frontend, from a
+# context prepared under .cache/images/<name>/ out of Debian packages and our
+# own binaries; the Dockerfiles are hack/images/<name>/Dockerfile. buildkitd
 # mirrors docker.io to the local registry, so `linuxkit/kernel:6.12.59` in a
 # LinuxKit YAML resolves to the stand-in pushed here.
+#
+# The frontend image (lkbuild) is the release image: the repository's
+# Dockerfile built with `docker buildx bake` (docker-bake.hcl), one
+# Dockerfile for release and tests. Its bases (debian:bookworm-slim,
+# golang:<GO_VERSION>-bookworm, and docker/dockerfile:1 for its syntax line)
+# are stand-ins built here first: `hack/images.sh lkbuild` builds them too.
+# LKBUILD_IMAGE=<repo>:<tag> pushes it under another name than
+# lkbuild/lkbuild:v0.1 (in the local registry).
 #
 # Images are multi-platform (linux/amd64 and linux/arm64, see PLATFORMS):
 # the context holds one tree per architecture (<ctx>/<arch>/) and the
@@ -20,10 +28,9 @@
 # downloaded with apt-get download (the script adds the arm64 architecture to
 # dpkg for that) and unpacked, never installed or executed.
 #
-# An image is rebuilt only when its inputs (Dockerfile and context) changed or
-# it is missing from the registry; FORCE=1 rebuilds everything.
-# LKBUILD_BIN=<static binary> puts another binary than bin/lkbuild in the
-# frontend image (e.g. a placeholder while cmd/lkbuild does not build).
+# An image is rebuilt only when its inputs (Dockerfile and context; for
+# lkbuild, the files of the checkout and the platforms) changed or it is
+# missing from the registry; FORCE=1 rebuilds everything.
 set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -34,8 +41,12 @@ FORCE="${FORCE:-0}"
 # Timestamps inside the stand-in images and kernel.tar (seconds since the epoch).
 EPOCH=0
 
+# The Go version of the release Dockerfile's build stage (ARG GO_VERSION):
+# the golang stand-in is pushed under that tag.
+GO_VERSION="$(sed -n 's/^ARG GO_VERSION=//p' "$ROOT/Dockerfile")"
+
 declare -A REFS=(
-	[lkbuild]="lkbuild/lkbuild:v0.1"
+	[lkbuild]="${LKBUILD_IMAGE:-lkbuild/lkbuild:v0.1}"
 	[kernel]="linuxkit/kernel:6.12.59"
 	[kernel-builtin]="lkbuild/kernel-builtin:6.1"
 	[init]="linuxkit/init:b5506cc74a6812dc40982cacfd2f4328f8a4b12a"
@@ -43,8 +54,13 @@ declare -A REFS=(
 	[runc]="linuxkit/runc:9442aa234715e751a16144f1d4ae3fd1a00fd492"
 	[busybox]="library/busybox:1.36"
 	[proc0555]="lkbuild/test-proc0555:1"
+	[debian]="library/debian:bookworm-slim"
+	[golang]="library/golang:${GO_VERSION}-bookworm"
+	[dockerfile]="docker/dockerfile:1"
 )
-ALL=(kernel kernel-builtin init init-usrmerge runc busybox proc0555 lkbuild)
+ALL=(kernel kernel-builtin init init-usrmerge runc busybox proc0555 debian golang dockerfile lkbuild)
+# The stand-ins the release Dockerfile builds from, built before lkbuild.
+LKBUILD_BASES=(debian golang dockerfile)
 
 # Architectures each image is built for.
 declare -A PLATFORMS=(
@@ -56,12 +72,20 @@ declare -A PLATFORMS=(
 	[runc]="amd64 arm64"
 	[busybox]="amd64 arm64"
 	[proc0555]="amd64 arm64"
+	# The release Dockerfile runs its bases on the build platform (this
+	# machine) only; the frontend runs where buildkitd runs.
+	[debian]="amd64"
+	[golang]="amd64"
+	[dockerfile]="amd64"
 )
 
 # LKBUILD_ARCHES (e.g. "amd64") restricts every image to those of its
 # architectures: make demo builds only what the host boots.
+# The release Dockerfile's bases are for the build platform, not a target:
+# they keep theirs.
 if [ -n "${LKBUILD_ARCHES:-}" ]; then
 	for name in "${!PLATFORMS[@]}"; do
+		case " ${LKBUILD_BASES[*]} " in *" $name "*) continue ;; esac
 		kept=""
 		for a in ${PLATFORMS[$name]}; do
 			case " $LKBUILD_ARCHES " in *" $a "*) kept="$kept $a" ;; esac
@@ -167,43 +191,6 @@ base_etc() {
 	mkdir -p "$dir/root" "$dir/tmp"
 	chmod 0700 "$dir/root"
 	chmod 1777 "$dir/tmp"
-}
-
-prep_lkbuild() {
-	local bin="${LKBUILD_BIN:-$ROOT/bin/lkbuild}" ctx
-	[ -x "$bin" ] || die "$bin missing: run 'make build' (or 'make images')"
-	is_static "$bin" || die "$bin is not statically linked (build it with CGO_ENABLED=0)"
-	ctx="$(fresh_ctx lkbuild)"
-	install -D -m 0755 "$bin" "$ctx/amd64/lkbuild"
-	# The bootloader files of every target architecture, for any build platform.
-	prep_bootfiles "$ctx/amd64/share/lkbuild/boot"
-	if has_arch lkbuild arm64; then
-		# The same sources for arm64 build platforms (a cross-compile).
-		(cd "$ROOT" && CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "-s -w $(hack/version.sh ldflags)" \
-			-o "$ctx/arm64/lkbuild" ./cmd/lkbuild)
-		cp -a "$ctx/amd64/share" "$ctx/arm64/"
-	fi
-}
-
-# Debian packages whose bootloader files the frontend image carries
-# (package:architecture).
-BOOT_PACKAGES=(grub-pc-bin:amd64 grub-common:amd64 isolinux:all syslinux-common:all systemd-boot-efi:amd64 systemd-boot-efi:arm64)
-
-# prep_bootfiles OUT: hack/bootfiles.sh over BOOT_PACKAGES, downloaded
-# (once) into the deb cache and unpacked, not installed.
-prep_bootfiles() {
-	local out="$1" work="$IMAGES_DIR/.work-boot" p deb
-	rm -rf "$work"
-	mkdir -p "$work/root" "$DEBS_DIR"
-	for p in "${BOOT_PACKAGES[@]}"; do
-		# With LKBUILD_ARCHES, only the bootloaders of those architectures.
-		if [ -n "${LKBUILD_ARCHES:-}" ] && [ "${p#*:}" != all ] && ! has_arch lkbuild "${p#*:}"; then
-			continue
-		fi
-		dpkg -x "$(fetch_deb "${p%:*}" "${p#*:}")" "$work/root"
-	done
-	"$ROOT/hack/bootfiles.sh" "$work/root" "$out"
-	rm -rf "$work"
 }
 
 prep_init() {
@@ -433,9 +420,155 @@ prep_kernel-builtin() {
 	rm -rf "$IMAGES_DIR/.empty-modules"
 }
 
+# Debian suite and sources of the debian stand-in (those of the official
+# image: deb.debian.org, with updates and security).
+DEBIAN_SUITE=bookworm
+DEBIAN_SOURCES=(
+	"deb http://deb.debian.org/debian $DEBIAN_SUITE main"
+	"deb http://deb.debian.org/debian $DEBIAN_SUITE-updates main"
+	"deb http://deb.debian.org/debian-security $DEBIAN_SUITE-security main"
+)
+# dpkg options of the slim image: no documentation but the copyright files,
+# no manual pages, no translations.
+DEBIAN_SLIM=(
+	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright'
+	--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*'
+	--dpkgopt='path-exclude=/usr/share/locale/*' --aptopt='Acquire::Languages "none"'
+)
+
+# prep_debian: a minimal Debian root (mmdebstrap --variant=minbase, as the
+# official image) as <ctx>/<arch>/rootfs.tar. It is made once and kept
+# (.cache/images/debian.prep records how), so its digest and everything
+# built on it stay the same until FORCE=1 or a changed recipe.
+prep_debian() {
+	local ctx="$IMAGES_DIR/debian" arch key
+	key="$DEBIAN_SUITE ${PLATFORMS[debian]} ${DEBIAN_SOURCES[*]} ${DEBIAN_SLIM[*]}"
+	if [ "$FORCE" != 1 ] && [ "$(cat "$IMAGES_DIR/debian.prep" 2>/dev/null)" = "$key" ]; then
+		return
+	fi
+	command -v mmdebstrap >/dev/null || die "mmdebstrap missing (apt package mmdebstrap; hack/env.sh start installs it)"
+	rm -f "$IMAGES_DIR/debian.prep" "$IMAGES_DIR/debian.ctxhash"
+	ctx="$(fresh_ctx debian)"
+	for arch in ${PLATFORMS[debian]}; do
+		[ "$arch" = "$(dpkg --print-architecture)" ] || die "the debian stand-in is built for this machine's architecture only, not $arch"
+		log "debian: mmdebstrap $DEBIAN_SUITE ($arch, minbase)"
+		mkdir -p "$ctx/$arch"
+		SOURCE_DATE_EPOCH="$EPOCH" mmdebstrap --quiet --variant=minbase --architectures="$arch" \
+			--format=tar --skip=output/dev "${DEBIAN_SLIM[@]}" \
+			"$DEBIAN_SUITE" "$ctx/$arch/rootfs.tar" "${DEBIAN_SOURCES[@]}" >&2
+	done
+	echo "$key" >"$IMAGES_DIR/debian.prep"
+}
+
+# The CA certificates the golang stand-in trusts: this machine's, with which
+# the build stage reaches the Go module proxy as the host's go does (the
+# official image has Debian's ca-certificates).
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+# prep_golang: the debian stand-in's rootfs.tar (hard-linked), the Go
+# toolchain that runs this script (GOROOT, as go.tar), which must be
+# GO_VERSION, and CA_BUNDLE.
+prep_golang() {
+	local ctx="$IMAGES_DIR/golang" arch goroot gover key
+	command -v go >/dev/null || die "go is not on PATH (the golang stand-in copies its toolchain)"
+	goroot="$(go env GOROOT)" gover="$(go env GOVERSION)"
+	case "$gover." in "go$GO_VERSION".*) ;; *) die "the Dockerfile wants Go $GO_VERSION, this machine has $gover" ;; esac
+	prep_debian
+	[ -f "$CA_BUNDLE" ] || die "$CA_BUNDLE missing (apt package ca-certificates)"
+	key="$gover $goroot $(sha256sum <"$CA_BUNDLE" | cut -d' ' -f1) $(cat "$IMAGES_DIR/debian.prep")"
+	if [ "$FORCE" != 1 ] && [ -d "$ctx" ] && [ "$(cat "$IMAGES_DIR/golang.prep" 2>/dev/null)" = "$key" ]; then
+		return
+	fi
+	rm -f "$IMAGES_DIR/golang.prep" "$IMAGES_DIR/golang.ctxhash"
+	ctx="$(fresh_ctx golang)"
+	for arch in ${PLATFORMS[golang]}; do
+		[ "$arch" = "$(go env GOHOSTARCH)" ] || die "the golang stand-in is built for this machine's architecture only, not $arch"
+		mkdir -p "$ctx/$arch"
+		ln "$IMAGES_DIR/debian/$arch/rootfs.tar" "$ctx/$arch/rootfs.tar"
+		# A tar (ADD unpacks it), not a tree: no copy of Go's sources lies in
+		# the checkout for gofmt or editors to find.
+		tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner \
+			-C "$goroot" -cf "$ctx/$arch/go.tar" .
+		install -m 0644 "$CA_BUNDLE" "$ctx/$arch/ca-certificates.crt"
+	done
+	echo "$key" >"$IMAGES_DIR/golang.prep"
+}
+
+# prep_dockerfile: BuildKit's Dockerfile frontend (the docker/dockerfile image's
+# binary), from the BuildKit version hack/tools/buildkit pins.
+prep_dockerfile() {
+	local ctx arch dir="$ROOT/hack/tools/buildkit" ver
+	ver="$(awk '$1 == "require" && $2 == "github.com/moby/buildkit" { print $3 } $1 == "github.com/moby/buildkit" { print $2 }' "$dir/go.mod" | head -1)"
+	ctx="$(fresh_ctx dockerfile)"
+	for arch in ${PLATFORMS[dockerfile]}; do
+		(cd "$dir" && CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath \
+			-tags 'netgo static_build osusergo' -ldflags "-s -w -X main.Version=$ver" \
+			-o "$ctx/$arch/dockerfile-frontend" github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend)
+	done
+}
+
+# prep_lkbuild: nothing to prepare: the release Dockerfile builds from the
+# checkout (see lkbuild_hash and bake_lkbuild).
+prep_lkbuild() { :; }
+
+# lkbuild_version and lkbuild_revision: the VERSION and REVISION build
+# arguments (image labels) of the frontend image: git describe and the
+# commit of the checkout.
+lkbuild_version() { "$ROOT/hack/version.sh" version; }
+lkbuild_revision() { "$ROOT/hack/version.sh" revision; }
+
+# lkbuild_hash: hash of the release build's inputs: every file of the
+# checkout that git tracks or does not ignore (a superset of the build
+# context, which .dockerignore trims), the platforms, the version and the
+# revision.
+lkbuild_hash() {
+	{
+		echo "${PLATFORMS[lkbuild]} $(lkbuild_version) $(lkbuild_revision)"
+		if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+			(cd "$ROOT" && git ls-files -z -co --exclude-standard | sort -z |
+				xargs -0 sha256sum 2>/dev/null) || true
+		else
+			date +%s%N # not a checkout: always build (BuildKit's cache keeps it fast)
+		fi
+	} | sha256sum | cut -d' ' -f1
+}
+
+# bake_lkbuild: `docker buildx bake` of docker-bake.hcl's frontend target on
+# the lkbuild builder (hack/env.sh), pushed as REFS[lkbuild], for the
+# platforms of PLATFORMS[lkbuild].
+bake_lkbuild() {
+	local ref="$REGISTRY_ADDR/${REFS[lkbuild]}" logf="$IMAGES_DIR/lkbuild.build.log"
+	command -v docker >/dev/null && docker buildx version >/dev/null 2>&1 ||
+		die "lkbuild: docker buildx is needed (hack/env.sh start installs the plugin and the lkbuild builder)"
+	log "lkbuild: docker buildx bake frontend ($(platform_list lkbuild)), pushing $ref"
+	if ! (cd "$ROOT" && SOURCE_DATE_EPOCH="$EPOCH" VERSION="$(lkbuild_version)" REVISION="$(lkbuild_revision)" \
+		docker buildx bake --builder lkbuild --progress=plain \
+		--provenance=false \
+		--set "frontend.platform=$(platform_list lkbuild)" \
+		--set "frontend.tags=$ref" \
+		--set "frontend.output=type=image,push=true,registry.insecure=true,rewrite-timestamp=true" \
+		frontend) >"$logf" 2>&1; then
+		tail -40 "$logf" >&2
+		die "lkbuild: docker buildx bake failed (log: $logf)"
+	fi
+}
+
+# Images whose context is kept between runs and only made again when its
+# recipe changes (hundreds of MB): their context is hashed once, after it is
+# made (.cache/images/<name>.ctxhash, removed when it is made again).
+KEPT_CTX=(debian golang)
+
 # ctx_hash NAME: hash of NAME's Dockerfile and prepared context.
 ctx_hash() {
-	local ctx="$IMAGES_DIR/$1"
+	local ctx="$IMAGES_DIR/$1" memo="$IMAGES_DIR/$1.ctxhash"
+	case " ${KEPT_CTX[*]} " in
+	*" $1 "*)
+		[ -f "$memo" ] || tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner -C "$ctx" -cf - . |
+			sha256sum | cut -d' ' -f1 >"$memo"
+		{ cat "$ROOT/hack/images/$1/Dockerfile" "$memo"; } | sha256sum | cut -d' ' -f1
+		return
+		;;
+	esac
 	{
 		cat "$ROOT/hack/images/$1/Dockerfile"
 		tar --sort=name --mtime="@$EPOCH" --owner=0 --group=0 --numeric-owner -C "$ctx" -cf - .
@@ -450,23 +583,29 @@ platform_list() {
 }
 
 build_push() {
-	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log" args=()
-	if [ "$name" = lkbuild ]; then
-		# the OCI version labels (org.opencontainers.image.version, .revision)
-		args=(--opt build-arg:VERSION="$("$ROOT/hack/version.sh" version)" --opt build-arg:REVISION="$("$ROOT/hack/version.sh" revision)")
-	fi
+	local name="$1" ctx="$IMAGES_DIR/$1" ref="$REGISTRY_ADDR/${REFS[$1]}" logf="$IMAGES_DIR/$1.build.log"
 	# Fixed timestamps in the context: layers do not change when content does not.
 	find "$ctx" -exec touch -h -d "@$EPOCH" {} +
 	log "$name: building and pushing $ref"
 	if ! buildctl --addr "$BUILDKIT_ADDR" build --progress=plain \
 		--frontend dockerfile.v0 \
 		--local context="$ctx" --local dockerfile="$ROOT/hack/images/$name" \
-		--opt platform="$(platform_list "$name")" --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" "${args[@]}" \
+		--opt platform="$(platform_list "$name")" --opt build-arg:SOURCE_DATE_EPOCH="$EPOCH" \
 		--output "type=image,name=$ref,push=true,registry.insecure=true,rewrite-timestamp=true" \
 		>"$logf" 2>&1; then
 		tail -40 "$logf" >&2
 		die "$name: build failed (log: $logf)"
 	fi
+}
+
+# with_bases NAME...: NAMEs in ALL's order, with lkbuild's base stand-ins
+# added when lkbuild is one of them.
+with_bases() {
+	local n want=" $* "
+	case "$want" in *" lkbuild "*) want="$want ${LKBUILD_BASES[*]} " ;; esac
+	for n in "${ALL[@]}"; do
+		case "$want" in *" $n "*) echo "$n" ;; esac
+	done
 }
 
 main() {
@@ -475,6 +614,7 @@ main() {
 	for name in "${names[@]}"; do
 		[ -n "${REFS[$name]:-}" ] || die "unknown image '$name' (one of: ${ALL[*]})"
 	done
+	names=($(with_bases "${names[@]}"))
 	if ! registry_up || ! buildkitd_up; then
 		"$ROOT/hack/env.sh" start
 	fi
@@ -485,13 +625,22 @@ main() {
 		"prep_$name"
 		repo="${REFS[$name]%:*}" tag="${REFS[$name]##*:}"
 		stamp="$IMAGES_DIR/$name.stamp"
-		want="$(ctx_hash "$name")"
+		if [ "$name" = lkbuild ]; then
+			want="$(lkbuild_hash)"
+			stamp="$IMAGES_DIR/lkbuild-$(echo "${REFS[lkbuild]}" | tr '/:' '__').stamp"
+		else
+			want="$(ctx_hash "$name")"
+		fi
 		if [ "$FORCE" != 1 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && manifest_exists "$repo" "$tag"; then
 			log "$name: $REGISTRY_ADDR/${REFS[$name]} is up to date"
 			continue
 		fi
 		rm -f "$stamp"
-		build_push "$name"
+		if [ "$name" = lkbuild ]; then
+			bake_lkbuild
+		else
+			build_push "$name"
+		fi
 		manifest_exists "$repo" "$tag" || die "$name: pushed but $REGISTRY_ADDR/${REFS[$name]} is not in the registry"
 		echo "$want" >"$stamp"
 		log "$name: pushed $REGISTRY_ADDR/${REFS[$name]} ($((SECONDS - start))s)"
