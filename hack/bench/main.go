@@ -21,11 +21,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/lkbuild/lkbuild/hack/parity"
+	"github.com/lkbuild/lkbuild/internal/envfile"
 	"gopkg.in/yaml.v3"
 )
 
@@ -73,10 +75,15 @@ func main() {
 	flag.Float64Var(&kernelPadMiB, "kernel-pad", 192, "MiB of padding modules added to the kernel image's kernel.tar")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "delay the proxy adds to each registry request")
 	flag.StringVar(&o.lkbuild, "lkbuild", "bin/lkbuild", "lkbuild binary (make build)")
-	flag.StringVar(&o.helper, "helper-image", os.Getenv("LKBUILD_FRONTEND"), "image providing lkbuild's mkimage helper (default $LKBUILD_FRONTEND)")
+	// As lkbuild build: the environment, else .lkbuild/env of the working
+	// directory or the nearest parent that has one.
+	wd, _ := os.Getwd()
+	envName, env := envfile.FindFile(wd)
+	getenv := func(k string) string { return firstNonEmpty(os.Getenv(k), env[k]) }
+	flag.StringVar(&o.helper, "helper-image", getenv("LKBUILD_FRONTEND"), "image providing lkbuild's mkimage helper (default $LKBUILD_FRONTEND, else from .lkbuild/env)")
 	flag.StringVar(&o.linuxkit, "linuxkit", os.Getenv("LINUXKIT"), "linuxkit binary: also run every scenario with it (default $LINUXKIT)")
-	flag.StringVar(&o.registry, "registry", firstNonEmpty(os.Getenv("LKBUILD_REGISTRY"), "127.0.0.1:5000"), "plain-HTTP registry the stand-ins are pushed to (default $LKBUILD_REGISTRY)")
-	flag.StringVar(&o.buildkitdBin, "buildkitd", "", "buildkitd binary (default: buildkitd on PATH, which `source .lkbuild/env` sets)")
+	flag.StringVar(&o.registry, "registry", firstNonEmpty(getenv("LKBUILD_REGISTRY"), "127.0.0.1:5000"), "plain-HTTP registry the stand-ins are pushed to (default $LKBUILD_REGISTRY, else from .lkbuild/env)")
+	flag.StringVar(&o.buildkitdBin, "buildkitd", "", "buildkitd binary (default: buildkitd on PATH, else the one make env built beside .lkbuild/env)")
 	flag.StringVar(&o.service, "service", "rngd", "the service whose image the service scenario changes")
 	flag.StringVar(&scen, "scenarios", "cold,nochange,files,service,proxy", "scenarios to run, comma separated, in this order")
 	flag.StringVar(&o.tmp, "tmp", os.TempDir(), "directory for the bench's scratch directory (daemon state, caches, outputs)")
@@ -96,8 +103,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -n and -cold must be at least 1, the paddings at least 0")
 		os.Exit(2)
 	}
+	if o.buildkitdBin == "" {
+		if p, err := exec.LookPath("buildkitd"); err == nil {
+			o.buildkitdBin = p
+		} else if envName != "" {
+			o.buildkitdBin = filepath.Join(filepath.Dir(filepath.Dir(envName)), ".cache", "bin", "buildkitd")
+		}
+	}
 	if reason := o.check(); reason != "" {
-		fmt.Printf("bench e2e: skipped: %s (needs the environment of make env and make images, `source .lkbuild/env`, root, and bin/lkbuild; see hack/README.md)\n", reason)
+		fmt.Printf("bench e2e: skipped: %s (needs root, bin/lkbuild and the environment of make env and make images; see hack/README.md)\n", reason)
 		return
 	}
 	if o.linuxkit != "" {
@@ -143,12 +157,8 @@ func (o *options) check() string {
 			return fmt.Sprintf("helper image %s is not in the registry (make images)", o.helper)
 		}
 	}
-	if o.buildkitdBin == "" {
-		p, err := exec.LookPath("buildkitd")
-		if err != nil {
-			return "no buildkitd on PATH"
-		}
-		o.buildkitdBin = p
+	if fi, err := os.Stat(o.buildkitdBin); o.buildkitdBin == "" || err != nil || fi.Mode()&0o111 == 0 {
+		return "no buildkitd on PATH or beside .lkbuild/env"
 	}
 	if _, err := os.Stat(o.lkbuild); err != nil {
 		return fmt.Sprintf("no lkbuild binary at %s (make build)", o.lkbuild)
@@ -212,6 +222,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
+	debug.FreeOSMemory() // the images were large; the bench's own memory is not measured
 	fmt.Fprintf(os.Stderr, "bench: %d padded stand-ins in %s (%s, %s per image, %s in kernel.tar) in %s\n",
 		n, o.registry+"/"+set.prefix(), padVersion, sizeName(o.pad.Image), sizeName(o.pad.Kernel), time.Since(start).Round(100*time.Millisecond))
 
@@ -307,8 +318,8 @@ func run(ctx context.Context, o options) (err error) {
 					proxyRequests[t.Name()] = proxy.Requests() - before
 				}
 				r.Runs[t.Name()] = append(r.Runs[t.Name()], res)
-				fmt.Fprintf(os.Stderr, "bench: %-8s %s %d/%d: %s, peak %s, mkimage %s, initrd %.0f MB\n", t.Name(), r.Scenario, k, runs,
-					secs(res.Wall), mib(res.PeakRSS), mib(res.Mkimage), float64(res.Initrd)/1e6)
+				fmt.Fprintf(os.Stderr, "bench: %-8s %s %d/%d: %s, peak %s, mkimage %s, buildkitd %s, initrd %.0f MB\n", t.Name(), r.Scenario, k, runs,
+					secs(res.Wall), mib(res.PeakRSS), mib(res.Mkimage), mib(res.Daemon), float64(res.Initrd)/1e6)
 			}
 			if sc == scProxy {
 				warm[t.Name()] = false // its cache holds the proxy's names now
@@ -324,13 +335,16 @@ func run(ctx context.Context, o options) (err error) {
 	writeTable(os.Stdout, rows, o.linuxkit != "")
 	fmt.Println()
 	for _, t := range tools {
-		var size int64
+		var size, daemon int64 = 0, -1
 		for _, r := range rows {
 			for _, res := range r.Runs[t.Name()] {
-				size = res.Initrd
+				size, daemon = res.Initrd, max(daemon, res.Daemon)
 			}
 		}
 		fmt.Printf("%s: initrd %.0f MB", t.Name(), float64(size)/1e6)
+		if daemon >= 0 {
+			fmt.Printf(", its buildkitd's peak memory %s", mib(daemon))
+		}
 		if n, ok := proxyRequests[t.Name()]; ok {
 			fmt.Printf(", %d registry requests through the proxy in its last cold run", n)
 		}

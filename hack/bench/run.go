@@ -24,7 +24,10 @@ type result struct {
 	// Mkimage is the peak resident memory of lkbuild's mkimage helper
 	// processes (bytes), -1 when none was seen.
 	Mkimage int64
-	Initrd  int64 // bytes
+	// Daemon is the peak resident memory of lkbuild's buildkitd since it
+	// started (bytes; the cold run's daemon starts empty), -1 for linuxkit.
+	Daemon int64
+	Initrd int64 // bytes
 }
 
 // job is one build: the YAML, its context and the output directory.
@@ -82,6 +85,7 @@ func (t *lkbuildTool) Build(ctx context.Context, j job) (result, error) {
 	w := watchMkimage(t.d.pid(), 50*time.Millisecond)
 	r, err := measure(cmd, j)
 	r.Mkimage = w()
+	r.Daemon = vmHWM(t.d.pid())
 	return r, err
 }
 
@@ -109,7 +113,7 @@ func (t *linuxkitTool) Build(ctx context.Context, j job) (result, error) {
 	cmd.Dir = j.Context
 	cmd.Env = append(os.Environ(), "HOME="+t.home, "DOCKER_HOST=unix:///nonexistent")
 	r, err := measure(cmd, j)
-	r.Mkimage = -1
+	r.Mkimage, r.Daemon = -1, -1
 	return r, err
 }
 
