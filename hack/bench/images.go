@@ -3,11 +3,14 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/lkbuild/lkbuild/hack/parity"
@@ -252,4 +255,108 @@ func rebuild(img *parity.Image, ref string, edit func([][]byte) ([][]byte, error
 	var err error
 	out.Index, err = json.Marshal(index)
 	return out, err
+}
+
+var errNoKernel = errors.New("linuxkit.yml names no kernel image")
+
+// imageSet is the padded stand-ins of linuxkit.yml: every image it names,
+// under <registry>/bench/<padding key>/ with the repository path parity's
+// rewrite gives (library/ for Docker Hub's official images).
+type imageSet struct {
+	registry string
+	pad      padding
+	uses     []parity.ImageUse // parity's names and roles
+	yamlSrc  []byte
+}
+
+func newImageSet(work, registry string, pad padding) (*imageSet, error) {
+	dir := filepath.Join(work, "src")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "linuxkit.yml"), linuxkitYML, 0o644); err != nil {
+		return nil, err
+	}
+	uses, err := parity.Images([]parity.Input{parity.NewInput(dir, "linuxkit.yml")})
+	if err != nil {
+		return nil, err
+	}
+	kernel := false
+	for _, u := range uses {
+		kernel = kernel || u.Roles[parity.RoleKernel]
+	}
+	if !kernel {
+		return nil, errNoKernel
+	}
+	return &imageSet{registry: registry, pad: pad, uses: uses, yamlSrc: linuxkitYML}, nil
+}
+
+// prefix is the namespace of the set's images in a registry.
+func (s *imageSet) prefix() string { return "bench/" + s.pad.key() + "/" }
+
+// name returns the name under host of the image parity calls ref; variant
+// k > 0 gets the tag <tag>-v<k>.
+func (s *imageSet) name(host, ref string, k int) string {
+	n := host + "/" + s.prefix() + strings.TrimPrefix(ref, parity.Namespace)
+	if k > 0 {
+		if i := strings.LastIndex(n, ":"); i > strings.LastIndex(n, "/") {
+			n += fmt.Sprintf("-v%d", k)
+		} else {
+			n += fmt.Sprintf(":latest-v%d", k)
+		}
+	}
+	return n
+}
+
+// push pushes every padded stand-in and variants 1..variants of the image
+// the YAML names as svcRef; it returns how many images that is. Pushing
+// what the registry already has changes nothing (see parity.Push).
+func (s *imageSet) push(ctx context.Context, svcRef string, variants int) (int, error) {
+	svc := parity.Rewrite(svcRef)
+	n := 0
+	for _, u := range s.uses {
+		base, err := parity.StandIn(u.Ref, u.Roles)
+		if err != nil {
+			return n, err
+		}
+		ks := []int{0}
+		if u.Ref == svc {
+			for k := 1; k <= variants; k++ {
+				ks = append(ks, k)
+			}
+		}
+		for _, k := range ks {
+			name := s.name(s.registry, u.Ref, k)
+			img, err := padImage(base, name, u.Roles[parity.RoleKernel], s.pad, strings.TrimPrefix(name, s.registry+"/"))
+			if err != nil {
+				return n, err
+			}
+			if err := parity.Push(ctx, img); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// writeYAML writes linuxkit.yml with its images named under host and the
+// service image svcRef as variant k (0: the original), plus the bench's
+// files entry.
+func (s *imageSet) writeYAML(file, host, svcRef string, k int) error {
+	out, err := rewriteYAML(s.yamlSrc, func(ref string) (string, error) {
+		r := parity.Rewrite(ref)
+		if !strings.HasPrefix(r, parity.Namespace) {
+			return "", fmt.Errorf("image %q: not a name the bench can stand in for", ref)
+		}
+		v := 0
+		if ref == svcRef {
+			v = k
+		}
+		return s.name(host, r, v), nil
+	})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, out, 0o644)
 }

@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -21,12 +20,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/lkbuild/lkbuild/hack/parity"
 	"github.com/lkbuild/lkbuild/internal/envfile"
 	"gopkg.in/yaml.v3"
 )
@@ -53,6 +50,7 @@ type options struct {
 	runs, coldRuns   int
 	pad              padding
 	latency          time.Duration
+	timeout          time.Duration
 	lkbuild, helper  string
 	linuxkit         string
 	registry         string
@@ -74,6 +72,7 @@ func main() {
 	flag.Float64Var(&padMiB, "pad", 48, "MiB of executable-like padding in every image but the kernel")
 	flag.Float64Var(&kernelPadMiB, "kernel-pad", 192, "MiB of padding modules added to the kernel image's kernel.tar")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "delay the proxy adds to each registry request")
+	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up on a build that takes longer")
 	flag.StringVar(&o.lkbuild, "lkbuild", "bin/lkbuild", "lkbuild binary (make build)")
 	// As lkbuild build: the environment, else .lkbuild/env of the working
 	// directory or the nearest parent that has one.
@@ -198,177 +197,40 @@ func run(ctx context.Context, o options) (err error) {
 			err = rerr
 		}
 	}()
-
 	proxy, err := startProxy("http://"+o.registry, o.latency)
 	if err != nil {
 		return err
 	}
 	defer proxy.Close()
-
-	set, err := newImageSet(work, o.registry, o.pad)
-	if err != nil {
-		return err
-	}
-	svcRef, err := serviceImage(linuxkitYML, o.service)
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	variants := 0
-	if o.scenarios[scService] {
-		variants = o.runs
-	}
-	n, err := set.push(ctx, svcRef, variants)
-	if err != nil {
-		return err
-	}
-	debug.FreeOSMemory() // the images were large; the bench's own memory is not measured
-	fmt.Fprintf(os.Stderr, "bench: %d padded stand-ins in %s (%s, %s per image, %s in kernel.tar) in %s\n",
-		n, o.registry+"/"+set.prefix(), padVersion, sizeName(o.pad.Image), sizeName(o.pad.Kernel), time.Since(start).Round(100*time.Millisecond))
-
-	var tools []tool
-	lk := &lkbuildTool{bin: o.lkbuild, helper: o.helper, helperProxy: viaHost(o.helper, o.registry, proxy.Host),
-		buildkitd: o.buildkitdBin, config: daemonConfig(o.buildkitdBaseCfg, proxy.Host), dir: filepath.Join(work, "lkbuild")}
-	tools = append(tools, lk)
-	if o.linuxkit != "" {
-		tools = append(tools, &linuxkitTool{bin: o.linuxkit, cache: filepath.Join(work, "linuxkit", "cache"), home: filepath.Join(work, "linuxkit", "home")})
-	}
+	b := &bench{o: o, work: work, proxy: proxy, warm: map[string]bool{}, proxyRequests: map[string]int64{}}
 	defer func() {
-		for _, t := range tools {
+		for _, t := range b.tools {
 			t.Close()
 		}
 	}()
-
-	// Each tool has its own YAML directory and build context, so one's
-	// edits never touch the other's inputs.
-	type inputs struct{ yaml, proxy, context string }
-	in := map[string]inputs{}
-	for _, t := range tools {
-		dir := filepath.Join(work, t.Name())
-		i := inputs{yaml: filepath.Join(dir, "yaml", "linuxkit.yml"), proxy: filepath.Join(dir, "yaml", "linuxkit-proxy.yml"), context: filepath.Join(dir, "context")}
-		for _, d := range []string{filepath.Join(dir, "yaml"), i.context, filepath.Join(dir, "home"), filepath.Join(dir, "logs")} {
-			if err := os.MkdirAll(d, 0o755); err != nil {
+	if err := b.pushImages(ctx); err != nil {
+		return err
+	}
+	if err := b.setUpTools(); err != nil {
+		return err
+	}
+	var rows []row
+	for _, sc := range []string{scCold, scNone, scFiles, scService, scProxy} {
+		if o.scenarios[sc] {
+			r, err := b.scenario(ctx, sc)
+			if err != nil {
 				return err
 			}
+			rows = append(rows, r)
 		}
-		if err := set.writeYAML(i.yaml, o.registry, svcRef, 0); err != nil {
-			return err
-		}
-		if err := set.writeYAML(i.proxy, proxy.Host, svcRef, 0); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(i.context, stampSource), []byte("bench\n"), 0o644); err != nil {
-			return err
-		}
-		in[t.Name()] = i
 	}
-
-	var rows []row
-	warm := map[string]bool{}
-	proxyRequests := map[string]int64{}
-	for _, sc := range []string{scCold, scNone, scFiles, scService, scProxy} {
-		if !o.scenarios[sc] {
-			continue
-		}
-		r := row{Scenario: sc, Runs: map[string][]result{}}
-		if sc == scProxy {
-			r.Scenario = fmt.Sprintf("cold, registry +%s per request", o.latency)
-		}
-		for _, t := range tools {
-			i := in[t.Name()]
-			runs := o.runs
-			if sc == scCold || sc == scProxy {
-				runs = o.coldRuns
-			}
-			if sc != scCold && sc != scProxy && !warm[t.Name()] {
-				// A warm scenario first: build once, unmeasured.
-				if _, err := buildOnce(ctx, t, i.yaml, i.context, false, work, "warm-up", 0); err != nil {
-					return err
-				}
-				warm[t.Name()] = true
-			}
-			for k := 1; k <= runs; k++ {
-				yml, viaProxy := i.yaml, false
-				switch sc {
-				case scCold:
-					if err := t.Reset(ctx); err != nil {
-						return err
-					}
-				case scProxy:
-					if err := t.Reset(ctx); err != nil {
-						return err
-					}
-					yml, viaProxy = i.proxy, true
-				case scFiles:
-					if err := os.WriteFile(filepath.Join(i.context, stampSource), []byte(fmt.Sprintf("files run %d\n", k)), 0o644); err != nil {
-						return err
-					}
-				case scService:
-					yml = filepath.Join(filepath.Dir(i.yaml), fmt.Sprintf("linuxkit-service-v%d.yml", k))
-					if err := set.writeYAML(yml, o.registry, svcRef, k); err != nil {
-						return err
-					}
-				}
-				before := proxy.Requests()
-				res, err := buildOnce(ctx, t, yml, i.context, viaProxy, work, sc, k)
-				if err != nil {
-					return err
-				}
-				if viaProxy {
-					proxyRequests[t.Name()] = proxy.Requests() - before
-				}
-				r.Runs[t.Name()] = append(r.Runs[t.Name()], res)
-				fmt.Fprintf(os.Stderr, "bench: %-8s %s %d/%d: %s, peak %s, mkimage %s, buildkitd %s, initrd %.0f MB\n", t.Name(), r.Scenario, k, runs,
-					secs(res.Wall), mib(res.PeakRSS), mib(res.Mkimage), mib(res.Daemon), float64(res.Initrd)/1e6)
-			}
-			if sc == scProxy {
-				warm[t.Name()] = false // its cache holds the proxy's names now
-			} else {
-				warm[t.Name()] = true
-			}
-		}
-		rows = append(rows, r)
-	}
-
-	fmt.Printf("\nkernel+initrd of LinuxKit's linuxkit.yml, padded stand-ins (%s per image, %s in kernel.tar), medians; peak memory is the highest over the runs\n\n",
-		sizeName(o.pad.Image), sizeName(o.pad.Kernel))
-	writeTable(os.Stdout, rows, o.linuxkit != "")
-	fmt.Println()
-	for _, t := range tools {
-		var size, daemon int64 = 0, -1
-		for _, r := range rows {
-			for _, res := range r.Runs[t.Name()] {
-				size, daemon = res.Initrd, max(daemon, res.Daemon)
-			}
-		}
-		fmt.Printf("%s: initrd %.0f MB", t.Name(), float64(size)/1e6)
-		if daemon >= 0 {
-			fmt.Printf(", its buildkitd's peak memory %s", mib(daemon))
-		}
-		if n, ok := proxyRequests[t.Name()]; ok {
-			fmt.Printf(", %d registry requests through the proxy in its last cold run", n)
-		}
-		fmt.Println()
-	}
-	fmt.Printf("lkbuild: %s, helper %s; runs: %d warm, %d cold\n", o.lkbuild, o.helper, o.runs, o.coldRuns)
-	if o.linuxkit != "" {
-		fmt.Printf("linuxkit: %s\n", o.linuxkit)
-	}
+	b.report(rows)
 	return nil
 }
 
-// buildOnce runs one build of the tool into a fresh output directory,
-// which it removes afterwards (the initrds are large).
-func buildOnce(ctx context.Context, t tool, yml, context string, viaProxy bool, work, scenario string, k int) (result, error) {
-	slug := strings.NewReplacer(" ", "-", ",", "", "'", "", "+", "").Replace(scenario)
-	out := filepath.Join(work, t.Name(), "out")
-	_ = os.RemoveAll(out)
-	res, err := t.Build(ctx, job{YAML: yml, Context: context, Out: out, Proxy: viaProxy,
-		Log: filepath.Join(work, t.Name(), "logs", fmt.Sprintf("%s-%d.log", slug, k))})
-	if err != nil {
-		return res, fmt.Errorf("%s, %s, run %d: %w", t.Name(), scenario, k, err)
-	}
-	return res, os.RemoveAll(out)
+// slug makes a scenario's name a file name.
+func slug(scenario string) string {
+	return strings.NewReplacer(" ", "-", ",", "", "'", "", "+", "").Replace(scenario)
 }
 
 // viaHost returns ref with its registry host from replaced by to (ref
@@ -406,108 +268,4 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
-}
-
-var errNoKernel = errors.New("linuxkit.yml names no kernel image")
-
-// imageSet is the padded stand-ins of linuxkit.yml: every image it names,
-// under <registry>/bench/<padding key>/ with the repository path parity's
-// rewrite gives (library/ for Docker Hub's official images).
-type imageSet struct {
-	registry string
-	pad      padding
-	uses     []parity.ImageUse // parity's names and roles
-	yamlSrc  []byte
-}
-
-func newImageSet(work, registry string, pad padding) (*imageSet, error) {
-	dir := filepath.Join(work, "src")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "linuxkit.yml"), linuxkitYML, 0o644); err != nil {
-		return nil, err
-	}
-	uses, err := parity.Images([]parity.Input{parity.NewInput(dir, "linuxkit.yml")})
-	if err != nil {
-		return nil, err
-	}
-	kernel := false
-	for _, u := range uses {
-		kernel = kernel || u.Roles[parity.RoleKernel]
-	}
-	if !kernel {
-		return nil, errNoKernel
-	}
-	return &imageSet{registry: registry, pad: pad, uses: uses, yamlSrc: linuxkitYML}, nil
-}
-
-// prefix is the namespace of the set's images in a registry.
-func (s *imageSet) prefix() string { return "bench/" + s.pad.key() + "/" }
-
-// name returns the name under host of the image parity calls ref; variant
-// k > 0 gets the tag <tag>-v<k>.
-func (s *imageSet) name(host, ref string, k int) string {
-	n := host + "/" + s.prefix() + strings.TrimPrefix(ref, parity.Namespace)
-	if k > 0 {
-		if i := strings.LastIndex(n, ":"); i > strings.LastIndex(n, "/") {
-			n += fmt.Sprintf("-v%d", k)
-		} else {
-			n += fmt.Sprintf(":latest-v%d", k)
-		}
-	}
-	return n
-}
-
-// push pushes every padded stand-in and variants 1..variants of the image
-// the YAML names as svcRef; it returns how many images that is. Pushing
-// what the registry already has changes nothing (see parity.Push).
-func (s *imageSet) push(ctx context.Context, svcRef string, variants int) (int, error) {
-	svc := parity.Rewrite(svcRef)
-	n := 0
-	for _, u := range s.uses {
-		base, err := parity.StandIn(u.Ref, u.Roles)
-		if err != nil {
-			return n, err
-		}
-		ks := []int{0}
-		if u.Ref == svc {
-			for k := 1; k <= variants; k++ {
-				ks = append(ks, k)
-			}
-		}
-		for _, k := range ks {
-			name := s.name(s.registry, u.Ref, k)
-			img, err := padImage(base, name, u.Roles[parity.RoleKernel], s.pad, strings.TrimPrefix(name, s.registry+"/"))
-			if err != nil {
-				return n, err
-			}
-			if err := parity.Push(ctx, img); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
-}
-
-// writeYAML writes linuxkit.yml with its images named under host and the
-// service image svcRef as variant k (0: the original), plus the bench's
-// files entry.
-func (s *imageSet) writeYAML(file, host, svcRef string, k int) error {
-	out, err := rewriteYAML(s.yamlSrc, func(ref string) (string, error) {
-		r := parity.Rewrite(ref)
-		if !strings.HasPrefix(r, parity.Namespace) {
-			return "", fmt.Errorf("image %q: not a name the bench can stand in for", ref)
-		}
-		v := 0
-		if ref == svcRef {
-			v = k
-		}
-		return s.name(host, r, v), nil
-	})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(file, out, 0o644)
 }
