@@ -341,12 +341,16 @@ func TestTable(t *testing.T) {
 	if m := median(rs(4, 1, 2, 3)); m != 2500*time.Millisecond {
 		t.Errorf("median of 4 = %s", m)
 	}
-	rows := []row{{Scenario: "cold", Runs: map[string][]result{"lkbuild": rs(2), "linuxkit": rs(8)}}}
+	rows := []row{
+		{Scenario: "cold", Runs: map[string][]result{"lkbuild": rs(2), "linuxkit": rs(8)}},
+		{Scenario: "no change", Runs: map[string][]result{"lkbuild": rs(1, 3, 2), "linuxkit": rs(8, 8, 9)}},
+	}
 	var b strings.Builder
 	writeTable(&b, rows, true)
 	want := "| scenario | runs | lkbuild | lkbuild client peak | mkimage peak | linuxkit | linuxkit peak | lkbuild/linuxkit |\n" +
 		"|---|---|---|---|---|---|---|---|\n" +
-		"| cold | 1 | 2.00 s | 2 MiB | - | 8.00 s | 8 MiB | 0.25 |\n"
+		"| cold | 1 | 2.00 s | 2 MiB | - | 8.00 s | 8 MiB | 0.25 |\n" +
+		"| no change | 3 | 2.00 s (1.00-3.00) | 3 MiB | - | 8.00 s (8.00-9.00) | 9 MiB | 0.25 |\n"
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
 	}

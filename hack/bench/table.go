@@ -43,6 +43,19 @@ func peak(rs []result, field func(result) int64) int64 {
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
+// timeCell is the median of the runs and, with several, their range.
+func timeCell(rs []result) string {
+	s := secs(median(rs))
+	if len(rs) > 1 {
+		lo, hi := rs[0].Wall, rs[0].Wall
+		for _, r := range rs {
+			lo, hi = min(lo, r.Wall), max(hi, r.Wall)
+		}
+		s += fmt.Sprintf(" (%.2f-%.2f)", lo.Seconds(), hi.Seconds())
+	}
+	return s
+}
+
 func mib(n int64) string {
 	if n < 0 {
 		return "-"
@@ -51,7 +64,7 @@ func mib(n int64) string {
 }
 
 // writeTable prints the rows as a Markdown table: per scenario the number
-// of runs, the median time of each tool, the peak memory of lkbuild's
+// of runs, the median time of each tool (with the range of several runs), the peak memory of lkbuild's
 // client and mkimage and of linuxkit (highest over the runs), and with
 // both tools the ratio of the medians lkbuild/linuxkit.
 func writeTable(w io.Writer, rows []row, withLinuxKit bool) {
@@ -62,7 +75,7 @@ func writeTable(w io.Writer, rows []row, withLinuxKit bool) {
 	lines := [][]string{head}
 	for _, r := range rows {
 		lk := r.Runs["lkbuild"]
-		line := []string{r.Scenario, fmt.Sprint(len(lk)), secs(median(lk)),
+		line := []string{r.Scenario, fmt.Sprint(len(lk)), timeCell(lk),
 			mib(peak(lk, func(r result) int64 { return r.PeakRSS })), mib(peak(lk, func(r result) int64 { return r.Mkimage }))}
 		if withLinuxKit {
 			lx := r.Runs["linuxkit"]
@@ -70,7 +83,7 @@ func writeTable(w io.Writer, rows []row, withLinuxKit bool) {
 			if m := median(lx); m > 0 && len(lk) > 0 {
 				ratio = fmt.Sprintf("%.2f", median(lk).Seconds()/m.Seconds())
 			}
-			line = append(line, secs(median(lx)), mib(peak(lx, func(r result) int64 { return r.PeakRSS })), ratio)
+			line = append(line, timeCell(lx), mib(peak(lx, func(r result) int64 { return r.PeakRSS })), ratio)
 		}
 		lines = append(lines, line)
 	}
