@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +389,36 @@ func TestWatchMkimage(t *testing.T) {
 	}
 	if w := watchMkimage(os.Getpid(), 20*time.Millisecond); w() != -1 {
 		t.Error("no mkimage running, but a peak was reported")
+	}
+}
+
+// A child's peak memory is its own, not the bench's: the bench's images
+// make its own peak large, and the kernel's ru_maxrss of a child started
+// with vfork starts from the parent's peak.
+func TestRunPeakIsTheChilds(t *testing.T) {
+	big := make([]byte, 256<<20)
+	for i := 0; i < len(big); i += 4096 {
+		big[i] = 1
+	}
+	if hwm := vmHWM(os.Getpid()); hwm < 256<<20 {
+		t.Fatalf("the test's own peak is %d MiB, want at least 256", hwm>>20)
+	}
+	big = nil
+	debug.FreeOSMemory()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run", "^$")
+	cmd.Env = append(os.Environ(), "BENCH_FAKE_MKIMAGE=48")
+	r, err := runPeak(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeakRSS < 48<<20 || r.PeakRSS > 160<<20 {
+		t.Errorf("child peak %d MiB, want 48..160 (the child touched 48 MiB; the test process had 256)", r.PeakRSS>>20)
+	}
+	if r.Wall < 400*time.Millisecond {
+		t.Errorf("wall time %s, want at least the child's 400ms", r.Wall)
 	}
 }

@@ -112,33 +112,23 @@ func (t *linuxkitTool) Build(ctx context.Context, j job) (result, error) {
 	// files[].source is relative to the working directory; no docker.
 	cmd.Dir = j.Context
 	cmd.Env = append(os.Environ(), "HOME="+t.home, "DOCKER_HOST=unix:///nonexistent")
-	r, err := measure(cmd, j)
-	r.Mkimage, r.Daemon = -1, -1
-	return r, err
+	return measure(cmd, j)
 }
 
-// measure runs cmd with its output in j.Log and returns its wall time, its
-// peak resident memory (from the kernel's accounting at exit) and the
-// size of the initrd it wrote.
+// measure runs cmd with its output in j.Log (creating j.Out first) and
+// returns its wall time and peak resident memory, then the size of the
+// initrd it wrote.
 func measure(cmd *exec.Cmd, j job) (result, error) {
-	var r result
 	if err := os.MkdirAll(j.Out, 0o755); err != nil {
-		return r, err
+		return result{}, err
 	}
 	logf, err := os.Create(j.Log)
 	if err != nil {
-		return r, err
+		return result{}, err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	start := time.Now()
-	err = cmd.Run()
-	r.Wall = time.Since(start)
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.PeakRSS = ru.Maxrss << 10 // KiB on Linux
-		}
-	}
+	r, err := runPeak(cmd)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(j.Log, 15))
 	}
@@ -148,6 +138,44 @@ func measure(cmd *exec.Cmd, j job) (result, error) {
 	}
 	r.Initrd = fi.Size()
 	return r, nil
+}
+
+// runPeak runs cmd and returns its wall time and peak resident memory.
+//
+// The kernel's figure at exit (rusage ru_maxrss) also counts the address
+// space the process was started from: Go starts a child with vfork, and
+// exec records the parent's peak (VmHWM) as the child's starting maximum,
+// so every child would show the bench's own peak (the images it made).
+// runPeak therefore first resets the bench's peak to its current size
+// (writing 5 to /proc/self/clear_refs): ru_maxrss above that floor is the
+// child's own. When the reset fails, or the child stays at or below the
+// floor, it uses the child's VmHWM sampled every 20 ms instead (a peak in
+// the last 20 ms of its life is missed).
+func runPeak(cmd *exec.Cmd) (result, error) {
+	r := result{Mkimage: -1, Daemon: -1}
+	floor := resetPeak()
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	pid := cmd.Process.Pid
+	sampled := samplePeak(func() []int { return []int{pid} }, 20*time.Millisecond)
+	err := cmd.Wait()
+	r.Wall = time.Since(start)
+	r.PeakRSS = sampled()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && floor >= 0 && ru.Maxrss<<10 > floor {
+		r.PeakRSS = ru.Maxrss << 10 // KiB on Linux
+	}
+	return r, err
+}
+
+// resetPeak resets this process's peak resident memory (VmHWM) to its
+// current resident memory and returns that, or -1 when it cannot.
+func resetPeak() int64 {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return -1
+	}
+	return vmHWM(os.Getpid())
 }
 
 // tail returns the last n lines of a file.
@@ -164,10 +192,24 @@ func tail(name string, n int) string {
 // of each `lkbuild mkimage` process below the process root (the bench's
 // buildkitd: BuildKit runs the helper through runc, so it is a descendant)
 // until the returned function is called, which returns the highest value
-// seen in bytes, or -1 when no such process was seen. VmHWM only grows, so
-// a sample taken after the peak sees it; a process that lives less than an
-// interval may be missed.
+// seen in bytes, or -1 when no such process was seen.
 func watchMkimage(root int, interval time.Duration) func() int64 {
+	return samplePeak(func() []int {
+		var out []int
+		for _, pid := range descendants(root) {
+			if isMkimage(pid) {
+				out = append(out, pid)
+			}
+		}
+		return out
+	}, interval)
+}
+
+// samplePeak samples, every interval, the VmHWM of the processes pids
+// lists until the returned function is called, which returns the highest
+// value seen in bytes (-1 if none). VmHWM only grows, so a sample taken
+// after the peak sees it; the last interval of a process's life is missed.
+func samplePeak(pids func() []int, interval time.Duration) func() int64 {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	peak := int64(-1)
@@ -177,12 +219,8 @@ func watchMkimage(root int, interval time.Duration) func() int64 {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			for _, pid := range descendants(root) {
-				if isMkimage(pid) {
-					if hwm := vmHWM(pid); hwm > peak {
-						peak = hwm
-					}
-				}
+			for _, pid := range pids() {
+				peak = max(peak, vmHWM(pid))
 			}
 			select {
 			case <-stop:
