@@ -46,6 +46,7 @@ const (
 
 var scenarioKeys = map[string]string{"cold": scCold, "nochange": scNone, "files": scFiles, "service": scService, "proxy": scProxy}
 
+// options are the bench's flags and what check found.
 type options struct {
 	runs, coldRuns   int
 	pad              padding
@@ -59,8 +60,7 @@ type options struct {
 	scenarios        map[string]bool
 	tmp              string
 	keep             bool
-	root             string // repository root
-	buildkitdBaseCfg string
+	buildkitdBaseCfg string // hack/buildkitd.toml of the repository
 }
 
 func main() {
@@ -170,7 +170,7 @@ func (o *options) check() string {
 	wd, _ := os.Getwd()
 	for d := wd; ; d = filepath.Dir(d) {
 		if dt, err := os.ReadFile(filepath.Join(d, "hack", "buildkitd.toml")); err == nil {
-			o.root, o.buildkitdBaseCfg = d, string(dt)
+			o.buildkitdBaseCfg = string(dt)
 			break
 		}
 		if d == filepath.Dir(d) {
