@@ -5,14 +5,16 @@
 #   make env        install/start the local registry, buildkitd and the buildx builder (idempotent)
 #   make env-stop   stop exactly what `make env` started
 #   make images     build and push the frontend image and the offline stand-in images
-#   make bench      throughput and peak heap of the artifact writers (no daemon needed)
+#   make bench      throughput and peak heap of the artifact writers (no daemon needed), then bench-e2e
+#   make bench-e2e  kernel+initrd of LinuxKit's linuxkit.yml end to end in five scenarios (LINUXKIT=<linuxkit>
+#                   compares with linuxkit build; BENCHFLAGS='-n 5' etc.; skipped without the environment)
 #   make fuzz       fuzz the YAML loader (spec.FuzzLoad) for FUZZTIME (default 2m)
 
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/lkbuild
 
-.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean bench fuzz
+.PHONY: all build test test-unit test-integration env env-stop images demo boot lint fmt vet clean bench bench-e2e fuzz
 
 all: build
 
@@ -52,6 +54,14 @@ test: lint test-unit test-integration
 # Benchmarks print numbers and ratios; they assert nothing about speed.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./exporter/...
+	$(MAKE) bench-e2e
+
+# The end-to-end benchmark (hack/bench, see hack/README.md) needs the
+# environment of `make env` and `make images`; without it, it says so and
+# exits 0. It starts a buildkitd of its own (the shared one is left alone).
+BENCHFLAGS ?=
+bench-e2e: build
+	$(GO) run ./hack/bench $(BENCHFLAGS)
 
 # The seed corpus (the hostile inputs and LinuxKit's configs) also runs as a
 # plain test in test-unit. An input that fails is saved under
