@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lkbuild/lkbuild/exporter/initrd"
 )
 
 // Options describe one run.
@@ -33,6 +32,10 @@ type Options struct {
 	// BootFiles is the directory of bootloader files, one subdirectory per
 	// architecture; default DefaultBootFiles.
 	BootFiles string
+	// InitrdSegments, when set, are the files whose concatenation is the
+	// initrd (without microcode), in order, for the formats that embed
+	// one (EmbedsInitrd): the tree at Input is then only read for boot/.
+	InitrdSegments []string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer
@@ -85,6 +88,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.Name == "" {
 		return errors.New("no output name")
+	}
+	if err := checkSegments(o); err != nil {
+		return err
 	}
 	if _, err := os.Stat(o.Input); err != nil {
 		return fmt.Errorf("input tree: %w", err)
@@ -166,10 +172,7 @@ func writeKernelInitrd(ctx context.Context, o Options) error {
 		if err := o.appendBoot(w, UCodeFile); err != nil {
 			return err
 		}
-		if err := initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
-			return fmt.Errorf("initrd: %w", err)
-		}
-		return nil
+		return o.writeInitrd(w)
 	})
 	if err != nil {
 		return err
@@ -197,8 +200,8 @@ func writeTarKernelInitrd(ctx context.Context, o Options) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := initrd.Write(ctxFile{ctx, tmp}, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
-		return fmt.Errorf("initrd: %w", err)
+	if err := o.writeInitrd(ctxFile{ctx, tmp}); err != nil {
+		return err
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
