@@ -86,6 +86,11 @@ type builder struct {
 	// ociVolumes holds, per oci-format volume, its image for each of the
 	// volume's platforms.
 	ociVolumes map[string][]*resolvedImage
+	// segments splits the root filesystem for a segmented initrd (set by
+	// rootfs); segWarned is set once the warning saying why it cannot be
+	// segmented is given.
+	segments  *segmentPlan
+	segWarned bool
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -310,7 +315,17 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 		}
 		st = b.merge(states)
 	}
-	if st, err = b.withAPKDatabase(ctx, st, inits); err != nil {
+	if b.segments, err = b.planSegments(ctx, rc, layers, inits); err != nil {
+		return llb.State{}, err
+	}
+	return b.finishRootfs(ctx, st, inits)
+}
+
+// finishRootfs puts the joined apk database, the files and the time of
+// "/" on the merged layers st.
+func (b *builder) finishRootfs(ctx context.Context, st llb.State, inits []*rootLayer) (llb.State, error) {
+	st, err := b.withAPKDatabase(ctx, st, inits)
+	if err != nil {
 		return llb.State{}, err
 	}
 	// Files go on top of the merged tree rather than into a layer of their
@@ -439,13 +454,20 @@ func (b *builder) mkimage(t Target, rootfs llb.State) llb.State {
 	if b.opt.Epoch != nil {
 		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
 	}
+	in := rootfs
+	var mounts []llb.RunOption
+	if mkimage.EmbedsInitrd(t.Name) {
+		if base, segArgs, segMounts, ok := b.segmented(); ok {
+			in, args, mounts = base, append(args, segArgs...), segMounts
+		}
+	}
 	helper := *b.opt.Helper
-	run := helper.Run(
+	run := helper.Run(append(mounts,
 		llb.Args(args),
 		llb.Network(llb.NetModeNone),
-		llb.AddMount("/in", rootfs, llb.Readonly),
+		llb.AddMount("/in", in, llb.Readonly),
 		llb.WithCustomNamef("[%s] lkbuild mkimage", t.Name),
-	)
+	)...)
 	return run.AddMount("/out", llb.Scratch())
 }
 

@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 )
 
 // Options describe one run.

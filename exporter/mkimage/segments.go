@@ -24,6 +24,11 @@ const (
 	// BaseSegmentFormat writes the gzip cpio of a tree without boot/,
 	// with its "." entry, refusing a tree that holds containers/.
 	BaseSegmentFormat = "initrd-base-segment"
+	// ExtraSegmentFormat writes the gzip cpio of a tree without "." and
+	// without containers/: a segment after the base, for root files
+	// generated from every image (which would make the base depend on
+	// every image).
+	ExtraSegmentFormat = "initrd-extra-segment"
 	// SegmentFile is the file both write in the output directory.
 	SegmentFile = "initrd-segment.gz"
 	// ContainersDir is where bundles and volumes are, the only top-level
@@ -32,8 +37,9 @@ const (
 )
 
 func init() {
-	Formats[SegmentFormat] = writeSegment(false)
-	Formats[BaseSegmentFormat] = writeSegment(true)
+	Formats[SegmentFormat] = writeSegment(bundleSegment)
+	Formats[BaseSegmentFormat] = writeSegment(baseSegment)
+	Formats[ExtraSegmentFormat] = writeSegment(extraSegment)
 }
 
 // initrdFormats are the formats whose artifacts embed the initrd and read
@@ -49,11 +55,22 @@ var initrdFormats = map[string]bool{
 // the base of the root filesystem and the initrd's segments.
 func EmbedsInitrd(format string) bool { return initrdFormats[format] }
 
-// writeSegment writes SegmentFile: with base, the tree's "." entry and
-// everything but boot/, and the tree must not hold containers/; without,
-// everything but "." and the tree must hold nothing but containers/. Both
-// rules keep the segments' paths apart, as the concatenation needs.
-func writeSegment(base bool) Writer {
+type segmentKind int
+
+const (
+	bundleSegment segmentKind = iota
+	baseSegment
+	extraSegment
+)
+
+// writeSegment writes SegmentFile: for the base, the tree's "." entry and
+// everything but boot/, and the tree must not hold containers/; for a
+// bundle, everything but "." and the tree must hold nothing but
+// containers/; for an extra segment, everything but "." and boot/, and no
+// containers/. The rules keep the segments' paths apart, as the
+// concatenation needs.
+func writeSegment(kind segmentKind) Writer {
+	base := kind == baseSegment
 	return func(ctx context.Context, o Options) error {
 		ents, err := os.ReadDir(o.Input)
 		if err != nil {
@@ -61,9 +78,9 @@ func writeSegment(base bool) Writer {
 		}
 		for _, e := range ents {
 			switch {
-			case base && e.Name() == ContainersDir:
+			case kind != bundleSegment && e.Name() == ContainersDir:
 				return fmt.Errorf("the base of the root filesystem holds /%s, which the bundles' segments write: it cannot be a segment of its own", ContainersDir)
-			case !base && (e.Name() != ContainersDir || !e.IsDir()):
+			case kind == bundleSegment && (e.Name() != ContainersDir || !e.IsDir()):
 				return fmt.Errorf("a bundle's segment holds /%s: only /%s/ can be in one", e.Name(), ContainersDir)
 			}
 		}

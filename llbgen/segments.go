@@ -1,0 +1,193 @@
+package llbgen
+
+import (
+	"context"
+	"fmt"
+	"path"
+
+	"github.com/lkbuild/lkbuild/exporter/mkimage"
+	"github.com/lkbuild/lkbuild/spec"
+	"github.com/moby/buildkit/client/llb"
+)
+
+// segmentPlan splits the root filesystem for a segmented initrd (see
+// docs/formats.md): the initrd of the formats that embed one is the
+// concatenation of one gzip cpio segment per bundle and volume, written by
+// its own mkimage step over that layer alone, then a segment of the base
+// (kernel, init images, apk database, files, the time of "/"), then the
+// extra segments. BuildKit caches every segment by its content, so a
+// change to one service rewrites that service's segment and the
+// concatenation; and a bundle's segment is written as soon as its image
+// is extracted.
+//
+// The kernel unpacks the segments in order, a later entry replacing an
+// earlier one of the same path (internal/initramfs models its rules). The
+// concatenation equals the merged tree when the segments' paths are
+// disjoint apart from the directories they share, and those come out
+// alike: bundles and volumes hold only their own containers/<section>/<name>
+// and its parents, which every one of them writes the same way and in the
+// merge's order; the base holds no containers/ (checked here and by the
+// base segment's writer) and is the only segment with a "." entry, the
+// root's mode, owner and time, which it takes from the same "/" time step
+// as the merged tree.
+type segmentPlan struct {
+	// base is the root filesystem without bundles and volumes.
+	base llb.State
+	// layers are the bundles and volumes, in merge order.
+	layers []*rootLayer
+	// extra are states written as segments after the base, each with
+	// mkimage.ExtraSegmentFormat (no "." entry, no containers/): the place
+	// for generated root files that depend on every image, such as an
+	// SBOM, so that they do not make the base depend on every image.
+	extra []llb.State
+	// why, when set, is why the initrd cannot be segmented: it is then
+	// written whole from the merged tree.
+	why     string
+	whyPos  spec.Pos
+	whyFrom string
+	// outs are the segments' mkimage outputs, once made.
+	outs []llb.State
+}
+
+// planSegments decides whether the initrd can be segmented and, if so,
+// builds the base. layers are the reconciled layers of the merge, base
+// layers (kernel, init) first; inits are the init layers.
+func (b *builder) planSegments(ctx context.Context, rc *reconciler, layers, inits []*rootLayer) (*segmentPlan, error) {
+	p := &segmentPlan{}
+	var base []llb.State
+	for _, l := range layers {
+		if l.static == "" {
+			base = append(base, b.relocated(l))
+		} else {
+			p.layers = append(p.layers, l)
+		}
+	}
+	why, pos, field, err := b.segmentBlocker(ctx, rc, layers, inits)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		p.why, p.whyPos, p.whyFrom = why, pos, field
+		return p, nil
+	}
+	st := llb.Scratch()
+	if len(base) > 0 {
+		st = b.merge(base)
+	}
+	st, err = b.finishRootfs(ctx, st, inits)
+	if err != nil {
+		return nil, err
+	}
+	p.base = st
+	return p, nil
+}
+
+// segmentBlocker returns why the layers cannot be split into segments
+// whose concatenation unpacks to the merged tree, with the YAML position
+// and field it comes from, or "" when they can.
+func (b *builder) segmentBlocker(ctx context.Context, rc *reconciler, layers, inits []*rootLayer) (string, spec.Pos, string, error) {
+	const cd = mkimage.ContainersDir
+	for _, l := range layers {
+		if l.static != "" {
+			// A bundle or volume moved through a symlink would write
+			// outside its own directory.
+			if len(l.moves) > 0 {
+				return fmt.Sprintf("%s is stored through a symlink of another layer", l.what), l.pos, "", nil
+			}
+			if !under(l.static, cd) {
+				return fmt.Sprintf("%s is outside /%s", l.what, cd), l.pos, "", nil
+			}
+			continue
+		}
+		if _, ok, err := rc.own(ctx, l, cd); err != nil {
+			return "", spec.Pos{}, "", err
+		} else if ok {
+			return fmt.Sprintf("%s has /%s, where the bundles are", l.what, cd), l.pos, "", nil
+		}
+		for _, m := range l.moves {
+			if under(m.to, cd) {
+				return fmt.Sprintf("%s is stored through a symlink into /%s", l.what, m.to), l.pos, "", nil
+			}
+		}
+	}
+	// Files go last: one at or under containers/ (or written there
+	// through a symlink) changes a bundle's contents or its directories.
+	for i, f := range b.cfg.Files {
+		p := path.Clean("/" + f.Path)[1:]
+		field := fmt.Sprintf("files[%d].path", i)
+		if under(p, cd) && p != "" {
+			return fmt.Sprintf("files entry /%s is in /%s, where the bundles are", p, cd), f.Pos, field, nil
+		}
+		if real, _, err := rc.resolve(ctx, p); err == nil && under(real, cd) && real != "" {
+			return fmt.Sprintf("files entry /%s leads to /%s, where the bundles are", p, real), f.Pos, field, nil
+		}
+		// An entry written over a symlink of the layers may be written
+		// through it, wherever it points (a symlinks entry replaces it).
+		if f.Symlink == "" && p != "" {
+			ents, err := rc.gather(ctx, dirOf(p))
+			if err == nil {
+				if occs := ents[path.Base(p)]; len(occs) > 0 {
+					if w := winner(occs); w.e.isSymlink() {
+						return fmt.Sprintf("files entry /%s is a symlink to %s in %s, which it may be written through", p, w.e.link, w.layer.what), f.Pos, field, nil
+					}
+				}
+			}
+		}
+	}
+	if len(inits) > 1 {
+		if real, _, err := rc.resolve(ctx, path.Dir(apkDatabase)); err == nil && under(real, cd) && real != "" {
+			return fmt.Sprintf("the joined apk database would be written in /%s", real), spec.Pos{}, "", nil
+		}
+	}
+	return "", spec.Pos{}, "", nil
+}
+
+// segmentRun returns the output of `lkbuild mkimage --format format` over
+// st alone.
+func (b *builder) segmentRun(st llb.State, format, name string) llb.State {
+	args := []string{"/lkbuild", "mkimage", "--format", format, "--name", "segment", "--input", "/in", "--output", "/out"}
+	if b.opt.Epoch != nil {
+		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
+	}
+	run := b.opt.Helper.Run(
+		llb.Args(args),
+		llb.Network(llb.NetModeNone),
+		llb.AddMount("/in", st, llb.Readonly),
+		llb.WithCustomName(name),
+	)
+	return run.AddMount("/out", llb.Scratch())
+}
+
+// segmented returns, for a target that embeds the initrd, the input tree
+// of its mkimage run (the base, for boot/), the arguments naming the
+// segments in order and the mounts that hold them. ok is false when the
+// initrd cannot be segmented (a warning says why, once).
+func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOption, ok bool) {
+	p := b.segments
+	if p == nil {
+		return llb.State{}, nil, nil, false
+	}
+	if p.why != "" {
+		if !b.segWarned && b.opt.Warn != nil {
+			b.segWarned = true
+			b.opt.Warn(Warning{Pos: p.whyPos, Field: p.whyFrom,
+				Msg: "the initrd is written whole, not in cached segments (docs/formats.md): " + p.why})
+		}
+		return llb.State{}, nil, nil, false
+	}
+	if p.outs == nil {
+		for _, l := range p.layers {
+			p.outs = append(p.outs, b.segmentRun(l.st, mkimage.SegmentFormat, "[initrd] segment of "+l.what))
+		}
+		p.outs = append(p.outs, b.segmentRun(p.base, mkimage.BaseSegmentFormat, "[initrd] segment of the base (kernel, init, files)"))
+		for i, st := range p.extra {
+			p.outs = append(p.outs, b.segmentRun(st, mkimage.ExtraSegmentFormat, fmt.Sprintf("[initrd] extra segment %d", i+1)))
+		}
+	}
+	for i, o := range p.outs {
+		dir := fmt.Sprintf("/segments/%d", i)
+		args = append(args, "--initrd-segment", path.Join(dir, mkimage.SegmentFile))
+		mounts = append(mounts, llb.AddMount(dir, o, llb.Readonly))
+	}
+	return p.base, args, mounts, true
+}
