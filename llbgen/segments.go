@@ -3,7 +3,9 @@ package llbgen
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 
 	"github.com/lkbuild/lkbuild/exporter/mkimage"
 	"github.com/lkbuild/lkbuild/spec"
@@ -40,6 +42,10 @@ type segmentPlan struct {
 	// for generated root files that depend on every image, such as an
 	// SBOM, so that they do not make the base depend on every image.
 	extra []llb.State
+	// baseContainers is set when the kernel or an init image has
+	// containers/ (directories only): the base's containers/ is then a
+	// segment of its own, first, and the base segment leaves it out.
+	baseContainers bool
 	// why, when set, is why the initrd cannot be segmented: it is then
 	// written whole from the merged tree.
 	why     string
@@ -70,6 +76,9 @@ func (b *builder) planSegments(ctx context.Context, rc *reconciler, layers, init
 		p.why, p.whyPos, p.whyFrom = why, pos, field
 		return p, nil
 	}
+	if p.baseContainers, err = rc.baseHas(ctx, layers, mkimage.ContainersDir); err != nil {
+		return nil, err
+	}
 	st := llb.Scratch()
 	if len(base) > 0 {
 		st = b.merge(base)
@@ -99,10 +108,10 @@ func (b *builder) segmentBlocker(ctx context.Context, rc *reconciler, layers, in
 			}
 			continue
 		}
-		if _, ok, err := rc.own(ctx, l, cd); err != nil {
+		if why, err := rc.dirsOnly(ctx, l, cd); err != nil {
 			return "", spec.Pos{}, "", err
-		} else if ok {
-			return fmt.Sprintf("%s has /%s, where the bundles are", l.what, cd), l.pos, "", nil
+		} else if why != "" {
+			return why, l.pos, "", nil
 		}
 		for _, m := range l.moves {
 			if under(m.to, cd) {
@@ -142,6 +151,42 @@ func (b *builder) segmentBlocker(ctx context.Context, rc *reconciler, layers, in
 	return "", spec.Pos{}, "", nil
 }
 
+// dirsOnly returns why the layer's p cannot be written in a segment of
+// its own before the bundles': it is not a directory, or it holds anything
+// but directories.
+func (rc *reconciler) dirsOnly(ctx context.Context, l *rootLayer, p string) (string, error) {
+	e, ok, err := rc.own(ctx, l, p)
+	if err != nil || !ok {
+		return "", err
+	}
+	if !e.isDir() {
+		return fmt.Sprintf("%s has /%s, where the bundles are, and not as a directory", l.what, p), nil
+	}
+	ents, err := rc.list(ctx, l, p)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range slices.Sorted(maps.Keys(ents)) {
+		if why, err := rc.dirsOnly(ctx, l, joinRel(p, n)); why != "" || err != nil {
+			return why, err
+		}
+	}
+	return "", nil
+}
+
+// baseHas reports whether a kernel or init layer has p.
+func (rc *reconciler) baseHas(ctx context.Context, layers []*rootLayer, p string) (bool, error) {
+	for _, l := range layers {
+		if l.static != "" {
+			continue
+		}
+		if _, ok, err := rc.own(ctx, l, p); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
 // segmentRun returns the output of `lkbuild mkimage --format format` over
 // st alone.
 func (b *builder) segmentRun(st llb.State, format, name string) llb.State {
@@ -176,10 +221,15 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 		return llb.State{}, nil, nil, false
 	}
 	if p.outs == nil {
+		baseFormat := mkimage.BaseSegmentFormat
+		if p.baseContainers {
+			p.outs = append(p.outs, b.segmentRun(p.base, mkimage.ContainersSegmentFormat, "[initrd] segment of the base's /containers"))
+			baseFormat = mkimage.BaseSplitSegmentFormat
+		}
 		for _, l := range p.layers {
 			p.outs = append(p.outs, b.segmentRun(l.st, mkimage.SegmentFormat, "[initrd] segment of "+l.what))
 		}
-		p.outs = append(p.outs, b.segmentRun(p.base, mkimage.BaseSegmentFormat, "[initrd] segment of the base (kernel, init, files)"))
+		p.outs = append(p.outs, b.segmentRun(p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
 		for i, st := range p.extra {
 			p.outs = append(p.outs, b.segmentRun(st, mkimage.ExtraSegmentFormat, fmt.Sprintf("[initrd] extra segment %d", i+1)))
 		}

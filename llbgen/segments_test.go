@@ -2,6 +2,7 @@ package llbgen
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,8 +165,10 @@ func TestSegmentFallback(t *testing.T) {
 			extra: "  - path: etc/b.json\n    contents: x\n", want: "is a symlink to /containers/nothing in init[0]"},
 		{name: "init image with containers/", target: "kernel+initrd",
 			init: fakeTree{"sbin/init": "file:i", "containers/x": "file:x"}, want: "init[0] (example/init:1) has /containers"},
-		{name: "init image with an empty containers/", target: "kernel+initrd",
-			init: fakeTree{"sbin/init": "file:i", "containers": "dir"}, want: "has /containers"},
+		{name: "init image with a containers/ symlink", target: "kernel+initrd",
+			init: fakeTree{"sbin/init": "file:i", "containers": "link:/var/c", "var/c": "dir"}, want: "has /containers, where the bundles are, and not as a directory"},
+		{name: "init image with directories in containers/", target: "kernel+initrd",
+			init: fakeTree{"sbin/init": "file:i", "containers/onboot": "dir", "containers/x": "dir"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := segBuild(t, tc.extra, tc.target, tc.init)
@@ -192,3 +195,33 @@ func TestSegmentFallback(t *testing.T) {
 }
 
 func digestOfBytes(dt []byte) string { return digest.FromBytes(dt).String() }
+
+// TestSegmentedBaseContainers: an init image's containers/ that holds
+// directories only is a segment of its own, before the bundles' (whose
+// directories then win, as in the merge), and the base segment leaves it
+// out.
+func TestSegmentedBaseContainers(t *testing.T) {
+	r := segBuild(t, "", "kernel+initrd", fakeTree{"sbin/init": "file:i", "containers": "dir"})
+	if len(r.warnings) > 0 {
+		t.Errorf("warnings: %q", r.warnings)
+	}
+	m := r.mountNames()
+	for dest, want := range map[string]string{
+		"/segments/0": "[initrd] segment of the base's /containers",
+		"/segments/1": "[initrd] segment of onboot 000-a (busybox:1.36)",
+		"/segments/4": "[initrd] segment of the base (kernel, init, files)",
+	} {
+		if m[dest] != want {
+			t.Errorf("%s is %q, want %q", dest, m[dest], want)
+		}
+	}
+	var formats []string
+	for _, e := range r.execs {
+		args := e.GetMeta().GetArgs()
+		formats = append(formats, args[3])
+	}
+	slices.Sort(formats)
+	if got := strings.Join(formats, " "); got != "initrd-base-segment-split initrd-containers-segment initrd-segment initrd-segment initrd-segment kernel+initrd" {
+		t.Errorf("formats %s", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,6 +25,15 @@ const (
 	// BaseSegmentFormat writes the gzip cpio of a tree without boot/,
 	// with its "." entry, refusing a tree that holds containers/.
 	BaseSegmentFormat = "initrd-base-segment"
+	// BaseSplitSegmentFormat is BaseSegmentFormat for a base whose
+	// containers/ holds directories only (an init image's empty
+	// containers/): it leaves containers/ out, for ContainersSegmentFormat
+	// to write before the bundles' segments.
+	BaseSplitSegmentFormat = "initrd-base-segment-split"
+	// ContainersSegmentFormat writes the containers/ of the base, which
+	// must hold directories only, without a "." entry: the first segment,
+	// so that bundles' directories written later win as in the merge.
+	ContainersSegmentFormat = "initrd-containers-segment"
 	// ExtraSegmentFormat writes the gzip cpio of a tree without "." and
 	// without containers/: a segment after the base, for root files
 	// generated from every image (which would make the base depend on
@@ -40,6 +50,8 @@ func init() {
 	Formats[SegmentFormat] = writeSegment(bundleSegment)
 	Formats[BaseSegmentFormat] = writeSegment(baseSegment)
 	Formats[ExtraSegmentFormat] = writeSegment(extraSegment)
+	Formats[BaseSplitSegmentFormat] = writeSegment(baseSplitSegment)
+	Formats[ContainersSegmentFormat] = writeSegment(containersSegment)
 }
 
 // initrdFormats are the formats whose artifacts embed the initrd and read
@@ -61,36 +73,76 @@ const (
 	bundleSegment segmentKind = iota
 	baseSegment
 	extraSegment
+	baseSplitSegment
+	containersSegment
 )
 
-// writeSegment writes SegmentFile: for the base, the tree's "." entry and
-// everything but boot/, and the tree must not hold containers/; for a
-// bundle, everything but "." and the tree must hold nothing but
-// containers/; for an extra segment, everything but "." and boot/, and no
-// containers/. The rules keep the segments' paths apart, as the
-// concatenation needs.
+// writeSegment writes SegmentFile. The rules keep the segments' paths
+// apart, as the concatenation needs:
+//   - base: the tree's "." entry and everything but boot/; the tree must
+//     not hold containers/;
+//   - baseSplit: the same without containers/, which must hold
+//     directories only;
+//   - containers: containers/ only, directories only, without ".";
+//   - bundle: everything but "."; the tree must hold nothing but
+//     containers/;
+//   - extra: everything but ".", boot/ and containers/, which it must not
+//     hold.
 func writeSegment(kind segmentKind) Writer {
-	base := kind == baseSegment
 	return func(ctx context.Context, o Options) error {
 		ents, err := os.ReadDir(o.Input)
 		if err != nil {
 			return err
 		}
 		for _, e := range ents {
+			isC := e.Name() == ContainersDir
 			switch {
-			case kind != bundleSegment && e.Name() == ContainersDir:
+			case isC && (kind == baseSplitSegment || kind == containersSegment):
+				if err := dirsOnly(o.Input); err != nil {
+					return err
+				}
+			case isC && kind != bundleSegment:
 				return fmt.Errorf("the base of the root filesystem holds /%s, which the bundles' segments write: it cannot be a segment of its own", ContainersDir)
-			case kind == bundleSegment && (e.Name() != ContainersDir || !e.IsDir()):
+			case kind == bundleSegment && (!isC || !e.IsDir()):
 				return fmt.Errorf("a bundle's segment holds /%s: only /%s/ can be in one", e.Name(), ContainersDir)
 			}
 		}
+		opt := initrd.Options{Epoch: o.Epoch, NoRoot: kind != baseSegment && kind != baseSplitSegment}
+		switch kind {
+		case baseSplitSegment, extraSegment:
+			opt.Skip = func(rel string, isDir bool) bool { return rel == "boot" || rel == ContainersDir }
+		case containersSegment:
+			opt.Skip = func(rel string, isDir bool) bool { return !strings.Contains(rel, "/") && rel != ContainersDir }
+		}
 		return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
-			if err := initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch, NoRoot: !base}); err != nil {
+			if err := initrd.Write(w, o.Input, opt); err != nil {
 				return fmt.Errorf("initrd segment: %w", err)
 			}
 			return nil
 		})
 	}
+}
+
+// dirsOnly fails unless root's containers/ holds directories only.
+func dirsOnly(root string) error {
+	c := filepath.Join(root, ContainersDir)
+	fi, err := os.Lstat(c)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("/%s of the base is not a directory", ContainersDir)
+	}
+	return filepath.WalkDir(c, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			rel, _ := filepath.Rel(root, p)
+			return fmt.Errorf("the base of the root filesystem holds /%s, in /%s, where only directories can be besides the bundles", rel, ContainersDir)
+		}
+		return nil
+	})
 }
 
 // writeInitrd writes the initrd, without microcode, to w: the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,32 +119,51 @@ var segTree = []treeEnt{
 // the kernel's rules and compares them, entry by entry, with the tree.
 func TestSegmentedInitrdUnpacksLikeTree(t *testing.T) {
 	epoch := time.Unix(4000, 0).UTC()
-	for _, ep := range []*time.Time{nil, &epoch} {
-		name := "no epoch"
-		if ep != nil {
-			name = "epoch"
-		}
-		t.Run(name, func(t *testing.T) {
+	// An init image's containers/ (directories only), whose own mode and
+	// time the bundles' containers/ overrides in the merged tree.
+	initContainers := []treeEnt{{"containers/", 0o700, 5, ""}, {"containers/onshutdown/", 0o750, 6, ""}}
+	for _, tc := range []struct {
+		name     string
+		epoch    *time.Time
+		initCont bool
+	}{{"no epoch", nil, false}, {"epoch", &epoch, false}, {"init containers", nil, true}} {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
+			ep := tc.epoch
+			all, baseEnts := segTree, segTree
+			if tc.initCont {
+				all = append(slices.Clone(segTree), initContainers[1])
+				baseEnts = append(slices.Clone(segTree), initContainers...)
+			}
 			full := t.TempDir()
-			mkTree(t, full, segTree, func(string) bool { return true })
+			mkTree(t, full, all, func(string) bool { return true })
+			base := t.TempDir()
+			mkTree(t, base, baseEnts, func(p string) bool { return !strings.HasPrefix(p, "containers") })
+			if tc.initCont {
+				mkTree(t, base, initContainers, func(string) bool { return true })
+			}
 			var segs []string
-			for _, b := range []string{"containers/onboot/000-a", "containers/services/b", "containers/volumes/v"} {
-				in, out := t.TempDir(), t.TempDir()
-				mkTree(t, in, segTree, func(p string) bool {
-					return strings.HasPrefix(b, strings.TrimSuffix(p, "/")) || strings.HasPrefix(p, b+"/")
-				})
-				if err := Run(ctx, Options{Format: SegmentFormat, Name: "seg", Input: in, Output: out, Epoch: ep}); err != nil {
+			run := func(format, in string) {
+				t.Helper()
+				out := t.TempDir()
+				if err := Run(ctx, Options{Format: format, Name: "seg", Input: in, Output: out, Epoch: ep}); err != nil {
 					t.Fatal(err)
 				}
 				segs = append(segs, filepath.Join(out, SegmentFile))
 			}
-			base, out := t.TempDir(), t.TempDir()
-			mkTree(t, base, segTree, func(p string) bool { return !strings.HasPrefix(p, "containers") })
-			if err := Run(ctx, Options{Format: BaseSegmentFormat, Name: "seg", Input: base, Output: out, Epoch: ep}); err != nil {
-				t.Fatal(err)
+			baseFormat := BaseSegmentFormat
+			if tc.initCont {
+				run(ContainersSegmentFormat, base)
+				baseFormat = BaseSplitSegmentFormat
 			}
-			segs = append(segs, filepath.Join(out, SegmentFile))
+			for _, b := range []string{"containers/onboot/000-a", "containers/services/b", "containers/volumes/v"} {
+				in := t.TempDir()
+				mkTree(t, in, segTree, func(p string) bool {
+					return strings.HasPrefix(b, strings.TrimSuffix(p, "/")) || strings.HasPrefix(p, b+"/")
+				})
+				run(SegmentFormat, in)
+			}
+			run(baseFormat, base)
 
 			mono, seg := t.TempDir(), t.TempDir()
 			if err := Run(ctx, Options{Format: "kernel+initrd", Name: "sys", Input: full, Output: mono, Epoch: ep}); err != nil {
@@ -202,6 +222,12 @@ func TestSegmentChecks(t *testing.T) {
 	}
 	if err := Run(ctx, Options{Format: BaseSegmentFormat, Name: "s", Input: in, Output: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "/containers") {
 		t.Errorf("a base segment with /containers: %v", err)
+	}
+	os.WriteFile(filepath.Join(in, "containers/services/f"), nil, 0o644)
+	for _, f := range []string{BaseSplitSegmentFormat, ContainersSegmentFormat} {
+		if err := Run(ctx, Options{Format: f, Name: "s", Input: in, Output: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "/containers/services/f") {
+			t.Errorf("%s with a file in /containers: %v", f, err)
+		}
 	}
 	if err := Run(ctx, Options{Format: "kernel+squashfs", Name: "s", Input: in, Output: t.TempDir(), InitrdSegments: []string{"x"}}); err == nil {
 		t.Error("kernel+squashfs accepted initrd segments")
