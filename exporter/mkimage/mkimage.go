@@ -140,7 +140,7 @@ func finish(o Options, before map[string]bool) error {
 	if o.Log == nil {
 		return nil
 	}
-	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); !isSegment(o.Format) && (err != nil || !fi.Mode().IsRegular()) {
 		fmt.Fprintf(o.Log, "%s: the root filesystem has no boot/kernel (the YAML has no kernel section): no kernel written\n", o.Format)
 	}
 	fmt.Fprintf(o.Log, "%s: wrote %s\n", o.Format, strings.Join(wrote, ", "))

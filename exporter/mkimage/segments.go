@@ -54,6 +54,15 @@ func init() {
 	Formats[ContainersSegmentFormat] = writeSegment(containersSegment)
 }
 
+// isSegment reports whether format writes a segment of an initrd.
+func isSegment(format string) bool {
+	switch format {
+	case SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, ExtraSegmentFormat:
+		return true
+	}
+	return false
+}
+
 // initrdFormats are the formats whose artifacts embed the initrd and read
 // nothing else of the tree but boot/: they accept Options.InitrdSegments.
 var initrdFormats = map[string]bool{
