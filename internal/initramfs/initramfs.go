@@ -33,6 +33,7 @@
 package initramfs
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -631,4 +632,69 @@ func (fs *FS) linkGroups() map[string]string {
 		}
 	}
 	return out
+}
+
+// FromTar reads a tree from a tar stream (the tar target's), leaving out
+// the paths skip names and everything below them; hard links share
+// inodes. A "./" entry gives the root's attributes; without one the root
+// is absent from the result.
+func FromTar(r io.Reader, skip func(rel string) bool) (*FS, error) {
+	fs := &FS{Nodes: map[string]*Inode{}}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return fs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, err := clean(h.Name)
+		if err != nil {
+			return nil, err
+		}
+		if skip != nil && p != "" && (skip(p) || skip(strings.SplitN(p, "/", 2)[0])) {
+			continue
+		}
+		if h.Typeflag == tar.TypeLink {
+			l, err := clean(h.Linkname)
+			if err != nil {
+				return nil, err
+			}
+			n := fs.Nodes[l]
+			if n == nil {
+				return nil, fmt.Errorf("%s: hard link to missing %s", h.Name, h.Linkname)
+			}
+			fs.Nodes[p] = n
+			continue
+		}
+		n := &Inode{Mode: uint32(h.Mode) & 0o7777, UID: uint32(h.Uid), GID: uint32(h.Gid), Mtime: min(max(h.ModTime.Unix(), 0), 1<<32-1)}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			n.Mode |= TypeDir
+		case tar.TypeSymlink:
+			n.Mode |= TypeSymlink
+			n.Link, n.Size = h.Linkname, int64(len(h.Linkname))
+		case tar.TypeChar, tar.TypeBlock:
+			n.Mode |= TypeChar
+			if h.Typeflag == tar.TypeBlock {
+				n.Mode = n.Mode&^TypeMask | TypeBlock
+			}
+			n.RDevMajor, n.RDevMinor = uint32(h.Devmajor), uint32(h.Devminor)
+		case tar.TypeFifo:
+			n.Mode |= TypeFifo
+		case tar.TypeReg:
+			n.Mode |= TypeReg
+			hs := sha256.New()
+			size, err := io.Copy(hs, tr)
+			if err != nil {
+				return nil, err
+			}
+			copy(n.Sum[:], hs.Sum(nil))
+			n.Size = size
+		default:
+			return nil, fmt.Errorf("%s: tar entry type %q", h.Name, h.Typeflag)
+		}
+		fs.Nodes[p] = n
+	}
 }
