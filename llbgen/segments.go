@@ -16,8 +16,9 @@ import (
 // docs/formats.md): the initrd of the formats that embed one is the
 // concatenation of one gzip cpio segment per bundle and volume, written by
 // its own mkimage step over that layer alone, then a segment of the base
-// (kernel, init images, apk database, files, the time of "/"), then the
-// extra segments. BuildKit caches every segment by its content, so a
+// (kernel, init images, apk database, files, the time of "/") or, when the
+// files can be apart (filesApart), one of the base without them and one of
+// the files, then the extra segments. BuildKit caches every segment by its content, so a
 // change to one service rewrites that service's segment and the
 // concatenation; and a bundle's segment is written as soon as its image
 // is extracted.
@@ -35,6 +36,12 @@ import (
 type segmentPlan struct {
 	// base is the root filesystem without bundles and volumes.
 	base llb.State
+	// images is base without the files entries when filesPaths is set
+	// (they are a segment of their own, after it), else base.
+	images llb.State
+	// filesPaths are the paths of the files entries, when they are a
+	// segment of their own (see filesApart).
+	filesPaths []string
 	// layers are the bundles and volumes, in merge order.
 	layers []*rootLayer
 	// extra are states written as segments after the base, each with
@@ -83,12 +90,72 @@ func (b *builder) planSegments(ctx context.Context, rc *reconciler, layers, init
 	if len(base) > 0 {
 		st = b.merge(base)
 	}
-	st, err = b.finishRootfs(ctx, st, inits)
+	p.base, err = b.finishRootfs(ctx, st, inits)
 	if err != nil {
 		return nil, err
 	}
-	p.base = st
+	p.images = p.base
+	if p.filesPaths, err = b.filesApart(ctx, rc); err != nil || p.filesPaths == nil {
+		return p, err
+	}
+	// The base without the files: the same apk database and time of "/".
+	if st, err = b.withAPKDatabase(ctx, st, inits); err != nil {
+		return nil, err
+	}
+	p.images = st.File(b.touch(nil, "/"), llb.WithCustomName("[rootfs] time of / (without files)"))
 	return p, nil
+}
+
+// filesApart returns the paths of the files entries when they can be a
+// segment of their own after a base segment without them (they then
+// change without the base being written again), or nil. They can when
+// every entry makes a new path or a directory where the layers have one:
+// then the entries and the directories above them, taken from the whole
+// base, are all that the files change. An entry over a file of the
+// layers (whose hard links the kernel's truncation would change), or
+// below a symlink that another entry makes, keeps the files in the base
+// segment. Entries under boot/ are not in the initrd.
+func (b *builder) filesApart(ctx context.Context, rc *reconciler) ([]string, error) {
+	if len(b.cfg.Files) == 0 {
+		return nil, nil
+	}
+	ids := spec.IDs(b.cfg)
+	paths := []string{}
+	var links []string
+	for _, f := range b.cfg.Files {
+		fa, err := b.fileAction(f, ids)
+		if err != nil {
+			return nil, nil // withFiles reports it
+		}
+		p := path.Clean("/" + f.Path)[1:]
+		if fa == nil || under(p, "boot") && p != "" {
+			continue
+		}
+		if p == "" {
+			return nil, nil
+		}
+		ents, err := rc.gather(ctx, dirOf(p))
+		if err != nil {
+			return nil, err
+		}
+		if occs := ents[path.Base(p)]; len(occs) > 0 {
+			if w := winner(occs); !w.e.isDir() || !f.Directory {
+				return nil, nil
+			}
+		}
+		if f.Symlink != "" {
+			links = append(links, p)
+		}
+		paths = append(paths, p)
+	}
+	for _, l := range links {
+		for _, p := range paths {
+			if p != l && under(p, l) {
+				return nil, nil
+			}
+		}
+	}
+	return paths, nil
 }
 
 // segmentBlocker returns why the layers cannot be split into segments
@@ -189,8 +256,8 @@ func (rc *reconciler) baseHas(ctx context.Context, layers []*rootLayer, p string
 
 // segmentRun returns the output of `lkbuild mkimage --format format` over
 // st alone.
-func (b *builder) segmentRun(st llb.State, format, name string) llb.State {
-	args := []string{"/lkbuild", "mkimage", "--format", format, "--name", "segment", "--input", "/in", "--output", "/out"}
+func (b *builder) segmentRun(st llb.State, format, name string, extra ...string) llb.State {
+	args := append([]string{"/lkbuild", "mkimage", "--format", format, "--name", "segment", "--input", "/in", "--output", "/out"}, extra...)
 	if b.opt.Epoch != nil {
 		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
 	}
@@ -229,7 +296,16 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 		for _, l := range p.layers {
 			p.outs = append(p.outs, b.segmentRun(l.st, mkimage.SegmentFormat, "[initrd] segment of "+l.what))
 		}
-		p.outs = append(p.outs, b.segmentRun(p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
+		if p.filesPaths == nil {
+			p.outs = append(p.outs, b.segmentRun(p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
+		} else {
+			p.outs = append(p.outs, b.segmentRun(p.images, baseFormat, "[initrd] segment of the base (kernel, init)"))
+			var args []string
+			for _, f := range p.filesPaths {
+				args = append(args, "--segment-path", "/"+f)
+			}
+			p.outs = append(p.outs, b.segmentRun(p.base, mkimage.FilesSegmentFormat, "[initrd] segment of the files", args...))
+		}
 		for i, st := range p.extra {
 			p.outs = append(p.outs, b.segmentRun(st, mkimage.ExtraSegmentFormat, fmt.Sprintf("[initrd] extra segment %d", i+1)))
 		}

@@ -109,7 +109,7 @@ func TestSegmentedGraph(t *testing.T) {
 	}
 	args := strings.Join(r.artifact.GetExec().GetMeta().GetArgs(), " ")
 	if !strings.HasSuffix(args, "--initrd-segment /segments/0/initrd-segment.gz --initrd-segment /segments/1/initrd-segment.gz "+
-		"--initrd-segment /segments/2/initrd-segment.gz --initrd-segment /segments/3/initrd-segment.gz") {
+		"--initrd-segment /segments/2/initrd-segment.gz --initrd-segment /segments/3/initrd-segment.gz --initrd-segment /segments/4/initrd-segment.gz") {
 		t.Errorf("artifact args %q", args)
 	}
 	m := r.mountNames()
@@ -117,7 +117,8 @@ func TestSegmentedGraph(t *testing.T) {
 		"/segments/0": "[initrd] segment of onboot 000-a (busybox:1.36)",
 		"/segments/1": "[initrd] segment of services b (example/b:1)",
 		"/segments/2": "[initrd] segment of volume v",
-		"/segments/3": "[initrd] segment of the base (kernel, init, files)",
+		"/segments/3": "[initrd] segment of the base (kernel, init)",
+		"/segments/4": "[initrd] segment of the files",
 		"/in":         "[rootfs] time of /",
 	} {
 		if m[dest] != want {
@@ -209,7 +210,8 @@ func TestSegmentedBaseContainers(t *testing.T) {
 	for dest, want := range map[string]string{
 		"/segments/0": "[initrd] segment of the base's /containers",
 		"/segments/1": "[initrd] segment of onboot 000-a (busybox:1.36)",
-		"/segments/4": "[initrd] segment of the base (kernel, init, files)",
+		"/segments/4": "[initrd] segment of the base (kernel, init)",
+		"/segments/5": "[initrd] segment of the files",
 	} {
 		if m[dest] != want {
 			t.Errorf("%s is %q, want %q", dest, m[dest], want)
@@ -221,7 +223,53 @@ func TestSegmentedBaseContainers(t *testing.T) {
 		formats = append(formats, args[3])
 	}
 	slices.Sort(formats)
-	if got := strings.Join(formats, " "); got != "initrd-base-segment-split initrd-containers-segment initrd-segment initrd-segment initrd-segment kernel+initrd" {
+	if got := strings.Join(formats, " "); got != "initrd-base-segment-split initrd-containers-segment initrd-files-segment initrd-segment initrd-segment initrd-segment kernel+initrd" {
 		t.Errorf("formats %s", got)
+	}
+}
+
+// filesSegmentArgs builds segYAML with etc/motd renamed to motd (etc/motd
+// when it stays) and extra files entries over the init image's tree, and
+// returns the --segment-path arguments of the files segment's runs.
+func filesSegmentArgs(t *testing.T, motd, extra string) []string {
+	t.Helper()
+	yml := strings.Replace(segYAML, "path: etc/motd", "path: "+motd, 1)
+	cfg, err := spec.Parse("x.yml", []byte(yml+extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options(&fakeResolver{})
+	o.Target = "kernel+initrd"
+	o.Reader = fakeReader{"[kernel] extract linuxkit/kernel:6.1": kernelTree,
+		"[init] extract example/init:1": {"sbin/init": "file:i", "etc/motd": "file:m", "var/lib": "dir"}}
+	var warnings []string
+	o.Warn = func(w Warning) { warnings = append(warnings, w.String()) }
+	res, err := Build(context.Background(), cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings %q", warnings)
+	}
+	var got []string
+	for _, op := range ops(t, res.Output) {
+		if e := op.GetExec(); e != nil && e.GetMeta().GetArgs()[3] == "initrd-files-segment" {
+			got = append(got, strings.Join(e.GetMeta().GetArgs()[10:], " "))
+		}
+	}
+	return got
+}
+
+// TestFilesApart: the files entries are a segment of their own, after the
+// base without them (entries under boot/ left out: the initrd has no
+// boot/), unless one is written over a file of the layers; then the base
+// segment holds them.
+func TestFilesApart(t *testing.T) {
+	if got := filesSegmentArgs(t, "etc/motd", ""); len(got) != 0 {
+		t.Errorf("a files entry over a file of the layers: files segment %q, want none", got)
+	}
+	got := filesSegmentArgs(t, "etc/issue", "  - path: var/lib\n    directory: true\n  - path: opt/x/y\n    contents: y\n  - path: boot/x\n    contents: b\n")
+	if want := "--segment-path /etc/issue --segment-path /var/lib --segment-path /opt/x/y"; len(got) != 1 || got[0] != want {
+		t.Errorf("files segment %q, want %q", got, want)
 	}
 }

@@ -35,6 +35,8 @@ type Options struct {
 	// initrd (without microcode), in order, for the formats that embed
 	// one (EmbedsInitrd): the tree at Input is then only read for boot/.
 	InitrdSegments []string
+	// SegmentPaths are the paths FilesSegmentFormat writes.
+	SegmentPaths []string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer

@@ -34,6 +34,12 @@ const (
 	// must hold directories only, without a "." entry: the first segment,
 	// so that bundles' directories written later win as in the merge.
 	ContainersSegmentFormat = "initrd-containers-segment"
+	// FilesSegmentFormat writes, from the whole base (with the files), the
+	// tree's "." entry and the paths of Options.SegmentPaths with the
+	// directories above them, no more: the files entries, written after a
+	// base segment without them, so that a change to a files entry
+	// rewrites only this small segment.
+	FilesSegmentFormat = "initrd-files-segment"
 	// ExtraSegmentFormat writes the gzip cpio of a tree without "." and
 	// without containers/: a segment after the base, for root files
 	// generated from every image (which would make the base depend on
@@ -52,12 +58,13 @@ func init() {
 	Formats[ExtraSegmentFormat] = writeSegment(extraSegment)
 	Formats[BaseSplitSegmentFormat] = writeSegment(baseSplitSegment)
 	Formats[ContainersSegmentFormat] = writeSegment(containersSegment)
+	Formats[FilesSegmentFormat] = writeSegment(filesSegment)
 }
 
 // isSegment reports whether format writes a segment of an initrd.
 func isSegment(format string) bool {
 	switch format {
-	case SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, ExtraSegmentFormat:
+	case SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, ExtraSegmentFormat, FilesSegmentFormat:
 		return true
 	}
 	return false
@@ -84,6 +91,7 @@ const (
 	extraSegment
 	baseSplitSegment
 	containersSegment
+	filesSegment
 )
 
 // writeSegment writes SegmentFile. The rules keep the segments' paths
@@ -96,12 +104,17 @@ const (
 //   - bundle: everything but "."; the tree must hold nothing but
 //     containers/;
 //   - extra: everything but ".", boot/ and containers/, which it must not
-//     hold.
+//     hold;
+//   - files: "." and Options.SegmentPaths with the directories above them,
+//     which must exist and be outside boot/ and containers/.
 func writeSegment(kind segmentKind) Writer {
 	return func(ctx context.Context, o Options) error {
 		ents, err := os.ReadDir(o.Input)
 		if err != nil {
 			return err
+		}
+		if kind == filesSegment {
+			return writeFilesSegment(ctx, o)
 		}
 		for _, e := range ents {
 			isC := e.Name() == ContainersDir
@@ -130,6 +143,34 @@ func writeSegment(kind segmentKind) Writer {
 			return nil
 		})
 	}
+}
+
+// writeFilesSegment writes FilesSegmentFormat's segment.
+func writeFilesSegment(ctx context.Context, o Options) error {
+	want := map[string]bool{}
+	for _, p := range o.SegmentPaths {
+		rel := strings.Trim(filepath.ToSlash(filepath.Clean("/"+p)), "/")
+		top := strings.SplitN(rel, "/", 2)[0]
+		if rel == "" || top == "boot" || top == ContainersDir {
+			return fmt.Errorf("segment path /%s: not a path outside /boot and /%s", rel, ContainersDir)
+		}
+		if _, err := os.Lstat(filepath.Join(o.Input, filepath.FromSlash(rel))); err != nil {
+			return fmt.Errorf("segment path: %w", err)
+		}
+		for d := rel; ; d = d[:strings.LastIndex(d, "/")] {
+			want[d] = true
+			if !strings.Contains(d, "/") {
+				break
+			}
+		}
+	}
+	opt := initrd.Options{Epoch: o.Epoch, Skip: func(rel string, _ bool) bool { return !want[rel] }}
+	return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
+		if err := initrd.Write(w, o.Input, opt); err != nil {
+			return fmt.Errorf("initrd segment: %w", err)
+		}
+		return nil
+	})
 }
 
 // dirsOnly fails unless root's containers/ holds directories only.

@@ -122,11 +122,15 @@ func TestSegmentedInitrdUnpacksLikeTree(t *testing.T) {
 	// An init image's containers/ (directories only), whose own mode and
 	// time the bundles' containers/ overrides in the merged tree.
 	initContainers := []treeEnt{{"containers/", 0o700, 5, ""}, {"containers/onshutdown/", 0o750, 6, ""}}
+	// files entries (etc/passwd and opt/app/cfg), which the base written
+	// without them lacks, with etc/ at its time before they were written.
+	filesEnts := []treeEnt{{"opt/", 0o700, 300, ""}, {"opt/app/", 0o755, 301, ""}, {"opt/app/cfg", 0o600, 302, "cfg"}}
 	for _, tc := range []struct {
-		name     string
-		epoch    *time.Time
-		initCont bool
-	}{{"no epoch", nil, false}, {"epoch", &epoch, false}, {"init containers", nil, true}} {
+		name       string
+		epoch      *time.Time
+		initCont   bool
+		filesSplit bool
+	}{{"no epoch", nil, false, false}, {"epoch", &epoch, false, false}, {"init containers", nil, true, false}, {"files apart", &epoch, true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			ep := tc.epoch
@@ -134,6 +138,9 @@ func TestSegmentedInitrdUnpacksLikeTree(t *testing.T) {
 			if tc.initCont {
 				all = append(slices.Clone(segTree), initContainers[1])
 				baseEnts = append(slices.Clone(segTree), initContainers...)
+			}
+			if tc.filesSplit {
+				all = append(slices.Clone(all), filesEnts...)
 			}
 			full := t.TempDir()
 			mkTree(t, full, all, func(string) bool { return true })
@@ -163,7 +170,35 @@ func TestSegmentedInitrdUnpacksLikeTree(t *testing.T) {
 				})
 				run(SegmentFormat, in)
 			}
-			run(baseFormat, base)
+			if tc.filesSplit {
+				// the base without the files, then the files from the
+				// whole base
+				noFiles := t.TempDir()
+				var ents []treeEnt
+				for _, e := range baseEnts {
+					switch e.path {
+					case "etc/passwd":
+						continue
+					case "etc/":
+						e.mtime = 150
+					}
+					ents = append(ents, e)
+				}
+				mkTree(t, noFiles, ents, func(p string) bool { return !strings.HasPrefix(p, "containers") })
+				if tc.initCont {
+					mkTree(t, noFiles, initContainers, func(string) bool { return true })
+				}
+				run(baseFormat, noFiles)
+				mkTree(t, base, filesEnts, func(string) bool { return true })
+				out := t.TempDir()
+				if err := Run(ctx, Options{Format: FilesSegmentFormat, Name: "seg", Input: base, Output: out, Epoch: ep,
+					SegmentPaths: []string{"/etc/passwd", "opt/app/cfg"}}); err != nil {
+					t.Fatal(err)
+				}
+				segs = append(segs, filepath.Join(out, SegmentFile))
+			} else {
+				run(baseFormat, base)
+			}
 
 			mono, seg := t.TempDir(), t.TempDir()
 			if err := Run(ctx, Options{Format: "kernel+initrd", Name: "sys", Input: full, Output: mono, Epoch: ep}); err != nil {
@@ -227,6 +262,11 @@ func TestSegmentChecks(t *testing.T) {
 	for _, f := range []string{BaseSplitSegmentFormat, ContainersSegmentFormat} {
 		if err := Run(ctx, Options{Format: f, Name: "s", Input: in, Output: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "/containers/services/f") {
 			t.Errorf("%s with a file in /containers: %v", f, err)
+		}
+	}
+	for _, p := range []string{"containers/services/x", "boot/kernel", "nothing"} {
+		if err := Run(ctx, Options{Format: FilesSegmentFormat, Name: "s", Input: in, Output: t.TempDir(), SegmentPaths: []string{p}}); err == nil {
+			t.Errorf("files segment with %s: no error", p)
 		}
 	}
 	if err := Run(ctx, Options{Format: "kernel+squashfs", Name: "s", Input: in, Output: t.TempDir(), InitrdSegments: []string{"x"}}); err == nil {
