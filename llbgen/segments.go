@@ -30,9 +30,9 @@ import (
 // alike: bundles and volumes hold only their own containers/<section>/<name>
 // and its parents, which every one of them writes the same way and in the
 // merge's order; the base holds no containers/ (checked here and by the
-// base segment's writer) and is the only segment with a "." entry, the
-// root's mode, owner and time, which it takes from the same "/" time step
-// as the merged tree.
+// base segment's writer) and, with the files' segment after it, is the
+// only one with a "." entry, the root's mode, owner and time, which the
+// last of them takes from the same "/" time step as the merged tree.
 type segmentPlan struct {
 	// base is the root filesystem without bundles and volumes.
 	base llb.State
