@@ -71,6 +71,10 @@ type Target struct {
 	Dockerfile bool
 	// Disk targets write a disk image, sized by the SIZE build-arg.
 	Disk bool
+	// Initrd marks the targets whose artifacts hold the initrd and, besides
+	// it, only what boot/ holds: they are written from the base of the root
+	// filesystem and the initrd's segments (see Segment formats).
+	Initrd bool
 	// Arches lists the only architectures (GOARCH names) the target exists
 	// for; empty means every architecture.
 	Arches []string

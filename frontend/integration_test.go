@@ -55,7 +55,9 @@ func readInitrd(t *testing.T, name string, also ...string) (map[string]*cpio.Hea
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := cpio.NewReader(zr)
+	// A segmented initrd is several archives: a later entry replaces an
+	// earlier one of the same name, as when the kernel unpacks it.
+	r := cpio.NewConcatReader(zr)
 	hdrs, data := map[string]*cpio.Header{}, map[string][]byte{}
 	for {
 		h, err := r.Next()

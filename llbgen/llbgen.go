@@ -95,6 +95,11 @@ type builder struct {
 	ociVolumes map[string][]*resolvedImage
 	// sbom is the SBOM layer, made with the root filesystem.
 	sbom *llb.State
+	// segments splits the root filesystem for a segmented initrd (set by
+	// rootfs); segWarned is set once the warning saying why it cannot be
+	// segmented is given.
+	segments  *segmentPlan
+	segWarned bool
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -295,16 +300,41 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 		}
 		st = b.merge(states)
 	}
-	if st, err = b.withAPKDatabase(ctx, st, inits); err != nil {
+	if b.segments, err = b.planSegments(ctx, rc, layers, inits); err != nil {
+		return llb.State{}, err
+	}
+	if st, err = b.finishRootfs(ctx, st, inits); err != nil {
+		return llb.State{}, err
+	}
+	return b.withSBOMLast(st, bundles)
+}
+
+// withSBOMLast puts the SBOM layer (withSBOM) on top of the finished root
+// filesystem and, for a segmented initrd, makes it an extra segment: it
+// depends on every image, so it stays out of the base's segment. The time
+// of "/" is set again, as the copy without MergeOp changes it.
+func (b *builder) withSBOMLast(st llb.State, bundles []spec.Bundle) (llb.State, error) {
+	st, err := b.withSBOM(st, bundles)
+	if err != nil || !b.opt.SBOM || b.sbom == nil {
+		return st, err
+	}
+	if p := b.segments; p != nil && p.why == "" {
+		p.extra = append(p.extra, *b.sbom)
+	}
+	return st.File(b.touch(nil, "/"), llb.WithCustomName("[rootfs] time of / (with the SBOM)")), nil
+}
+
+// finishRootfs puts the joined apk database, the files and the time of
+// "/" on the merged layers st.
+func (b *builder) finishRootfs(ctx context.Context, st llb.State, inits []*rootLayer) (llb.State, error) {
+	st, err := b.withAPKDatabase(ctx, st, inits)
+	if err != nil {
 		return llb.State{}, err
 	}
 	// Files go on top of the merged tree rather than into a layer of their
 	// own, so parent directories that exist keep their mode and owner.
 	st, err = b.withFiles(st, spec.IDs(b.cfg))
 	if err != nil {
-		return llb.State{}, err
-	}
-	if st, err = b.withSBOM(st, bundles); err != nil {
 		return llb.State{}, err
 	}
 	// The top directory was written by every layer and file: the last
@@ -427,13 +457,20 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 	if b.opt.Epoch != nil {
 		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
 	}
+	in := rootfs
+	var mounts []llb.RunOption
+	if t.Initrd {
+		if base, segArgs, segMounts, ok := b.segmented(); ok {
+			in, args, mounts = base, append(args, segArgs...), segMounts
+		}
+	}
 	helper := *b.opt.Helper
-	run := helper.Run(
+	run := helper.Run(append(mounts,
 		llb.Args(args),
 		llb.Network(llb.NetModeNone),
-		llb.AddMount("/in", rootfs, llb.Readonly),
+		llb.AddMount("/in", in, llb.Readonly),
 		llb.WithCustomNamef("[%s] lkbuild mkimage", t.Name),
-	)
+	)...)
 	return run.AddMount("/out", llb.Scratch())
 }
 

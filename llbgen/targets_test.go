@@ -31,7 +31,7 @@ func TestSeveralTargets(t *testing.T) {
 			if e := op.GetExec(); e != nil {
 				args := e.GetMeta().GetArgs()
 				for i, a := range args {
-					if a == "--format" {
+					if a == "--format" && !strings.HasPrefix(args[i+1], "initrd-") {
 						formats = append(formats, args[i+1])
 					}
 				}

@@ -127,3 +127,36 @@ func TestMtimeClamped(t *testing.T) {
 		}
 	}
 }
+
+// TestConcatReader: archives one after the other, with NUL padding, read
+// as one sequence of entries; the plain Reader stops at the first trailer.
+func TestConcatReader(t *testing.T) {
+	var buf bytes.Buffer
+	for _, name := range []string{"a", "b"} {
+		w := NewWriter(&buf)
+		if err := w.WriteHeader(&Header{Name: name, Mode: fstree.TypeDir | 0o755, NLink: 2}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		buf.Write(make([]byte, 4))
+	}
+	for _, tc := range []struct {
+		r    *Reader
+		want string
+	}{{NewConcatReader(bytes.NewReader(buf.Bytes())), "a b"}, {NewReader(bytes.NewReader(buf.Bytes())), "a"}} {
+		var names []string
+		for {
+			h, err := tc.r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, h.Name)
+		}
+		if got := strings.Join(names, " "); got != tc.want {
+			t.Errorf("read %q, want %q", got, tc.want)
+		}
+	}
+}

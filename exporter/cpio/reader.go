@@ -16,10 +16,20 @@ type Reader struct {
 	r      *bufio.Reader
 	remain int64
 	pad    int64
+	concat bool
 }
 
 // NewReader returns a Reader reading from r.
 func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReader(r)} }
+
+// NewConcatReader returns a Reader of archives that follow one another,
+// with NUL padding between them, as the kernel reads an initramfs (a
+// segmented initrd, once decompressed): Next returns io.EOF only after the
+// last archive's trailer. An entry of a later archive may have the name
+// of an earlier one; the kernel then replaces it.
+func NewConcatReader(r io.Reader) *Reader {
+	return &Reader{r: bufio.NewReader(r), concat: true}
+}
 
 // Next advances to the next entry; it returns io.EOF after the trailer.
 // A symlink's target is returned in Linkname.
@@ -54,6 +64,21 @@ func (r *Reader) Next() (*Header, error) {
 		return nil, err
 	}
 	if h.Name == trailerName {
+		if r.concat {
+			for {
+				b, err := r.r.Peek(1)
+				if err == io.EOF {
+					return nil, io.EOF
+				}
+				if err != nil {
+					return nil, err
+				}
+				if b[0] != 0 {
+					return r.Next()
+				}
+				r.r.Discard(1)
+			}
+		}
 		return nil, io.EOF
 	}
 	r.remain, r.pad = h.Size, (4-h.Size%4)%4

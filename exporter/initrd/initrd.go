@@ -25,6 +25,10 @@ type Options struct {
 	Epoch *time.Time
 	// Skip leaves out paths, as fstree.Options.Skip. Nil means SkipBoot.
 	Skip func(rel string, isDir bool) bool
+	// NoRoot leaves out the "." entry of the root directory: for a segment
+	// that a later segment of the same initramfs follows with its own
+	// "." entry (see docs/formats.md).
+	NoRoot bool
 }
 
 // SkipBoot leaves out boot/ and everything in it: LinuxKit writes the kernel,
@@ -67,9 +71,11 @@ func WriteCPIO(w io.Writer, root string, opt Options) error {
 	if opt.Epoch != nil && rootTime.After(*opt.Epoch) {
 		rootTime = *opt.Epoch
 	}
-	if err := cw.WriteHeader(&cpio.Header{Name: ".", Mode: fstree.UnixMode(re.Mode), UID: re.UID, GID: re.GID,
-		NLink: 2, Mtime: rootTime.Unix(), Ino: uint32(len(entries) + 1)}); err != nil {
-		return err
+	if !opt.NoRoot {
+		if err := cw.WriteHeader(&cpio.Header{Name: ".", Mode: fstree.UnixMode(re.Mode), UID: re.UID, GID: re.GID,
+			NLink: 2, Mtime: rootTime.Unix(), Ino: uint32(len(entries) + 1)}); err != nil {
+			return err
+		}
 	}
 	groupIno := map[int]uint32{}
 	buf := make([]byte, 1<<20)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/klauspost/pgzip"
 	"github.com/lkbuild/lkbuild/exporter/disk"
-	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/exporter/uki"
 	"github.com/lkbuild/lkbuild/exporter/vdisk"
 	"github.com/lkbuild/lkbuild/formats"
@@ -51,10 +50,7 @@ func prepareBoot(ctx context.Context, o Options) (*bootInputs, error) {
 	w := ctxFile{ctx, tmp}
 	err = o.appendBoot(w, UCodeFile)
 	if err == nil {
-		err = initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch})
-		if err != nil {
-			err = fmt.Errorf("initrd: %w", err)
-		}
+		err = o.writeInitrd(w)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

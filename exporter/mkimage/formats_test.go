@@ -18,6 +18,8 @@ func TestWritersMatchTable(t *testing.T) {
 			targets = append(targets, tg.Name)
 		}
 	}
+	targets = append(targets, formats.SegmentFormats...)
+	sort.Strings(targets)
 	if got, want := strings.Join(FormatNames(), ","), strings.Join(targets, ","); got != want {
 		t.Errorf("writers for %s; the table's targets written by mkimage are %s", got, want)
 	}

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/formats"
 )
 
@@ -34,6 +33,12 @@ type Options struct {
 	// BootFiles is the directory of bootloader files, one subdirectory per
 	// architecture; default DefaultBootFiles.
 	BootFiles string
+	// InitrdSegments, when set, are the files whose concatenation is the
+	// initrd (without microcode), in order, for the formats that embed
+	// one (EmbedsInitrd): the tree at Input is then only read for boot/.
+	InitrdSegments []string
+	// SegmentPaths are the paths FilesSegmentFormat writes.
+	SegmentPaths []string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer
@@ -93,6 +98,9 @@ func Run(ctx context.Context, o Options) error {
 	if o.Name == "" {
 		return errors.New("no output name")
 	}
+	if err := checkSegments(o); err != nil {
+		return err
+	}
 	if _, err := os.Stat(o.Input); err != nil {
 		return fmt.Errorf("input tree: %w", err)
 	}
@@ -142,7 +150,7 @@ func finish(o Options, before map[string]bool) error {
 	if o.Log == nil {
 		return nil
 	}
-	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(filepath.Join(o.Input, "boot", "kernel")); !isSegment(o.Format) && (err != nil || !fi.Mode().IsRegular()) {
 		fmt.Fprintf(o.Log, "%s: the root filesystem has no boot/kernel (the YAML has no kernel section): no kernel written\n", o.Format)
 	}
 	fmt.Fprintf(o.Log, "%s: wrote %s\n", o.Format, strings.Join(wrote, ", "))
@@ -173,10 +181,7 @@ func writeKernelInitrd(ctx context.Context, o Options) error {
 		if err := o.appendBoot(w, UCodeFile); err != nil {
 			return err
 		}
-		if err := initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
-			return fmt.Errorf("initrd: %w", err)
-		}
-		return nil
+		return o.writeInitrd(w)
 	})
 	if err != nil {
 		return err
@@ -204,8 +209,8 @@ func writeTarKernelInitrd(ctx context.Context, o Options) error {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := initrd.Write(ctxFile{ctx, tmp}, o.Input, initrd.Options{Epoch: o.Epoch}); err != nil {
-		return fmt.Errorf("initrd: %w", err)
+	if err := o.writeInitrd(ctxFile{ctx, tmp}); err != nil {
+		return err
 	}
 	fi, err := tmp.Stat()
 	if err != nil {

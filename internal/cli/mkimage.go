@@ -47,6 +47,8 @@ func mkimageCmd() *cobra.Command {
 	f.StringVar(&o.Arch, "arch", "amd64", "target architecture (GOARCH spelling): picks kernel names and bootloaders")
 	f.Int64Var(&o.Size, "size", 0, "disk size in bytes for disk formats (0: as small as the contents allow)")
 	f.StringVar(&o.BootFiles, "boot-files", mkimage.DefaultBootFiles, "directory of bootloader files, one subdirectory per architecture")
+	f.StringArrayVar(&o.InitrdSegments, "initrd-segment", nil, "a file of the initrd, in order (repeated): the initrd is their concatenation instead of the tree's cpio")
+	f.StringArrayVar(&o.SegmentPaths, "segment-path", nil, "for format "+mkimage.FilesSegmentFormat+": a path to write, with the directories above it (repeated)")
 	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
 	return cmd
 }
