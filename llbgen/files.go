@@ -35,24 +35,35 @@ func (b *builder) withFiles(rootfs llb.State, ids map[string]uint32) (llb.State,
 	return st, nil
 }
 
-func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileAction, error) {
-	p := path.Join("/", f.Path)
-	mode := os.FileMode(0o600)
+// fileModes returns a files entry's mode as st_mode bits (LinuxKit's
+// defaults: 0600, 0700 for a directory) and the mode of the parents it
+// creates: the entry's plus x where r or w is set.
+func fileModes(f *spec.File) (mode, dirMode os.FileMode, err error) {
+	mode = 0o600
 	if f.Directory {
 		mode = 0o700
 	}
 	if f.Mode != "" {
 		m, err := strconv.ParseUint(f.Mode, 8, 32)
 		if err != nil {
-			return nil, fmt.Errorf("mode %q is not an octal number", f.Mode)
+			return 0, 0, fmt.Errorf("mode %q is not an octal number", f.Mode)
 		}
 		mode = os.FileMode(m)
 	}
-	dirMode := mode
+	dirMode = mode
 	for _, bits := range []os.FileMode{0o700, 0o070, 0o007} {
 		if mode&bits != 0 {
 			dirMode |= bits & 0o111
 		}
+	}
+	return mode, dirMode, nil
+}
+
+func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileAction, error) {
+	p := path.Join("/", f.Path)
+	mode, dirMode, err := fileModes(f)
+	if err != nil {
+		return nil, err
 	}
 	uid, err := spec.ResolveID(f.UID, ids)
 	if err != nil {
