@@ -82,11 +82,17 @@ func (b *builder) fileAction(f *spec.File, ids map[string]uint32) (*llb.FileActi
 	// which applies them after the chown (see withSpecialBits).
 	special := mode & 0o7000
 	fa := llb.Mkdir(path.Dir(p), dirMode.Perm(), llb.WithParents(true), owner, ct)
+	if b.replaceFiles[f] {
+		// A symlink of the images is at p: replace it, as LinuxKit's tar
+		// does, rather than write through it.
+		fa = fa.Rm(p)
+	}
 	switch {
-	case f.Directory && special != 0:
-		return b.withSpecialBits(fa, p, mode, nil, uid, gid), nil
 	case f.Directory:
-		return fa.Mkdir(p, perm, llb.WithParents(true), owner, ct), nil
+		// Copied with a chmod even without special bits: a directory that
+		// exists gets the entry's mode, owner and time, as LinuxKit's tar
+		// (and the kernel unpacking it) gives it; Mkdir would leave it.
+		return b.withSpecialBits(fa, p, mode, nil, uid, gid), nil
 	case f.Symlink != "":
 		return fa.Rm(p, llb.WithAllowNotFound(true)).Symlink(f.Symlink, p, owner, ct), nil
 	case f.Contents != nil && special != 0:
@@ -351,9 +357,9 @@ func resolveSource(ctx context.Context, lstat ContextLstat, src string) (string,
 	return cur, nil
 }
 
-// withSpecialBits adds to fa the files entry at p whose mode has setuid,
-// setgid or sticky bits: a regular file holding data, or a directory when
-// data is nil. BuildKit's Mkfile and Mkdir mask the mode to 0777, so the
+// withSpecialBits adds to fa the files entry at p: a regular file holding
+// data whose mode has setuid, setgid or sticky bits, or any directory entry
+// (data nil). BuildKit's Mkfile and Mkdir mask the mode to 0777, so the
 // entry is made in a scratch state and copied with a chmod to the full
 // mode (the mode is passed as st_mode bits, which BuildKit's copy applies
 // after the chown, so the kernel does not clear them). A directory that

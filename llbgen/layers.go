@@ -103,6 +103,9 @@ type occurrence struct {
 type reconciler struct {
 	r      Reader
 	layers []*rootLayer
+	// replace marks the files entries whose path is a symlink of the
+	// layers, to be removed before the entry is written (symlinkAt).
+	replace map[*spec.File]bool
 }
 
 func (rc *reconciler) open(ctx context.Context, l *rootLayer) (Tree, error) {
@@ -472,11 +475,59 @@ func (rc *reconciler) checkFilePaths(ctx context.Context, files []*spec.File) er
 			}
 			cur = p
 		}
+		if len(comps) == 0 || cur != path.Join(comps[:len(comps)-1]...) {
+			continue // an error above, or parents the entry creates
+		}
+		e, err := rc.symlinkAt(ctx, cur, comps[len(comps)-1], f, i)
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			errs = append(errs, e)
+		}
 	}
 	if len(errs) > 0 {
 		return errs
 	}
 	return nil
+}
+
+// symlinkAt handles a files entry f (files[i]) whose own path, name in
+// the directory dir, is a symlink that the layers provide. LinuxKit's tar
+// (and the kernel unpacking its initrd) replaces the symlink with the
+// entry; BuildKit would write a file through it, into the symlink's
+// target (bin/ls -> busybox would overwrite busybox). A file entry is
+// therefore marked to replace the symlink (rc.replace); a directory entry,
+// which LinuxKit's extractors treat differently, is an error naming the
+// path the symlink leads to.
+func (rc *reconciler) symlinkAt(ctx context.Context, dir, name string, f *spec.File, i int) (*spec.Error, error) {
+	ents, err := rc.gather(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	occs := ents[name]
+	if len(occs) == 0 {
+		return nil, nil
+	}
+	w := winner(occs)
+	if !w.e.isSymlink() {
+		return nil, nil
+	}
+	p := joinRel(dir, name)
+	if f.Directory {
+		msg := fmt.Sprintf("/%s is a symlink to %s that %s provides; a directory entry there is ambiguous (replace the symlink, or write through it?)", p, w.e.link, w.layer.what)
+		if real, _, err := rc.resolve(ctx, p); err == nil {
+			msg += fmt.Sprintf(": write the path it leads to, /%s", real)
+		}
+		e := f.Loc.Errorf("path", "%s", msg)
+		e.Field = fmt.Sprintf("files[%d].path", i)
+		return e, nil
+	}
+	if rc.replace == nil {
+		rc.replace = map[*spec.File]bool{}
+	}
+	rc.replace[f] = true
+	return nil, nil
 }
 
 // reconcile runs the reconciler over the layers (opened concurrently).

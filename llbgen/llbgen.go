@@ -100,6 +100,9 @@ type builder struct {
 	// segmented is given.
 	segments  *segmentPlan
 	segWarned bool
+	// replaceFiles are the files entries written over a symlink of the
+	// layers: the symlink is removed first (reconciler.symlinkAt).
+	replaceFiles map[*spec.File]bool
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -293,6 +296,7 @@ func (b *builder) rootfs(ctx context.Context, targets []formats.Target) (llb.Sta
 	if err := rc.checkFilePaths(ctx, b.cfg.Files); err != nil {
 		return llb.State{}, err
 	}
+	b.replaceFiles = rc.replace
 	st := llb.Scratch()
 	if len(layers) > 0 {
 		states := make([]llb.State, len(layers))

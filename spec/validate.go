@@ -178,8 +178,10 @@ func validateFile(f *File, errs *errorList) {
 		}
 	}
 	if f.Mode != "" {
-		if _, err := strconv.ParseUint(f.Mode, 8, 32); err != nil {
+		if m, err := strconv.ParseUint(f.Mode, 8, 32); err != nil {
 			f.errorf(errs, "mode", "%q is not an octal mode", f.Mode)
+		} else if m > 0o7777 {
+			f.errorf(errs, "mode", "%q has bits above 07777: a mode is the permissions with the setuid (4000), setgid (2000) and sticky (1000) bits, nothing more", f.Mode)
 		}
 	}
 	var kinds []string
