@@ -366,13 +366,16 @@ func resolveSource(ctx context.Context, lstat ContextLstat, src string) (string,
 // exists gets the entry's mode, owner and time, as in LinuxKit's tar.
 func (b *builder) withSpecialBits(fa *llb.FileAction, p string, mode os.FileMode, data []byte, uid, gid uint32) *llb.FileAction {
 	name := path.Base(p)
-	src := llb.Mkdir("/entry", 0o755)
-	if data == nil {
-		src = src.Mkdir(path.Join("/entry", name), 0o700)
-	} else {
-		src = src.Mkfile(path.Join("/entry", name), 0o600, data)
-	}
+	// Fixed times: the copy's cache key covers the source's contents,
+	// times included, so a time of the build would defeat the cache.
 	t := b.epoch()
+	ct := llb.WithCreatedTime(t)
+	src := llb.Mkdir("/entry", 0o755, ct)
+	if data == nil {
+		src = src.Mkdir(path.Join("/entry", name), 0o700, ct)
+	} else {
+		src = src.Mkfile(path.Join("/entry", name), 0o600, data, ct)
+	}
 	return fa.Copy(llb.Scratch().File(src, llb.WithCustomNamef("[files] %s (mode %04o)", p, uint32(mode))), "/entry", path.Dir(p), &llb.CopyInfo{
 		Mode:                           &llb.ChmodOpt{Mode: mode & 0o7777},
 		ChownOpt:                       &llb.ChownOpt{User: &llb.UserOpt{UID: int(uid)}, Group: &llb.UserOpt{UID: int(gid)}},
