@@ -25,7 +25,7 @@ func Parse(list string) ([]Target, error) {
 		case name == "":
 			problems = append(problems, fmt.Sprintf("empty target name in %q", list))
 		case !ok:
-			problems = append(problems, fmt.Sprintf("unknown target %q (see --call targets)", name))
+			problems = append(problems, fmt.Sprintf("unknown target %q (the targets: lkbuild build --help, or docker buildx build --call targets)", name))
 		case seen[name]:
 			problems = append(problems, fmt.Sprintf("target %s given twice", name))
 		default:
