@@ -68,6 +68,12 @@ func mkTree(t *testing.T, root string, ents []treeEnt, keep func(p string) bool)
 			t.Fatal(err)
 		}
 	}
+	// The root's time is the tree's too: left to the clock, two trees
+	// made a second apart would differ in it.
+	rt := time.Unix(50, 0)
+	if err := os.Chtimes(root, rt, rt); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // segTree is a root filesystem as lkbuild lays it out: kernel and init
