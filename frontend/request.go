@@ -55,6 +55,9 @@ type request struct {
 	sources       map[string]string // the files' sources with their symlinks followed
 	prepared      []*llbgen.Prepared
 	sboms         sbomLayers // each platform's SBOM layer, for the attestation
+	// initrdHave is set when the client asks for the initrd in parts
+	// (OptInitrdParts): the parts it has.
+	initrdHave map[string]bool
 }
 
 // newRequest finds the helper image, checks the daemon's capabilities and
@@ -69,6 +72,9 @@ func newRequest(ctx context.Context, c client.Client, bc *dockerui.Client, src *
 		return nil, err
 	}
 	if err := checkSBOMHelper(args.sbom, r.helper); err != nil {
+		return nil, err
+	}
+	if r.initrdHave, err = parseInitrdParts(c.BuildOpts().Opts); err != nil {
 		return nil, err
 	}
 	caps := c.BuildOpts().LLBCaps
@@ -160,6 +166,7 @@ func (r *request) options(tp ocispecs.Platform, named llbgen.ImageContexts) llbg
 		SourceMaps:     r.smaps,
 		Warn:           r.warn,
 		SBOM:           r.args.sbom,
+		InitrdParts:    r.initrdHave != nil,
 	}
 }
 
@@ -175,6 +182,11 @@ func (r *request) build(ctx context.Context, platform *ocispecs.Platform, idx in
 		return nil, withSource(err, r.smaps)
 	}
 	r.sboms.set(platform, res.SBOM)
+	if res.InitrdParts != nil {
+		if err := r.withInitrdParts(ctx, tp, res); err != nil {
+			return nil, err
+		}
+	}
 	def, err := res.Output.Marshal(ctx, r.constraints(tp)...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling LLB: %w", err)

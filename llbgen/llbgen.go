@@ -70,6 +70,9 @@ type Options struct {
 	// filesystem, as its own layer on top (LinuxKit's default; the SBOM
 	// build-arg turns it off). It needs Helper.
 	SBOM bool
+	// InitrdParts builds kernel+initrd's initrd in parts for lkbuild
+	// build's cache (formats.InitrdParts): Result.InitrdParts says how.
+	InitrdParts bool
 }
 
 // Result is the conversion's output.
@@ -84,6 +87,10 @@ type Result struct {
 	// SBOM is the layer holding only SBOMPath (see Options.SBOM), for the
 	// result's SBOM attestation; nil without the helper image.
 	SBOM *llb.State
+	// InitrdParts is set when Options.InitrdParts and the target
+	// formats.InitrdPartsTarget is built: Output then holds the initrd's
+	// manifest instead of the initrd (initrdparts.go).
+	InitrdParts *InitrdParts
 }
 
 type builder struct {
@@ -98,8 +105,10 @@ type builder struct {
 	// segments splits the root filesystem for a segmented initrd (set by
 	// rootfs); segWarned is set once the warning saying why it cannot be
 	// segmented is given.
-	segments  *segmentPlan
-	segWarned bool
+	segments *segmentPlan
+	// initrdParts is set by mkimage for Options.InitrdParts.
+	initrdParts *InitrdParts
+	segWarned   bool
 	// replaceFiles are the files entries written over a symlink of the
 	// layers: the symlink is removed first (reconciler.symlinkAt).
 	replaceFiles map[*spec.File]bool
@@ -205,6 +214,7 @@ func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 		outs[i] = b.mkimage(t, rootfs)
 	}
 	res.Output = b.mergeOutputs(outs)
+	res.InitrdParts = b.initrdParts
 	return res, nil
 }
 
@@ -468,6 +478,10 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 			in, args, mounts = base, append(args, segArgs...), segMounts
 		}
 	}
+	parts := b.opt.InitrdParts && t.Name == formats.InitrdPartsTarget
+	if parts {
+		args = append(args, "--initrd-parts-dir", initrdPartsMount)
+	}
 	helper := *b.opt.Helper
 	run := helper.Run(append(mounts,
 		llb.Args(args),
@@ -475,7 +489,11 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 		llb.AddMount("/in", in, llb.Readonly),
 		llb.WithCustomNamef("[%s] lkbuild mkimage", t.Name),
 	)...)
-	return run.AddMount("/out", llb.Scratch())
+	out := run.AddMount("/out", llb.Scratch())
+	if parts {
+		b.initrdParts = b.newInitrdParts(out, run.AddMount(initrdPartsMount, llb.Scratch()))
+	}
+	return out
 }
 
 // resolveOCIVolumes resolves the image of every oci-format volume for each

@@ -39,6 +39,12 @@ type Options struct {
 	InitrdSegments []string
 	// SegmentPaths are the paths FilesSegmentFormat writes.
 	SegmentPaths []string
+	// InitrdPartsDir, when set, makes kernel+initrd write its initrd in
+	// parts (see formats.InitrdParts) instead of <name>-initrd.img: the
+	// manifest into Output/formats.InitrdPartsDir and the parts that are
+	// not segments (microcode, a whole initrd) into this directory, each
+	// named by its SHA-256 (initrdparts.go).
+	InitrdPartsDir string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer
@@ -101,6 +107,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := checkSegments(o); err != nil {
 		return err
 	}
+	if err := checkInitrdParts(o); err != nil {
+		return err
+	}
 	if _, err := os.Stat(o.Input); err != nil {
 		return fmt.Errorf("input tree: %w", err)
 	}
@@ -114,7 +123,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := w(ctx, o); err != nil {
+	err = w(ctx, o)
+	if err == nil && isSegment(o.Format) {
+		err = writeSegmentDigest(o.Output)
+	}
+	if err != nil {
 		after, _ := listDir(o.Output)
 		for n := range after {
 			if !before[n] {
@@ -176,6 +189,12 @@ func writeKernelInitrd(ctx context.Context, o Options) error {
 	base := filepath.Join(o.Output, o.Name)
 	if err := o.copyBoot(ctx, KernelFile, base+"-kernel"); err != nil {
 		return err
+	}
+	if o.InitrdPartsDir != "" {
+		if err := o.writeInitrdParts(ctx, filepath.Base(base)+"-initrd.img"); err != nil {
+			return err
+		}
+		return o.writeCmdline(ctx, base+"-cmdline")
 	}
 	err := writeFile(ctx, base+"-initrd.img", func(w io.Writer) error {
 		if err := o.appendBoot(w, UCodeFile); err != nil {

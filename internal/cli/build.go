@@ -32,6 +32,9 @@ type BuildOptions struct {
 	// reference provides that image (see parseContexts).
 	Contexts []string
 	NoCache  bool
+	// InitrdCache is the cache of initrd parts (initrdparts.go): a
+	// directory, InitrdCacheAuto, or "" or InitrdCacheNone for none.
+	InitrdCache string
 	// OnStatus, when set, sees every progress update (tests use it to
 	// check which steps came from the cache).
 	OnStatus func(*client.SolveStatus)
@@ -99,6 +102,7 @@ output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
 	f.StringVar(&fl.Addr, "addr", "", "BuildKit daemon address (default $BUILDKIT_HOST)")
 	f.StringVar(&fl.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet, rawjson")
 	f.BoolVar(&fl.NoCache, "no-cache", false, "do not use the build cache")
+	f.StringVar(&fl.InitrdCache, "initrd-cache", InitrdCacheAuto, "cache of initrd parts, so that kernel+initrd sends and writes again only the parts that changed: a directory, auto ($XDG_CACHE_HOME/lkbuild/initrd-parts, else ~/.cache/...) or none")
 	_ = cmd.MarkFlagRequired("file")
 	return cmd
 }
@@ -154,6 +158,13 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
+	cache, err := openCacheFor(fl, exp, attrs)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		defer cache.close()
+	}
 	opt := client.SolveOpt{
 		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
 		LocalMounts:   mounts,
@@ -163,6 +174,11 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	}
 	if err := solve(ctx, c, opt, fl); err != nil {
 		return err
+	}
+	if cache != nil {
+		if err := cache.assemble(stage.tmp); err != nil {
+			return err
+		}
 	}
 	if err := stage.commit(); err != nil {
 		return err

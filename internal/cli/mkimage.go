@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/lkbuild/lkbuild/formats"
 	"os"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ func mkimageCmd() *cobra.Command {
 	f.StringVar(&o.BootFiles, "boot-files", mkimage.DefaultBootFiles, "directory of bootloader files, one subdirectory per architecture")
 	f.StringArrayVar(&o.InitrdSegments, "initrd-segment", nil, "a file of the initrd, in order (repeated): the initrd is their concatenation instead of the tree's cpio")
 	f.StringArrayVar(&o.SegmentPaths, "segment-path", nil, "for format "+mkimage.FilesSegmentFormat+": a path to write, with the directories above it (repeated)")
+	f.StringVar(&o.InitrdPartsDir, "initrd-parts-dir", "", "for format kernel+initrd: write the initrd in parts, for lkbuild build's cache: the manifest into the output's "+formats.InitrdPartsDir+" and the parts that are not segments into this directory, named by their SHA-256")
 	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
 	return cmd
 }

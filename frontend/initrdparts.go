@@ -1,0 +1,78 @@
+package frontend
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/llbgen"
+	"github.com/moby/buildkit/frontend/gateway/client"
+	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// OptInitrdParts asks for kernel+initrd's initrd in parts
+// (formats.InitrdParts). lkbuild build sets it when it exports to a
+// directory and keeps a cache of parts: "v1:" and the comma-separated
+// SHA-256s (hex) of the parts it has, which are then not sent. At most
+// maxInitrdHave of them.
+const OptInitrdParts = "lkbuild-initrd-parts"
+
+// maxInitrdHave bounds the parts a client may say it has.
+const maxInitrdHave = 4096
+
+// parseInitrdParts reads OptInitrdParts: nil when it is not set, else the
+// set of parts the client has (empty when it has none).
+func parseInitrdParts(opts map[string]string) (map[string]bool, error) {
+	v, ok := opts[OptInitrdParts]
+	if !ok {
+		return nil, nil
+	}
+	list, ok := strings.CutPrefix(v, "v1:")
+	if !ok {
+		return nil, fmt.Errorf("%s: %q does not start with v1: (the client is not this lkbuild's version)", OptInitrdParts, v)
+	}
+	have := map[string]bool{}
+	if list == "" {
+		return have, nil
+	}
+	for _, d := range strings.Split(list, ",") {
+		if !formats.ValidSHA256(d) {
+			return nil, fmt.Errorf("%s: %q is not a hex SHA-256", OptInitrdParts, d)
+		}
+		have[d] = true
+	}
+	if len(have) > maxInitrdHave {
+		return nil, fmt.Errorf("%s: %d parts, more than %d", OptInitrdParts, len(have), maxInitrdHave)
+	}
+	return have, nil
+}
+
+// withInitrdParts returns the result's output with the initrd's parts that
+// the client lacks: it solves the manifest's step, reads the manifest and
+// adds the parts not in r.initrdHave (llbgen.InitrdParts.With).
+func (r *request) withInitrdParts(ctx context.Context, tp ocispecs.Platform, res *llbgen.Result) error {
+	def, err := res.InitrdParts.Manifest.Marshal(ctx, r.constraints(tp)...)
+	if err != nil {
+		return fmt.Errorf("marshalling LLB: %w", err)
+	}
+	sr, err := r.c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), CacheImports: r.bc.CacheImports})
+	if err != nil {
+		return err
+	}
+	ref, err := sr.SingleRef()
+	if err != nil {
+		return err
+	}
+	b, err := ref.ReadFile(ctx, client.ReadRequest{Filename: path.Join(formats.InitrdPartsDir, formats.InitrdPartsManifest)})
+	if err != nil {
+		return fmt.Errorf("reading the initrd's parts: %w", err)
+	}
+	m, err := formats.ParseInitrdParts(b)
+	if err != nil {
+		return err
+	}
+	res.Output, err = res.InitrdParts.With(res.Output, m, func(d string) bool { return r.initrdHave[d] })
+	return err
+}

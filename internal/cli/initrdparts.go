@@ -1,0 +1,289 @@
+package cli
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/moby/buildkit/client"
+	"golang.org/x/sys/unix"
+)
+
+// lkbuild build keeps the parts of the initrds it built in a cache of its
+// own (formats.InitrdParts): it tells the frontend which parts it has, the
+// frontend sends the manifest and only the others, and the client writes
+// <name>-initrd.img from the parts, checking each one's SHA-256 as it
+// copies it. An unchanged segment is thus neither concatenated in the
+// build nor sent to the client again. The cache is a directory of files
+// named by their hex SHA-256; builds share it (a shared flock on its lock
+// file while they use it) and each one prunes it afterwards when no other
+// build uses it (an exclusive flock), least recently used first, to
+// initrdCacheMaxBytes, never removing the parts of the build just done.
+
+const (
+	// InitrdCacheAuto is --initrd-cache's default: lkbuild/initrd-parts in
+	// the user's cache directory ($XDG_CACHE_HOME, else ~/.cache).
+	InitrdCacheAuto = "auto"
+	// InitrdCacheNone turns the cache off: the initrd is sent whole.
+	InitrdCacheNone = "none"
+	// initrdCacheLock is the cache's lock file.
+	initrdCacheLock = ".lock"
+	// maxInitrdHave is the most parts a build says it has (the most
+	// recently used first), within the frontend's limit.
+	maxInitrdHave = 1024
+)
+
+// openCacheFor opens the initrd cache of fl for a directory output and
+// asks the frontend, in attrs, for the initrd in parts; nil when the
+// cache is off or the output is a tar file.
+func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
+	dir, err := initrdCacheDir(fl.InitrdCache)
+	if err != nil || dir == "" || exp.typ != client.ExporterLocal {
+		return nil, err
+	}
+	c, err := openInitrdCache(dir)
+	if err != nil {
+		return nil, err
+	}
+	if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// initrdCacheMaxBytes is the size the cache is pruned to.
+var initrdCacheMaxBytes int64 = 4 << 30
+
+// initrdCache is the cache while a build uses it.
+type initrdCache struct {
+	dir  string
+	lock *os.File
+	used map[string]bool // parts of this build's initrds
+}
+
+// initrdCacheDir resolves --initrd-cache: "" when it is off.
+func initrdCacheDir(v string) (string, error) {
+	switch v {
+	case InitrdCacheNone, "":
+		return "", nil
+	case InitrdCacheAuto:
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("--initrd-cache auto: %w (give a directory or none)", err)
+		}
+		return filepath.Join(d, "lkbuild", "initrd-parts"), nil
+	}
+	return filepath.Abs(v)
+}
+
+// openInitrdCache creates dir if needed and takes its shared lock.
+func openInitrdCache(dir string) (*initrdCache, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("initrd cache: %w", err)
+	}
+	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("initrd cache: %w", err)
+	}
+	if err := unix.Flock(int(l.Fd()), unix.LOCK_SH); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
+	}
+	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}}, nil
+}
+
+// cached lists the cache's parts, most recently used first.
+func (c *initrdCache) cached() ([]fs.FileInfo, error) {
+	ents, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil, fmt.Errorf("initrd cache: %w", err)
+	}
+	var parts []fs.FileInfo
+	for _, e := range ents {
+		if !formats.ValidSHA256(e.Name()) || !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil {
+			parts = append(parts, fi)
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].ModTime().After(parts[j].ModTime()) })
+	return parts, nil
+}
+
+// attr is the frontend option saying which parts the cache has.
+func (c *initrdCache) attr() (string, error) {
+	parts, err := c.cached()
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, p := range parts {
+		if len(names) == maxInitrdHave {
+			break
+		}
+		names = append(names, p.Name())
+	}
+	sort.Strings(names)
+	return "v1:" + strings.Join(names, ","), nil
+}
+
+// assemble writes the initrd of every manifest in the export directory
+// stage (at its top or, for several platforms, one level down) from the
+// parts sent and the cache's, puts the parts sent into the cache and
+// removes the manifests' directories.
+func (c *initrdCache) assemble(stage string) error {
+	dirs := []string{stage}
+	ents, err := os.ReadDir(stage)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != formats.InitrdPartsDir {
+			dirs = append(dirs, filepath.Join(stage, e.Name()))
+		}
+	}
+	for _, d := range dirs {
+		if _, err := os.Lstat(filepath.Join(d, formats.InitrdPartsDir, formats.InitrdPartsManifest)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := c.assembleOne(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// assembleOne writes the initrd of dir's manifest.
+func (c *initrdCache) assembleOne(dir string) error {
+	pd := filepath.Join(dir, formats.InitrdPartsDir)
+	mf := filepath.Join(pd, formats.InitrdPartsManifest)
+	b, err := os.ReadFile(mf)
+	if err != nil {
+		return err
+	}
+	m, err := formats.ParseInitrdParts(b)
+	if err != nil {
+		return err
+	}
+	mfi, err := os.Stat(mf)
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(dir, m.Initrd)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing the initrd: %w", err)
+	}
+	for _, p := range m.Parts {
+		if err := c.appendPart(out, pd, p); err != nil {
+			out.Close()
+			return fmt.Errorf("writing %s: %w", m.Initrd, err)
+		}
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	// The time the exporter would have given it: the artifacts' (the
+	// manifest is written with them).
+	if err := os.Chtimes(dst, mfi.ModTime(), mfi.ModTime()); err != nil {
+		return err
+	}
+	for _, p := range m.Parts {
+		if err := c.keep(filepath.Join(pd, p.SHA256), p.SHA256); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(pd)
+}
+
+// appendPart copies part p to w, from the parts sent (in pd) or else the
+// cache, checking its size and SHA-256. A damaged part in the cache is
+// removed from it.
+func (c *initrdCache) appendPart(w io.Writer, pd string, p formats.InitrdPart) error {
+	src, fromCache := filepath.Join(pd, p.SHA256), false
+	f, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		src, fromCache = filepath.Join(c.dir, p.SHA256), true
+		f, err = os.Open(src)
+	}
+	if err != nil {
+		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), f)
+	if err != nil {
+		return fmt.Errorf("part %s: %w", p.SHA256, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); n != p.Size || got != p.SHA256 {
+		if fromCache {
+			os.Remove(src)
+			return fmt.Errorf("part %s in the initrd cache %s is damaged (%d bytes, SHA-256 %s): it was removed, build again", p.SHA256, c.dir, n, got)
+		}
+		return fmt.Errorf("part %s as sent is damaged (%d bytes of %d, SHA-256 %s)", p.SHA256, n, p.Size, got)
+	}
+	c.used[p.SHA256] = true
+	return nil
+}
+
+// keep moves the part sent at src (when it was sent) into the cache, and
+// marks the cache's copy as just used (its time orders the pruning).
+func (c *initrdCache) keep(src, name string) error {
+	dst := filepath.Join(c.dir, name)
+	if _, err := os.Lstat(src); err == nil {
+		if err := moveEntry(src, dst); err != nil {
+			return fmt.Errorf("initrd cache: %w", err)
+		}
+	}
+	now := time.Now()
+	if err := os.Chtimes(dst, now, now); err != nil {
+		return fmt.Errorf("initrd cache: %w", err)
+	}
+	return nil
+}
+
+// close releases the shared lock and, when no other build uses the cache,
+// prunes it to initrdCacheMaxBytes, least recently used first, keeping
+// the parts of this build.
+func (c *initrdCache) close() {
+	defer c.lock.Close()
+	if err := unix.Flock(int(c.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return
+	}
+	parts, err := c.cached()
+	if err != nil {
+		return
+	}
+	var total int64
+	for _, p := range parts {
+		total += p.Size()
+	}
+	for i := len(parts) - 1; i >= 0 && total > initrdCacheMaxBytes; i-- {
+		if c.used[parts[i].Name()] {
+			continue
+		}
+		if os.Remove(filepath.Join(c.dir, parts[i].Name())) == nil {
+			total -= parts[i].Size()
+		}
+	}
+	// Leftovers of a build killed while copying a part in (moveEntry).
+	if ents, err := os.ReadDir(c.dir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), copyPrefix) {
+				os.RemoveAll(filepath.Join(c.dir, e.Name()))
+			}
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lkbuild/lkbuild/formats"
+)
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// stageParts writes, in dir, a manifest of parts (in order) and the parts
+// listed in sent.
+func stageParts(t *testing.T, dir string, parts [][]byte, sent map[int]bool) formats.InitrdParts {
+	t.Helper()
+	pd := filepath.Join(dir, formats.InitrdPartsDir)
+	if err := os.MkdirAll(pd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := formats.InitrdParts{Initrd: "sys-initrd.img"}
+	for i, p := range parts {
+		m.Parts = append(m.Parts, formats.InitrdPart{SHA256: sum(p), Size: int64(len(p)), Segment: i})
+		if sent[i] {
+			if err := os.WriteFile(filepath.Join(pd, sum(p)), p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b, _ := json.Marshal(m)
+	mf := filepath.Join(pd, formats.InitrdPartsManifest)
+	if err := os.WriteFile(mf, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Unix(1234, 0)
+	if err := os.Chtimes(mf, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestInitrdCacheAssemble: the first build's parts are all sent and kept;
+// the second build's unchanged parts come from the cache; the initrd is
+// their concatenation, with the artifacts' time, and the parts' directory
+// is gone. The cache's attribute lists what it has.
+func TestInitrdCacheAssemble(t *testing.T) {
+	cacheDir := t.TempDir()
+	parts := [][]byte{[]byte("UCODE"), bytes.Repeat([]byte("a"), 1000), []byte("base")}
+	build := func(parts [][]byte, sent map[int]bool, sub string) []byte {
+		t.Helper()
+		c, err := openInitrdCache(cacheDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		stage := t.TempDir()
+		dir := filepath.Join(stage, sub)
+		stageParts(t, dir, parts, sent)
+		if err := c.assemble(stage); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, formats.InitrdPartsDir)); err == nil {
+			t.Error("the parts' directory is left in the output")
+		}
+		fi, err := os.Stat(filepath.Join(dir, "sys-initrd.img"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.ModTime().Unix() != 1234 || fi.Mode().Perm() != 0o644 {
+			t.Errorf("initrd: time %v, mode %v", fi.ModTime(), fi.Mode())
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "sys-initrd.img"))
+		return b
+	}
+	if got := build(parts, map[int]bool{0: true, 1: true, 2: true}, ""); !bytes.Equal(got, bytes.Join(parts, nil)) {
+		t.Errorf("first build: %q", got)
+	}
+	c, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attr, _ := c.attr()
+	c.close()
+	for _, p := range parts {
+		if !strings.Contains(attr, sum(p)) || !strings.HasPrefix(attr, "v1:") {
+			t.Errorf("attr %q lacks %s", attr, sum(p))
+		}
+	}
+	// A changed last part, the others from the cache, for a platform's
+	// sub-directory.
+	parts2 := [][]byte{parts[0], parts[1], []byte("base v2")}
+	if got := build(parts2, map[int]bool{2: true}, "linux_amd64"); !bytes.Equal(got, bytes.Join(parts2, nil)) {
+		t.Errorf("second build: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, sum(parts2[2]))); err != nil {
+		t.Errorf("the part sent is not in the cache: %v", err)
+	}
+}
+
+// TestInitrdCacheDamagedPart: a part whose bytes no longer match its name
+// fails the build, naming it, and is removed from the cache; a part
+// neither sent nor cached fails it too. Nothing is left half-written to
+// be mistaken for the initrd: the error stops the build before its
+// artifacts are moved in place.
+func TestInitrdCacheDamagedPart(t *testing.T) {
+	cacheDir := t.TempDir()
+	part := []byte("segment")
+	if err := os.WriteFile(filepath.Join(cacheDir, sum(part)), []byte("segmenT"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	stage := t.TempDir()
+	stageParts(t, stage, [][]byte{part}, nil)
+	err = c.assemble(stage)
+	if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), sum(part)) {
+		t.Fatalf("damaged part: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, sum(part))); err == nil {
+		t.Error("the damaged part is still in the cache")
+	}
+	stage = t.TempDir()
+	stageParts(t, stage, [][]byte{part}, nil)
+	if err := c.assemble(stage); err == nil || !strings.Contains(err.Error(), "neither sent nor in the initrd cache") {
+		t.Errorf("missing part: %v", err)
+	}
+}
+
+// TestInitrdCachePrune: the cache is pruned to its size, least recently
+// used first, never removing the parts of the build just done, and not
+// while another build uses it.
+func TestInitrdCachePrune(t *testing.T) {
+	cacheDir := t.TempDir()
+	big := func(c byte) []byte { return bytes.Repeat([]byte{c}, 1<<20) }
+	old, recent, mine := big('o'), big('r'), big('m')
+	now := time.Now()
+	for i, p := range [][]byte{old, recent, mine} {
+		f := filepath.Join(cacheDir, sum(p))
+		if err := os.WriteFile(f, p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// mine is the oldest of all, but this build used it.
+		mt := now.Add(time.Duration(i-3) * time.Hour)
+		if i == 2 {
+			mt = now.Add(-10 * time.Hour)
+		}
+		os.Chtimes(f, mt, mt)
+	}
+	defer func(m int64) { initrdCacheMaxBytes = m }(initrdCacheMaxBytes)
+	initrdCacheMaxBytes = 2 << 20
+	other, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.used[sum(mine)] = true
+	c.close() // another build holds the cache: no pruning
+	for _, p := range [][]byte{old, recent, mine} {
+		if _, err := os.Stat(filepath.Join(cacheDir, sum(p))); err != nil {
+			t.Errorf("pruned while another build used the cache: %v", err)
+		}
+	}
+	other.used[sum(mine)] = true
+	other.close() // prunes: 3 MiB > 2 MiB
+	for p, want := range map[string]bool{"old": false, "recent": true, "mine": true} {
+		b := map[string][]byte{"old": old, "recent": recent, "mine": mine}[p]
+		_, err := os.Stat(filepath.Join(cacheDir, sum(b)))
+		if (err == nil) != want {
+			t.Errorf("%s kept = %v, want %v", p, err == nil, want)
+		}
+	}
+}
+
+// TestInitrdCacheDir: auto is under the user's cache directory, none and
+// "" turn the cache off.
+func TestInitrdCacheDir(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", "/x/cache")
+	for v, want := range map[string]string{"auto": "/x/cache/lkbuild/initrd-parts", "none": "", "": "", "/a/b": "/a/b"} {
+		got, err := initrdCacheDir(v)
+		if err != nil || got != want {
+			t.Errorf("%q: %q, %v; want %q", v, got, err, want)
+		}
+	}
+}
