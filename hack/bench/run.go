@@ -57,10 +57,17 @@ func (t *lkbuildTool) Name() string { return "lkbuild" }
 
 func (t *lkbuildTool) Reset(ctx context.Context) error {
 	t.Close()
+	if err := os.RemoveAll(t.initrdCache()); err != nil {
+		return err
+	}
 	d, err := startBuildkitd(ctx, t.buildkitd, t.config, t.dir)
 	t.d = d
 	return err
 }
+
+// initrdCache is the tool's cache of initrd parts (lkbuild build
+// --initrd-cache), which Reset empties with the daemon's state.
+func (t *lkbuildTool) initrdCache() string { return filepath.Join(t.dir, "initrd-cache") }
 
 func (t *lkbuildTool) Close() {
 	if t.d != nil {
@@ -80,7 +87,7 @@ func (t *lkbuildTool) Build(ctx context.Context, j job) (result, error) {
 		helper = t.helperProxy
 	}
 	cmd := exec.CommandContext(ctx, t.bin, "build", "-f", j.YAML, "--target", "kernel+initrd", "-o", j.Out,
-		"--addr", t.d.addr, "--helper-image", helper, "--build-arg", "NAME=linuxkit", "--progress", "plain", j.Context)
+		"--addr", t.d.addr, "--helper-image", helper, "--initrd-cache", t.initrdCache(), "--build-arg", "NAME=linuxkit", "--progress", "plain", j.Context)
 	cmd.Dir = t.dir
 	w := watchMkimage(t.d.pid(), 50*time.Millisecond)
 	r, err := measure(cmd, j)
