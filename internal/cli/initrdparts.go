@@ -208,10 +208,11 @@ func (c *initrdCache) assembleOne(dir string) error {
 	return os.RemoveAll(pd)
 }
 
-// appendPart copies part p to w, from the parts sent (in pd) or else the
-// cache, checking its size and SHA-256. A damaged part in the cache is
-// removed from it.
-func (c *initrdCache) appendPart(w io.Writer, pd string, p formats.InitrdPart) error {
+// appendPart copies part p to out, from the parts sent (in pd) or else
+// the cache, checking its size and SHA-256; the file is hashed while it
+// is copied (the copy stays in the kernel). A damaged part in the cache
+// is removed from it.
+func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
 	f, err := os.Open(src)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -222,17 +223,35 @@ func (c *initrdCache) appendPart(w io.Writer, pd string, p formats.InitrdPart) e
 		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), f)
+	hf, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != p.Size || got != p.SHA256 {
+	defer hf.Close()
+	var got string
+	var hn int64
+	var herr error
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		h := sha256.New()
+		hn, herr = io.Copy(h, hf)
+		got = hex.EncodeToString(h.Sum(nil))
+	}()
+	n, err := io.Copy(out, f)
+	<-hashed
+	if err == nil {
+		err = herr
+	}
+	if err != nil {
+		return fmt.Errorf("part %s: %w", p.SHA256, err)
+	}
+	if n != p.Size || hn != n || got != p.SHA256 {
 		if fromCache {
 			os.Remove(src)
-			return fmt.Errorf("part %s in the initrd cache %s is damaged (%d bytes, SHA-256 %s): it was removed, build again", p.SHA256, c.dir, n, got)
+			return fmt.Errorf("part %s in the initrd cache %s is damaged (%d bytes, SHA-256 %s): it was removed, build again", p.SHA256, c.dir, hn, got)
 		}
-		return fmt.Errorf("part %s as sent is damaged (%d bytes of %d, SHA-256 %s)", p.SHA256, n, p.Size, got)
+		return fmt.Errorf("part %s as sent is damaged (%d bytes of %d, SHA-256 %s)", p.SHA256, hn, p.Size, got)
 	}
 	c.used[p.SHA256] = true
 	return nil
