@@ -185,16 +185,31 @@ func TestNoMergeOpFallback(t *testing.T) {
 	}
 }
 
+// TestTarTargetIsTheRootfs: the tar target is the root filesystem itself,
+// made without `lkbuild mkimage`. The only helper run in it is `lkbuild
+// sbom`, which writes the SBOM layer when the SBOM is on (LinuxKit's
+// default); without the SBOM no helper runs at all.
 func TestTarTargetIsTheRootfs(t *testing.T) {
-	o := options(&fakeResolver{})
-	o.Target = "tar"
-	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, op := range ops(t, res.Output) {
-		if op.GetExec() != nil {
-			t.Fatal("the tar target must not run the helper")
+	for _, withSBOM := range []bool{false, true} {
+		o := options(&fakeResolver{})
+		o.Target = "tar"
+		o.SBOM = withSBOM
+		res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs []string
+		for _, op := range ops(t, res.Output) {
+			if e := op.GetExec(); e != nil {
+				runs = append(runs, strings.Join(e.GetMeta().GetArgs(), " "))
+			}
+		}
+		want := 0
+		if withSBOM {
+			want = 1
+		}
+		if len(runs) != want || (want == 1 && !strings.HasPrefix(runs[0], "/lkbuild sbom ")) {
+			t.Errorf("SBOM %v: the tar target runs %q, want only `lkbuild sbom` with the SBOM and nothing without", withSBOM, runs)
 		}
 	}
 }
