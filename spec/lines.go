@@ -1,0 +1,52 @@
+package spec
+
+// Lines and columns as gopkg.in/yaml.v3 counts them, for every position
+// the package computes from bytes (syntax.go) rather than takes from a
+// node: a line break is CR LF (one break), CR, LF, NEL (U+0085), LS
+// (U+2028) or PS (U+2029); a column counts characters from 1, a tab being
+// one; a UTF-8 byte order mark at the start of the file is not counted
+// (one elsewhere is a character).
+
+// lineBreak is the length in bytes of the line break starting at data[i],
+// or 0 when none does.
+func lineBreak(data []byte, i int) int {
+	switch c := data[i]; {
+	case c == '\r' && i+1 < len(data) && data[i+1] == '\n':
+		return 2
+	case c == '\r' || c == '\n':
+		return 1
+	case c == 0xc2 && i+1 < len(data) && data[i+1] == 0x85:
+		return 2
+	case c == 0xe2 && i+2 < len(data) && data[i+1] == 0x80 && (data[i+2] == 0xa8 || data[i+2] == 0xa9):
+		return 3
+	}
+	return 0
+}
+
+// LFBreaks returns data with each line break that yaml.v3 counts written
+// as one LF, so that a tool counting LF only (BuildKit, when it prints
+// the YAML lines around an error or warning) numbers the lines as the
+// positions of this package do. data is returned as is when it has no
+// other break.
+func LFBreaks(data []byte) []byte {
+	var out []byte
+	for i := 0; i < len(data); {
+		n := lineBreak(data, i)
+		if n == 0 || (n == 1 && data[i] == '\n') {
+			if out != nil {
+				out = append(out, data[i])
+			}
+			i++
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(data)), data[:i]...)
+		}
+		out = append(out, '\n')
+		i += n
+	}
+	if out == nil {
+		return data
+	}
+	return out
+}

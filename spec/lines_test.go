@@ -1,0 +1,87 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// yamlBreaks are the line breaks yaml.v3 counts.
+var yamlBreaks = []struct{ name, s string }{
+	{"LF", "\n"}, {"CR", "\r"}, {"CRLF", "\r\n"}, {"NEL", "\u0085"}, {"LS", "\u2028"}, {"PS", "\u2029"},
+}
+
+// TestSyntaxPositionsUnderEveryLineBreak: a syntax error is at the same
+// line and column whichever line break the file is written with, as
+// yaml.v3 counts a lone CR, CR LF, NEL, LS and PS as one line break each,
+// like LF.
+func TestSyntaxPositionsUnderEveryLineBreak(t *testing.T) {
+	for _, br := range yamlBreaks {
+		for _, tc := range syntaxCases {
+			t.Run(br.name+"/"+tc.name, func(t *testing.T) {
+				_, err := Parse("t.yml", []byte(strings.ReplaceAll(tc.yaml, "\n", br.s)))
+				if got := fmt.Sprint(firstError(t, err)); !strings.HasPrefix(got, tc.want) {
+					t.Errorf("error\n got %s\nwant %s", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestTextCountsAsYAML: the line and column computed from a byte offset
+// (where syntax errors are placed) are yaml.v3's own for the node
+// starting there, under mixed line breaks, tabs, multi-byte characters
+// and byte order marks.
+func TestTextCountsAsYAML(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	pads := []string{"", "é", "\t", "日本", "\U0001F600", "\ufeff"}
+	for round := 0; round < 200; round++ {
+		var b bytes.Buffer
+		if round%3 == 0 {
+			b.WriteString("\xef\xbb\xbf")
+		}
+		n := 1 + rnd.Intn(8)
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "k%d: [\"%s\",\tv%d]", i, pads[rnd.Intn(len(pads))], i)
+			for j := rnd.Intn(3); j >= 0; j-- {
+				b.WriteString(yamlBreaks[rnd.Intn(len(yamlBreaks))].s)
+			}
+		}
+		data := b.Bytes()
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%q: %v", data, err)
+		}
+		tx := newText(data)
+		var walk func(*yaml.Node)
+		walk = func(nd *yaml.Node) {
+			if nd.Kind == yaml.ScalarNode && (strings.HasPrefix(nd.Value, "k") || strings.HasPrefix(nd.Value, "v")) {
+				off := bytes.Index(data, []byte(nd.Value+map[bool]string{true: ":", false: "]"}[nd.Value[0] == 'k']))
+				if l, c := tx.lineCol(off); l != nd.Line || c != nd.Column {
+					t.Errorf("%q: %s at %d:%d, yaml.v3 says %d:%d", data, nd.Value, l, c, nd.Line, nd.Column)
+				}
+			}
+			for _, c := range nd.Content {
+				walk(c)
+			}
+		}
+		walk(&doc)
+	}
+}
+
+// TestLFBreaks: every line break yaml.v3 counts becomes one LF, so a
+// reader splitting at LF sees yaml.v3's lines.
+func TestLFBreaks(t *testing.T) {
+	in := "a\rb\r\nc\u0085d\u2028e\u2029f\ng\r\r\n"
+	if got, want := string(LFBreaks([]byte(in))), "a\nb\nc\nd\ne\nf\ng\n\n"; got != want {
+		t.Errorf("LFBreaks(%q) = %q, want %q", in, got, want)
+	}
+	lf := []byte("a: é\n\tb\n")
+	if got := LFBreaks(lf); &got[0] != &lf[0] {
+		t.Error("LF-only data was copied")
+	}
+}
