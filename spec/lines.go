@@ -1,5 +1,10 @@
 package spec
 
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
 // Lines and columns as gopkg.in/yaml.v3 counts them, for every position
 // the package computes from bytes (syntax.go) rather than takes from a
 // node: a line break is CR LF (one break), CR, LF, NEL (U+0085), LS
@@ -47,6 +52,47 @@ func LFBreaks(data []byte) []byte {
 	}
 	if out == nil {
 		return data
+	}
+	return out
+}
+
+// utf8Text returns data as UTF-8 when it is UTF-16 with a byte order
+// mark, which yaml.v3 reads too (its positions count the characters,
+// whatever the encoding): the UTF-8 text, starting with a UTF-8 byte order
+// mark, has the same lines and columns. Other data, and UTF-16 that does
+// not decode (an odd length, a lone surrogate), is returned as is.
+func utf8Text(data []byte) []byte {
+	var be bool
+	switch {
+	case len(data) >= 2 && data[0] == 0xfe && data[1] == 0xff:
+		be = true
+	case len(data) >= 2 && data[0] == 0xff && data[1] == 0xfe:
+	default:
+		return data
+	}
+	if len(data)%2 != 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i += 2 {
+		r := rune(data[i]) | rune(data[i+1])<<8
+		if be {
+			r = rune(data[i])<<8 | rune(data[i+1])
+		}
+		if utf16.IsSurrogate(r) {
+			if r >= 0xdc00 || i+3 >= len(data) {
+				return data
+			}
+			r2 := rune(data[i+2]) | rune(data[i+3])<<8
+			if be {
+				r2 = rune(data[i+2])<<8 | rune(data[i+3])
+			}
+			if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+				return data
+			}
+			i += 2
+		}
+		out = utf8.AppendRune(out, r)
 	}
 	return out
 }

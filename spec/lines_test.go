@@ -6,6 +6,8 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -83,5 +85,43 @@ func TestLFBreaks(t *testing.T) {
 	lf := []byte("a: é\n\tb\n")
 	if got := LFBreaks(lf); &got[0] != &lf[0] {
 		t.Error("LF-only data was copied")
+	}
+}
+
+// utf16Text is s in UTF-16 with a byte order mark.
+func utf16Text(s string, bigEndian bool) []byte {
+	var b []byte
+	for _, c := range utf16.Encode([]rune("\ufeff" + s)) {
+		if bigEndian {
+			b = append(b, byte(c>>8), byte(c))
+		} else {
+			b = append(b, byte(c), byte(c>>8))
+		}
+	}
+	return b
+}
+
+// TestSyntaxPositionsInUTF16: yaml.v3 reads UTF-16 with a byte order
+// mark and counts its lines and columns in characters, so a syntax error
+// is where it is in the same text in UTF-8.
+func TestSyntaxPositionsInUTF16(t *testing.T) {
+	for _, be := range []bool{false, true} {
+		for _, tc := range syntaxCases {
+			if !utf8.ValidString(tc.yaml) || strings.HasPrefix(tc.yaml, "\ufeff") {
+				continue
+			}
+			t.Run(fmt.Sprintf("big-endian=%v/%s", be, tc.name), func(t *testing.T) {
+				_, err := Parse("t.yml", utf16Text(strings.ReplaceAll(tc.yaml, "\n", "\r\n"), be))
+				if got := fmt.Sprint(firstError(t, err)); !strings.HasPrefix(got, tc.want) {
+					t.Errorf("error\n got %s\nwant %s", got, tc.want)
+				}
+			})
+		}
+	}
+	// A text with a character outside the BMP (a surrogate pair: one
+	// column) before the error.
+	_, err := Parse("t.yml", utf16Text("kernel:\n  cmdline: \"\U0001F600\": x\n", false))
+	if got := fmt.Sprint(firstError(t, err)); !strings.HasPrefix(got, "t.yml:2:15: ") {
+		t.Errorf("after a surrogate pair: %s", got)
 	}
 }

@@ -77,7 +77,7 @@ func syntaxError(filename string, data []byte, err error) *Error {
 	if m[1] != "" {
 		e.Line, _ = strconv.Atoi(m[1])
 	}
-	t := newText(data)
+	t := newText(utf8Text(data))
 	switch {
 	case strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "surrogate"):
 		if off, r, ok := t.badChar(); ok {
