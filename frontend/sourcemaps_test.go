@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -14,13 +15,16 @@ import (
 
 // TestSourceLinesUnderEveryLineBreak: the YAML lines BuildKit prints under
 // a --call check warning and under a build error are the lines the
-// positions name, whichever line breaks the file is written with (BuildKit
-// splits the data at LF; yaml.v3 counts a lone CR, CR LF, NEL, LS and PS
-// too).
+// positions name, whichever line breaks the file is written with, also
+// in UTF-16 (BuildKit splits the data at LF; yaml.v3 counts a lone CR,
+// CR LF, NEL, LS and PS too, and reads UTF-16).
 func TestSourceLinesUnderEveryLineBreak(t *testing.T) {
 	lines := []string{"kernel:", "  image: linuxkit/kernel:6.6.71", "  cmdline: console=tty0", "init:", "  - linuxkit/init", "onboot: []"}
-	for _, br := range []string{"\n", "\r", "\r\n", "\u0085", "\u2028", "\u2029"} {
+	for _, br := range []string{"\n", "\r", "\r\n", "\u0085", "\u2028", "\u2029", "UTF-16"} {
 		data := []byte(strings.Join(lines, br) + br)
+		if br == "UTF-16" {
+			data = utf16LE(strings.Join(lines, "\n") + "\n")
+		}
 		smaps := map[string]*llb.SourceMap{"a.yml": lfSourceMap(llb.NewSourceMap(nil, "a.yml", "yaml", data))}
 
 		res, err := checkResults(context.Background(), []spec.Source{{Filename: "a.yml", Data: data}}, smaps, ocispecs.Platform{OS: "linux", Architecture: "amd64"}, nil)
@@ -36,6 +40,9 @@ func TestSourceLinesUnderEveryLineBreak(t *testing.T) {
 		}
 
 		bad := []byte(strings.Join(append(lines[:3:3], "  cmdlin: x"), br) + br)
+		if br == "UTF-16" {
+			bad = utf16LE(strings.Join(append(lines[:3:3], "  cmdlin: x"), "\n") + "\n")
+		}
 		smaps = map[string]*llb.SourceMap{"a.yml": lfSourceMap(llb.NewSourceMap(nil, "a.yml", "yaml", bad))}
 		_, err = spec.Load(spec.Source{Filename: "a.yml", Data: bad})
 		srcs := errdefs.Sources(withSource(err, smaps))
@@ -47,6 +54,15 @@ func TestSourceLinesUnderEveryLineBreak(t *testing.T) {
 			t.Errorf("break %q: the error %v does not show line 4 (cmdlin: x):\n%s", br, err, out.String())
 		}
 	}
+}
+
+// utf16LE is s in UTF-16 (little-endian) with a byte order mark.
+func utf16LE(s string) []byte {
+	var b []byte
+	for _, c := range utf16.Encode([]rune("\ufeff" + s)) {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	return b
 }
 
 // TestLFSourceMapKeepsLF: a file with LF breaks only keeps its source map.

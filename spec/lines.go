@@ -28,12 +28,13 @@ func lineBreak(data []byte, i int) int {
 	return 0
 }
 
-// LFBreaks returns data with each line break that yaml.v3 counts written
-// as one LF, so that a tool counting LF only (BuildKit, when it prints
-// the YAML lines around an error or warning) numbers the lines as the
-// positions of this package do. data is returned as is when it has no
-// other break.
-func LFBreaks(data []byte) []byte {
+// PlainLines returns data as UTF-8 (utf8Text) with each line break that
+// yaml.v3 counts written as one LF, so that a tool reading UTF-8 and
+// counting LF only (BuildKit, when it prints the YAML lines around an
+// error or warning) numbers the lines as the positions of this package
+// do. data is returned as is when it is UTF-8 with LF breaks only.
+func PlainLines(data []byte) []byte {
+	data = utf8Text(data)
 	var out []byte
 	for i := 0; i < len(data); {
 		n := lineBreak(data, i)

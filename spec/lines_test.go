@@ -75,15 +75,19 @@ func TestTextCountsAsYAML(t *testing.T) {
 	}
 }
 
-// TestLFBreaks: every line break yaml.v3 counts becomes one LF, so a
-// reader splitting at LF sees yaml.v3's lines.
-func TestLFBreaks(t *testing.T) {
+// TestPlainLines: every line break yaml.v3 counts becomes one LF, and
+// UTF-16 becomes UTF-8, so a reader splitting UTF-8 at LF sees yaml.v3's
+// lines.
+func TestPlainLines(t *testing.T) {
 	in := "a\rb\r\nc\u0085d\u2028e\u2029f\ng\r\r\n"
-	if got, want := string(LFBreaks([]byte(in))), "a\nb\nc\nd\ne\nf\ng\n\n"; got != want {
-		t.Errorf("LFBreaks(%q) = %q, want %q", in, got, want)
+	if got, want := string(PlainLines([]byte(in))), "a\nb\nc\nd\ne\nf\ng\n\n"; got != want {
+		t.Errorf("PlainLines(%q) = %q, want %q", in, got, want)
+	}
+	if got := string(PlainLines(utf16Text("a\rb\r\né\U0001F600\n", true))); got != "\ufeffa\nb\né\U0001F600\n" {
+		t.Errorf("UTF-16: %q", got)
 	}
 	lf := []byte("a: é\n\tb\n")
-	if got := LFBreaks(lf); &got[0] != &lf[0] {
+	if got := PlainLines(lf); &got[0] != &lf[0] {
 		t.Error("LF-only data was copied")
 	}
 }
