@@ -97,3 +97,27 @@ func utf8Text(data []byte) []byte {
 	}
 	return out
 }
+
+// Offset returns the byte offset in data (UTF-8) of the character at
+// line:col, as yaml.v3 counts lines and columns (and as every position of
+// this package is given), for tools that edit the YAML at a node's
+// position. col may be one past the last character of the line; ok is
+// false when there is no such place.
+func Offset(data []byte, line, col int) (off int, ok bool) {
+	t := newText(data)
+	if line < 1 || line > len(t.starts) || col < 1 {
+		return 0, false
+	}
+	off, end := t.starts[line-1], t.ends[line-1]
+	if line == 1 {
+		off = t.bom
+	}
+	for c := 1; c < col; c++ {
+		if off >= end {
+			return 0, false
+		}
+		_, size := utf8.DecodeRune(data[off:end])
+		off += size
+	}
+	return off, true
+}

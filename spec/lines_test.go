@@ -129,3 +129,26 @@ func TestSyntaxPositionsInUTF16(t *testing.T) {
 		t.Errorf("after a surrogate pair: %s", got)
 	}
 }
+
+// TestOffset: Offset finds the byte where yaml.v3 places each node, under
+// every line break, after multi-byte characters, tabs and a byte order
+// mark.
+func TestOffset(t *testing.T) {
+	for _, br := range yamlBreaks {
+		data := []byte(strings.ReplaceAll("\ufeffa: 1\n- {é: x, \tk: \U0001F600v}\n", "\n", br.s))
+		for _, c := range []struct {
+			line, col int
+			at        string
+		}{{1, 1, "a: 1"}, {1, 4, "1"}, {1, 5, ""}, {2, 1, "- {"}, {2, 4, "é"}, {2, 11, "k:"}, {2, 14, "\U0001F600v"}, {2, 15, "v}"}} {
+			off, ok := Offset(data, c.line, c.col)
+			if !ok || !bytes.HasPrefix(data[off:], []byte(c.at)) || (c.at == "" && lineBreak(data, off) == 0) {
+				t.Errorf("%s: Offset(%d, %d) = %d, %v: want the place of %q", br.name, c.line, c.col, off, ok, c.at)
+			}
+		}
+		for _, c := range [][2]int{{0, 1}, {1, 0}, {1, 6}, {4, 1}} {
+			if _, ok := Offset(data, c[0], c[1]); ok {
+				t.Errorf("%s: Offset(%d, %d) found a place outside the text", br.name, c[0], c[1])
+			}
+		}
+	}
+}
