@@ -223,27 +223,35 @@ func TestUnknownTarget(t *testing.T) {
 }
 
 // TestDockerTarget: the docker target is the root filesystem plus
-// LinuxKit's Dockerfile at /.
+// LinuxKit's Dockerfile at /, made without `lkbuild mkimage`: the only
+// helper run in it is `lkbuild sbom`, with the SBOM on.
 func TestDockerTarget(t *testing.T) {
-	o := options(&fakeResolver{})
-	o.Target = "docker"
-	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, op := range ops(t, res.Output) {
-		for _, a := range op.GetFile().GetActions() {
-			if f := a.GetMkfile(); f != nil && f.GetPath() == "/Dockerfile" {
-				found = strings.Contains(string(f.GetData()), `ENTRYPOINT ["/bin/rc.init"]`)
+	for _, withSBOM := range []bool{false, true} {
+		o := options(&fakeResolver{})
+		o.Target = "docker"
+		o.SBOM = withSBOM
+		res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		var runs []string
+		for _, op := range ops(t, res.Output) {
+			for _, a := range op.GetFile().GetActions() {
+				if f := a.GetMkfile(); f != nil && f.GetPath() == "/Dockerfile" {
+					found = strings.Contains(string(f.GetData()), `ENTRYPOINT ["/bin/rc.init"]`)
+				}
+			}
+			if e := op.GetExec(); e != nil {
+				runs = append(runs, strings.Join(e.GetMeta().GetArgs(), " "))
 			}
 		}
-		if op.GetExec() != nil {
-			t.Error("the docker target runs no helper")
+		if !found {
+			t.Errorf("SBOM %v: no /Dockerfile with LinuxKit's entrypoint", withSBOM)
 		}
-	}
-	if !found {
-		t.Error("no /Dockerfile with LinuxKit's entrypoint")
+		if (withSBOM && (len(runs) != 1 || !strings.HasPrefix(runs[0], "/lkbuild sbom "))) || (!withSBOM && len(runs) != 0) {
+			t.Errorf("SBOM %v: the docker target runs %q, want only `lkbuild sbom` with the SBOM and nothing without", withSBOM, runs)
+		}
 	}
 }
 
