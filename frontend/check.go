@@ -46,8 +46,12 @@ type ImageConfigResolver func(ctx context.Context, ref string, p ocispecs.Platfo
 
 // checkResults runs every check over the YAML files and returns the
 // warnings with their sources, as buildx prints them (the YAML lines under
-// each warning). resolve may be nil: then the rules needing image configs
-// are skipped.
+// each warning). Each warning's detail starts with its position
+// (file:line:col), as the build's errors and warnings do: buildx prints
+// the lines of every source under the name of the -f file (it renames
+// them all to the path it was given), so only the detail names a MERGE
+// file in its text output. resolve may be nil: then the rules needing
+// image configs are skipped.
 func checkResults(ctx context.Context, srcs []spec.Source, smaps map[string]*llb.SourceMap, p ocispecs.Platform, resolve ImageConfigResolver) (*lint.LintResults, error) {
 	res := &lint.LintResults{Warnings: []lint.Warning{}, Sources: []*pb.SourceInfo{}}
 	index := map[string]int{}
@@ -66,6 +70,9 @@ func checkResults(ctx context.Context, srcs []spec.Source, smaps map[string]*llb
 			}
 			at := &pb.Position{Line: int32(pos.Line), Character: int32(pos.Col)}
 			loc = &pb.Location{SourceIndex: int32(i), Ranges: []*pb.Range{{Start: at, End: at}}}
+		}
+		if pos.File != "" && pos.Line > 0 {
+			detail = pos.String() + ": " + detail
 		}
 		res.Warnings = append(res.Warnings, lint.Warning{RuleName: r.Name, Description: r.Description, Detail: detail, Location: loc})
 	}
@@ -102,8 +109,8 @@ func checkResults(ctx context.Context, srcs []spec.Source, smaps map[string]*llb
 	return res, nil
 }
 
-// detail is a warning's text: the field path and the message (buildx
-// prints the file and line under it, with the YAML lines).
+// detail is a warning's text after its position: the field path and the
+// message.
 func detail(field, msg string) string {
 	if field == "" {
 		return msg

@@ -227,3 +227,33 @@ func TestCheckRulesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckTextNamesEachFile: in the text output of --call check, each
+// warning names the file it is in, also a MERGE file's, whether the text
+// is BuildKit's (result.txt) or buildx's, which prints the lines of every
+// source under the -f file's path.
+func TestCheckTextNamesEachFile(t *testing.T) {
+	a := spec.Source{Filename: "a.yml", Data: []byte("kernel:\n  image: linuxkit/kernel:6.12.59\ninit:\n  - linuxkit/init:v1.0.0\n")}
+	b := spec.Source{Filename: "b.yml", Data: []byte("onboot:\n  - name: x\n    image: busybox\n    command: [/bin/true]\n")}
+	res := checkOf(t, nil, a, b)
+	if got := where(res); !slices.Equal(got, []string{"MovingImageTag b.yml:3:12"}) {
+		t.Fatalf("warnings %q", got)
+	}
+	// buildx (commands/build.go, printResult) renames every source to the
+	// path of -f before printing.
+	asBuildx := func(si *pb.SourceInfo) *pb.SourceInfo {
+		return &pb.SourceInfo{Filename: "os/a.yml", Data: si.Data, Language: si.Language, Definition: si.Definition}
+	}
+	for name, scb := range map[string]lint.SourceInfoMap{"BuildKit": nil, "buildx": asBuildx} {
+		var out strings.Builder
+		if err := res.PrintTo(&out, scb); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "\nb.yml:3:12: onboot[0].image: image \"busybox\" has no tag") {
+			t.Errorf("%s text does not name b.yml:3:12 in the warning:\n%s", name, out.String())
+		}
+	}
+	if d := res.Warnings[0].Detail; !strings.HasPrefix(d, "b.yml:3:12: onboot[0].image: ") {
+		t.Errorf("detail %q", d)
+	}
+}

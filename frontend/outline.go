@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/moby/buildkit/frontend/subrequests/outline"
 )
 
@@ -25,7 +26,7 @@ var BuildArgs = []BuildArg{
 	{Name: ArgSize, Description: "size of the disk formats (LinuxKit's --size), e.g. 2G, 512M (no suffix: MiB), at most 2T; default: as small as the contents allow (\"size\" is read too)"},
 	{Name: ArgMerge, Description: "more YAML files, comma separated, relative to the -f file's directory, merged after it in order (linuxkit build a.yml b.yml)"},
 	{Name: ArgSourceDateEpoch, Description: "seconds since 1970 (0 to 4294967295) for the timestamps of created files and the clamp of artifact timestamps; default: LinuxKit's fixed time (2017-04-18 16:30 UTC) for created files and no clamp"},
-	{Name: ArgSBOM, Description: "false leaves the SPDX SBOM /sbom.spdx.json out of the root filesystem (LinuxKit's --no-sbom); the attestation buildx asks for with --sbom=true is not affected", Default: "true"},
+	{Name: ArgSBOM, Description: "the SPDX SBOM /sbom.spdx.json in the root filesystem: " + buildarg.BoolValues + "; true or 1 (the default) writes it, false or 0 leaves it out (LinuxKit's --no-sbom); the attestation buildx asks for with --sbom=true is not affected", Default: "true"},
 }
 
 // BuildArgNames are the names of BuildArgs.

@@ -3,11 +3,11 @@ package frontend
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 
 	"github.com/containerd/platforms"
 	intoto "github.com/in-toto/in-toto-golang/in_toto"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/frontend/dockerui"
@@ -18,20 +18,20 @@ import (
 )
 
 // ArgSBOM turns the SBOM in the root filesystem (llbgen.SBOMPath) off
-// with a false value ("false", "0"), as LinuxKit's --no-sbom; the default
-// is on. It does not affect the SBOM attestation buildx asks for with
-// --sbom=true.
+// with false or 0, as LinuxKit's --no-sbom; the default (unset or empty)
+// is on, as is true or 1 (buildarg.Bool: nothing else is taken). It does
+// not affect the SBOM attestation buildx asks for with --sbom=true.
 const ArgSBOM = "SBOM"
 
-// parseSBOM reads the SBOM build-arg: "" is on, else a boolean as Go's
-// strconv.ParseBool takes it (1, t, true, 0, f, false ...).
+// parseSBOM reads the SBOM build-arg: "" is on, else exactly one of
+// buildarg.BoolValues.
 func parseSBOM(v string) (bool, error) {
 	if v == "" {
 		return true, nil
 	}
-	on, err := strconv.ParseBool(v)
+	on, err := buildarg.Bool(v)
 	if err != nil {
-		return false, fmt.Errorf("build-arg %s: %q is not true or false (false leaves %s out of the root filesystem, as linuxkit build --no-sbom)", ArgSBOM, v, llbgen.SBOMPath)
+		return false, fmt.Errorf("build-arg %s: %w (false or 0 leaves %s out of the root filesystem, as linuxkit build --no-sbom)", ArgSBOM, err, llbgen.SBOMPath)
 	}
 	return on, nil
 }

@@ -121,7 +121,7 @@ func check(ctx context.Context, c client.Client, bc *dockerui.Client) (*lint.Lin
 // the MERGE files after it, with their source maps by file name.
 func loadSources(ctx context.Context, c client.Client, bc *dockerui.Client, src *dockerui.Source) ([]spec.Source, map[string]*llb.SourceMap, error) {
 	srcs := []spec.Source{{Filename: src.Filename, Data: src.Data}}
-	smaps := map[string]*llb.SourceMap{src.Filename: src.SourceMap}
+	smaps := map[string]*llb.SourceMap{src.Filename: lfSourceMap(src.SourceMap)}
 	if m := bc.BuildArgs[ArgMerge]; m != "" {
 		more, err := readMerged(ctx, c, path.Dir(src.Filename), strings.Split(m, ","))
 		if err != nil {
@@ -129,7 +129,7 @@ func loadSources(ctx context.Context, c client.Client, bc *dockerui.Client, src 
 		}
 		for _, sm := range more {
 			srcs = append(srcs, spec.Source{Filename: sm.Filename, Data: sm.Data})
-			smaps[sm.Filename] = sm
+			smaps[sm.Filename] = lfSourceMap(sm)
 		}
 	}
 	return srcs, smaps, nil

@@ -185,16 +185,31 @@ func TestNoMergeOpFallback(t *testing.T) {
 	}
 }
 
+// TestTarTargetIsTheRootfs: the tar target is the root filesystem itself,
+// made without `lkbuild mkimage`. The only helper run in it is `lkbuild
+// sbom`, which writes the SBOM layer when the SBOM is on (LinuxKit's
+// default); without the SBOM no helper runs at all.
 func TestTarTargetIsTheRootfs(t *testing.T) {
-	o := options(&fakeResolver{})
-	o.Target = "tar"
-	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, op := range ops(t, res.Output) {
-		if op.GetExec() != nil {
-			t.Fatal("the tar target must not run the helper")
+	for _, withSBOM := range []bool{false, true} {
+		o := options(&fakeResolver{})
+		o.Target = "tar"
+		o.SBOM = withSBOM
+		res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var runs []string
+		for _, op := range ops(t, res.Output) {
+			if e := op.GetExec(); e != nil {
+				runs = append(runs, strings.Join(e.GetMeta().GetArgs(), " "))
+			}
+		}
+		want := 0
+		if withSBOM {
+			want = 1
+		}
+		if len(runs) != want || (want == 1 && !strings.HasPrefix(runs[0], "/lkbuild sbom ")) {
+			t.Errorf("SBOM %v: the tar target runs %q, want only `lkbuild sbom` with the SBOM and nothing without", withSBOM, runs)
 		}
 	}
 }
@@ -208,27 +223,35 @@ func TestUnknownTarget(t *testing.T) {
 }
 
 // TestDockerTarget: the docker target is the root filesystem plus
-// LinuxKit's Dockerfile at /.
+// LinuxKit's Dockerfile at /, made without `lkbuild mkimage`: the only
+// helper run in it is `lkbuild sbom`, with the SBOM on.
 func TestDockerTarget(t *testing.T) {
-	o := options(&fakeResolver{})
-	o.Target = "docker"
-	res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, op := range ops(t, res.Output) {
-		for _, a := range op.GetFile().GetActions() {
-			if f := a.GetMkfile(); f != nil && f.GetPath() == "/Dockerfile" {
-				found = strings.Contains(string(f.GetData()), `ENTRYPOINT ["/bin/rc.init"]`)
+	for _, withSBOM := range []bool{false, true} {
+		o := options(&fakeResolver{})
+		o.Target = "docker"
+		o.SBOM = withSBOM
+		res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		var runs []string
+		for _, op := range ops(t, res.Output) {
+			for _, a := range op.GetFile().GetActions() {
+				if f := a.GetMkfile(); f != nil && f.GetPath() == "/Dockerfile" {
+					found = strings.Contains(string(f.GetData()), `ENTRYPOINT ["/bin/rc.init"]`)
+				}
+			}
+			if e := op.GetExec(); e != nil {
+				runs = append(runs, strings.Join(e.GetMeta().GetArgs(), " "))
 			}
 		}
-		if op.GetExec() != nil {
-			t.Error("the docker target runs no helper")
+		if !found {
+			t.Errorf("SBOM %v: no /Dockerfile with LinuxKit's entrypoint", withSBOM)
 		}
-	}
-	if !found {
-		t.Error("no /Dockerfile with LinuxKit's entrypoint")
+		if (withSBOM && (len(runs) != 1 || !strings.HasPrefix(runs[0], "/lkbuild sbom "))) || (!withSBOM && len(runs) != 0) {
+			t.Errorf("SBOM %v: the docker target runs %q, want only `lkbuild sbom` with the SBOM and nothing without", withSBOM, runs)
+		}
 	}
 }
 

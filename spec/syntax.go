@@ -77,7 +77,7 @@ func syntaxError(filename string, data []byte, err error) *Error {
 	if m[1] != "" {
 		e.Line, _ = strconv.Atoi(m[1])
 	}
-	t := newText(data)
+	t := newText(utf8Text(data))
 	switch {
 	case strings.Contains(msg, "UTF-8") || strings.Contains(msg, "control characters") || strings.Contains(msg, "surrogate"):
 		if off, r, ok := t.badChar(); ok {
@@ -135,11 +135,13 @@ func syntaxError(filename string, data []byte, err error) *Error {
 	return e
 }
 
-// text is a YAML file split into lines, for locating errors.
+// text is a YAML file split into lines as yaml.v3 splits them (lines.go),
+// for locating errors.
 type text struct {
 	data   []byte
 	bom    int   // length of a UTF-8 byte order mark
 	starts []int // offset of each line (line n starts at starts[n-1])
+	ends   []int // offset of the line break ending each line (or the end)
 	target string
 }
 
@@ -149,18 +151,21 @@ func newText(data []byte) *text {
 		t.bom = 3
 	}
 	t.starts = []int{0}
-	for i, b := range data {
-		if b == '\n' {
+	for i := 0; i < len(data); i++ {
+		if n := lineBreak(data, i); n > 0 {
+			t.ends = append(t.ends, i)
+			i += n - 1
 			t.starts = append(t.starts, i+1)
 		}
 	}
+	t.ends = append(t.ends, len(data))
 	return t
 }
 
-// lineEnd is the offset of the newline ending line n (or the end).
+// lineEnd is the offset of the line break ending line n (or the end).
 func (t *text) lineEnd(n int) int {
-	if n < len(t.starts) {
-		return t.starts[n] - 1
+	if n >= 1 && n <= len(t.ends) {
+		return t.ends[n-1]
 	}
 	return len(t.data)
 }
@@ -419,7 +424,7 @@ func (t *text) undefinedAlias(name, target string) (int, bool) {
 		}
 		at := off + i
 		end := at + 1 + len(name)
-		if end == len(t.data) || strings.ContainsRune(" \t\r\n,[]{}", rune(t.data[end])) {
+		if end == len(t.data) || strings.ContainsRune(" \t,[]{}", rune(t.data[end])) || lineBreak(t.data, end) > 0 {
 			cands = append(cands, at)
 		}
 		off = end

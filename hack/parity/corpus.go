@@ -1,7 +1,6 @@
 package parity
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path"
@@ -9,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lkbuild/lkbuild/spec"
 	"gopkg.in/yaml.v3"
 )
 
@@ -290,7 +290,6 @@ func fieldDepth(m *yaml.Node, name string, depth int) *yaml.Node {
 // rewrite replaces each image reference in the text in place, so that the
 // rest of the file (and every position in it) keeps its bytes.
 func (d *document) rewrite(dt []byte) ([]byte, error) {
-	lines := bytes.SplitAfter(dt, []byte("\n"))
 	// An aliased reference is one node, rewritten once.
 	var refs []ref
 	seen := map[*yaml.Node]bool{}
@@ -300,38 +299,36 @@ func (d *document) rewrite(dt []byte) ([]byte, error) {
 			refs = append(refs, r)
 		}
 	}
-	// Replace from the end so earlier columns stay valid.
+	// Replace from the end so earlier positions stay valid.
 	sort.Slice(refs, func(i, j int) bool {
 		a, b := refs[i].node, refs[j].node
 		return a.Line > b.Line || a.Line == b.Line && a.Column > b.Column
 	})
+	out := append([]byte(nil), dt...)
 	for _, r := range refs {
 		n := r.node
-		if n.Line < 1 || n.Line > len(lines) {
-			return nil, fmt.Errorf("image %q: no line %d", n.Value, n.Line)
+		// The node's line and column are yaml.v3's (any line break,
+		// columns in characters): spec.Offset counts the same way.
+		at, ok := spec.Offset(out, n.Line, n.Column)
+		if !ok {
+			return nil, fmt.Errorf("image %q: no place %d:%d in the file", n.Value, n.Line, n.Column)
 		}
-		line := lines[n.Line-1]
-		col := n.Column - 1
-		if n.Anchor != "" && col < len(line) && line[col] == '&' {
+		if n.Anchor != "" && at < len(out) && out[at] == '&' {
 			// `&name value`: the position is the anchor's.
-			col += 1 + len(n.Anchor)
-			for col < len(line) && (line[col] == ' ' || line[col] == '\t') {
-				col++
+			at += 1 + len(n.Anchor)
+			for at < len(out) && (out[at] == ' ' || out[at] == '\t') {
+				at++
 			}
 		}
 		if n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle {
-			col++
+			at++
 		}
-		if col < 0 || col+len(n.Value) > len(line) || string(line[col:col+len(n.Value)]) != n.Value {
+		if at+len(n.Value) > len(out) || string(out[at:at+len(n.Value)]) != n.Value {
 			return nil, fmt.Errorf("%d:%d: image %q is not written as a plain scalar", n.Line, n.Column, n.Value)
 		}
-		var out []byte
-		out = append(out, line[:col]...)
-		out = append(out, Rewrite(n.Value)...)
-		out = append(out, line[col+len(n.Value):]...)
-		lines[n.Line-1] = out
+		out = append(append(append([]byte(nil), out[:at]...), Rewrite(n.Value)...), out[at+len(n.Value):]...)
 	}
-	return bytes.Join(lines, nil), nil
+	return out, nil
 }
 
 // Rewrite maps an image reference of the corpus into Namespace: the

@@ -186,6 +186,29 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
+// TestPrepareYAMLPositions: the references are found at yaml.v3's
+// positions, which count a lone CR, NEL, LS and PS as line breaks and
+// columns in characters.
+func TestPrepareYAMLPositions(t *testing.T) {
+	for _, br := range []string{"\r", "\r\n", "\u0085", "\u2028"} {
+		corpus := t.TempDir()
+		yml := strings.ReplaceAll("kernel:\n  image: linuxkit/kernel:6.12.59\nonboot:\n  - {name: \"é日本\", image: busybox:1.36, command: [/bin/true]}\n", "\n", br)
+		if err := os.WriteFile(filepath.Join(corpus, "a.yml"), []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Prepare(NewInput(corpus, "a.yml"), t.TempDir())
+		if err != nil {
+			t.Errorf("break %q: %v", br, err)
+			continue
+		}
+		got, _ := os.ReadFile(p.Files[0])
+		want := strings.NewReplacer("linuxkit/kernel:", Namespace+"linuxkit/kernel:", "image: busybox", "image: "+Namespace+"library/busybox").Replace(yml)
+		if string(got) != want {
+			t.Errorf("break %q: rewritten:\n%q\nwant:\n%q", br, got, want)
+		}
+	}
+}
+
 // TestPrepareMergeKeys checks that an image reference reached through a
 // merge key or an alias is rewritten, once, at its anchor.
 func TestPrepareMergeKeys(t *testing.T) {

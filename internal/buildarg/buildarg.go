@@ -81,3 +81,22 @@ func Size(s string) (int64, error) {
 	}
 	return v << shift, nil
 }
+
+// BoolValues is the exact set of values a boolean build-arg takes, as
+// messages, --help, `--call outline` and the docs spell it: true and 1
+// are on, false and 0 are off, in lower case only. Anything else (True,
+// FALSE, yes, off, t) is refused rather than guessed at.
+const BoolValues = "true, false, 1 or 0"
+
+// Bool reads the value of a boolean build-arg: true or 1 is on, false or
+// 0 is off; anything else is an error naming BoolValues. An empty value
+// (the build-arg unset) is the caller's default, not read here.
+func Bool(v string) (bool, error) {
+	switch v {
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not a boolean: want exactly %s (in lower case)", v, BoolValues)
+}

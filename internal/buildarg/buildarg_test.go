@@ -80,3 +80,18 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+// TestBool: a boolean build-arg is exactly true, false, 1 or 0; every
+// other spelling is refused with the accepted values, never guessed.
+func TestBool(t *testing.T) {
+	for v, want := range map[string]bool{"true": true, "1": true, "false": false, "0": false} {
+		if got, err := Bool(v); err != nil || got != want {
+			t.Errorf("Bool(%q) = %v, %v; want %v", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "True", "TRUE", "False", "FALSE", "t", "f", "yes", "no", "on", "off", "2", "-1", " 1", "0 "} {
+		if _, err := Bool(v); err == nil || !strings.Contains(err.Error(), "want exactly true, false, 1 or 0") {
+			t.Errorf("Bool(%q): err = %v, want one listing true, false, 1 or 0", v, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/frontend"
+	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 )
@@ -71,7 +72,8 @@ as docker.io/linuxkit/init:abc for linuxkit/init:abc); see docs/local-images.md.
 
 Build arguments: NAME (the artifacts' base name: one plain file name, not a path), SOURCE_DATE_EPOCH
 (0 to 4294967295), SIZE (disk size, e.g. 2G, at most 2T), MERGE (set by repeating -f), SBOM
-(false leaves /sbom.spdx.json out, as linuxkit build --no-sbom).
+(` + buildarg.BoolValues + `: true or 1, the default, writes /sbom.spdx.json; false or 0 leaves it out,
+as linuxkit build --no-sbom).
 
 Targets (--target; several separated by commas are built from one root filesystem into one
 output, e.g. --target kernel+initrd,iso-efi; tar and docker only on their own):
