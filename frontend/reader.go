@@ -37,6 +37,22 @@ func (r *reader) Open(ctx context.Context, st llb.State) (llbgen.Tree, error) {
 	return tree{ref}, nil
 }
 
+// Prefetch starts evaluating st in the background (llbgen.Prefetcher):
+// the build's final definition holds the same steps, with the same
+// constraints, and reuses them. Errors are left to that final solve; the
+// solve ends when ctx (the platform's build) does.
+func (r *reader) Prefetch(ctx context.Context, st llb.State) {
+	def, err := st.Marshal(ctx, r.constraints...)
+	if err != nil {
+		return // the final marshal reports it
+	}
+	go func() {
+		_, _ = r.c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), CacheImports: r.cacheImports, Evaluate: true})
+	}()
+}
+
+var _ llbgen.Prefetcher = (*reader)(nil)
+
 type tree struct{ ref client.Reference }
 
 func (t tree) ReadDir(ctx context.Context, dir string) ([]*fstypes.Stat, error) {

@@ -190,7 +190,7 @@ func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, err
 // fetched.
 func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 	b, targets, opt := p.b, p.targets, p.b.opt
-	rootfs, err := b.rootfs(ctx)
+	rootfs, err := b.rootfs(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +261,7 @@ func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
 // rootfs assembles kernel, init images, bundles and files. The layers are
 // reconciled first (see reconciler): a directory that another layer's
 // symlink replaces is stored through that symlink.
-func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
+func (b *builder) rootfs(ctx context.Context, targets []formats.Target) (llb.State, error) {
 	var layers, inits []*rootLayer
 	if k := b.cfg.Kernel; k.Image != "" {
 		layers = append(layers, &rootLayer{st: b.kernel(k), what: fmt.Sprintf("kernel (%s)", k.Image), pos: k.Pos})
@@ -298,6 +298,7 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 		}
 		layers = append(layers, &rootLayer{st: vol, what: "volume " + v.Name, pos: v.Pos, static: spec.VolumeDir(v.Name)})
 	}
+	b.prefetchSegments(ctx, targets, layers)
 	rc, err := newReconciler(ctx, b.opt.Reader, layers)
 	if err != nil {
 		return llb.State{}, err
