@@ -40,7 +40,8 @@ func (r *reader) Open(ctx context.Context, st llb.State) (llbgen.Tree, error) {
 // Prefetch starts evaluating st in the background (llbgen.Prefetcher):
 // the build's final definition holds the same steps, with the same
 // constraints, and reuses them. Errors are left to that final solve; the
-// solve ends when ctx (the platform's build) does.
+// solve ends when ctx (the platform's build) does, so the final
+// definition is evaluated before (request.build, Result.Prefetched).
 func (r *reader) Prefetch(ctx context.Context, st llb.State) {
 	def, err := st.Marshal(ctx, r.constraints...)
 	if err != nil {

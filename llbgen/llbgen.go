@@ -91,6 +91,10 @@ type Result struct {
 	// formats.InitrdPartsTarget is built: Output then holds the initrd's
 	// manifest instead of the initrd (initrdparts.go).
 	InitrdParts *InitrdParts
+	// Prefetched is set when steps of Output were started in the
+	// background (Prefetcher): Output must then be evaluated before the
+	// context given to Build ends.
+	Prefetched bool
 }
 
 type builder struct {
@@ -112,6 +116,8 @@ type builder struct {
 	// replaceFiles are the files entries written over a symlink of the
 	// layers: the symlink is removed first (reconciler.symlinkAt).
 	replaceFiles map[*spec.File]bool
+	// prefetched is set by prefetchSegments (Result.Prefetched).
+	prefetched bool
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -194,7 +200,7 @@ func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets, SBOM: b.sbom}
+	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets, SBOM: b.sbom, Prefetched: b.prefetched}
 	if len(targets) == 1 && targets[0].Tree {
 		if targets[0].Dockerfile {
 			res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),

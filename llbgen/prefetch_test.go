@@ -38,7 +38,9 @@ func lastOpDigest(def *llb.Definition) string {
 
 // TestPrefetchSegments: for a target that embeds the initrd, the bundles'
 // segment steps are prefetched before any layer is read, and they are the
-// steps the initrd's concatenation mounts; a tree target prefetches none.
+// steps the initrd's concatenation mounts; Result.Prefetched says so, so
+// that the frontend evaluates the output before the background solves
+// end. A tree target prefetches none.
 func TestPrefetchSegments(t *testing.T) {
 	cfg := func() *fakeResolver {
 		return &fakeResolver{configs: map[string]ocispecs.ImageConfig{"docker.io/library/busybox:1.36": {Cmd: []string{"sh"}}}}
@@ -53,6 +55,9 @@ func TestPrefetchSegments(t *testing.T) {
 		res, err := Build(context.Background(), parseFile(t, "../examples/minimal.yml"), opt)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if res.Prefetched != (tc.want > 0) {
+			t.Errorf("%s: Result.Prefetched %v, want %v", tc.target, res.Prefetched, tc.want > 0)
 		}
 		if len(r.prefetched) != tc.want {
 			t.Errorf("%s: %d prefetched, want %d", tc.target, len(r.prefetched), tc.want)
