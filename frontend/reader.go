@@ -37,6 +37,23 @@ func (r *reader) Open(ctx context.Context, st llb.State) (llbgen.Tree, error) {
 	return tree{ref}, nil
 }
 
+// Prefetch starts evaluating st in the background (llbgen.Prefetcher):
+// the build's final definition holds the same steps, with the same
+// constraints, and reuses them. Errors are left to that final solve; the
+// solve ends when ctx (the platform's build) does, so the final
+// definition is evaluated before (request.build, Result.Prefetched).
+func (r *reader) Prefetch(ctx context.Context, st llb.State) {
+	def, err := st.Marshal(ctx, r.constraints...)
+	if err != nil {
+		return // the final marshal reports it
+	}
+	go func() {
+		_, _ = r.c.Solve(ctx, client.SolveRequest{Definition: def.ToPB(), CacheImports: r.cacheImports, Evaluate: true})
+	}()
+}
+
+var _ llbgen.Prefetcher = (*reader)(nil)
+
 type tree struct{ ref client.Reference }
 
 func (t tree) ReadDir(ctx context.Context, dir string) ([]*fstypes.Stat, error) {

@@ -194,6 +194,9 @@ func (r *request) build(ctx context.Context, platform *ocispecs.Platform, idx in
 	sr, err := r.c.Solve(ctx, client.SolveRequest{
 		Definition:   def.ToPB(),
 		CacheImports: r.bc.CacheImports,
+		// Steps started in the background end with ctx: join them now,
+		// not after the frontend returns (llbgen.Prefetcher).
+		Evaluate: res.Prefetched,
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/lkbuild/lkbuild/internal/initramfs"
 	"github.com/lkbuild/lkbuild/internal/testenv"
 	"github.com/moby/buildkit/client"
+	digest "github.com/opencontainers/go-digest"
 )
 
 // segmentInput is one configuration the segmented initrd is checked on.
@@ -202,28 +203,61 @@ func TestSegmentedInitrdReproducible(t *testing.T) {
 }
 
 // segmentSteps builds o and returns, for every initrd segment and mkimage
-// step, whether it came from the cache.
-func segmentSteps(t *testing.T, env testenv.Env, o cli.BuildOptions) map[string]bool {
+// step, whether it came from the cache (BuildKit reports Cached=false only
+// for a step it ran), and the step's digest. Each step must run once, as
+// one step: a report of an attempt that ended in an error (a step stopped
+// when the request that started it ended, and run again for the final
+// definition) or two steps of one name fail the test.
+func segmentSteps(t *testing.T, env testenv.Env, o cli.BuildOptions) (map[string]bool, map[string]digest.Digest) {
 	t.Helper()
 	var mu sync.Mutex
-	steps := map[string]bool{}
+	steps, digests := map[string]bool{}, map[string]digest.Digest{}
+	var problems []string
 	o.OnStatus = func(st *client.SolveStatus) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, v := range st.Vertexes {
-			if (strings.HasPrefix(v.Name, "[initrd] segment") || strings.Contains(v.Name, "lkbuild mkimage")) && v.Completed != nil {
-				steps[v.Name] = v.Cached
+			if !strings.HasPrefix(v.Name, "[initrd] segment") && !strings.Contains(v.Name, "lkbuild mkimage") || v.Completed == nil {
+				continue
 			}
+			if d, ok := digests[v.Name]; ok && d != v.Digest {
+				problems = append(problems, fmt.Sprintf("two steps %q: %s and %s", v.Name, d, v.Digest))
+			}
+			digests[v.Name] = v.Digest
+			if v.Error != "" {
+				problems = append(problems, fmt.Sprintf("%q was stopped (%s) and run again", v.Name, v.Error))
+				continue
+			}
+			steps[v.Name] = v.Cached
 		}
 	}
 	build(t, env, o)
-	return steps
+	for _, p := range problems {
+		t.Error(p)
+	}
+	return steps, digests
+}
+
+// checkSameSteps checks that the steps want says come from the cache are
+// the steps of the build before (same digest) and the others are new
+// ones: unlike the cache, which BuildKit's GC may empty between two
+// builds, this depends on lkbuild alone.
+func checkSameSteps(t *testing.T, what string, before, after map[string]digest.Digest, want map[string]bool) {
+	t.Helper()
+	for name, cached := range want {
+		if same := before[name] == after[name]; same != cached {
+			t.Errorf("%s: %q is the step of the build before: %v, want %v (%s, then %s)", what, name, same, cached, before[name], after[name])
+		}
+	}
 }
 
 // TestSegmentedInitrdIncremental: after a change to one service, only
 // that service's segment and the artifact are written again; after a
 // change to a files entry, only the files' segment and the artifact (the
-// base's, without the files, stays).
+// base's, without the files, stays). The unchanged segments are the same
+// steps as in the build before, and every step runs at most once (a
+// container's segment, started early by the frontend, is not stopped and
+// run again).
 func TestSegmentedInitrdIncremental(t *testing.T) {
 	env := testenv.Integration(t)
 	orig, err := os.ReadFile(filepath.Join(env.Root, "examples/minimal.yml"))
@@ -241,11 +275,11 @@ func TestSegmentedInitrdIncremental(t *testing.T) {
 	o := cli.BuildOptions{File: yml, Context: dir, Target: "kernel+initrd"}
 	files := fmt.Sprintf("files:\n  - path: etc/lkbuild-mark\n    contents: \"%d\"\n", mark)
 	write(string(orig) + files)
-	segmentSteps(t, env, o)
+	_, first := segmentSteps(t, env, o)
 
 	service := strings.Replace(string(orig), "    readonly: true\n", fmt.Sprintf("    readonly: true\n    env:\n      - MARK=%d\n", mark), 1)
 	write(service + files)
-	steps := segmentSteps(t, env, o)
+	steps, second := segmentSteps(t, env, o)
 	want := map[string]bool{
 		"[initrd] segment of onboot 000-hello (busybox:1.36)": true,
 		"[initrd] segment of services httpd (busybox:1.36)":   false,
@@ -254,12 +288,14 @@ func TestSegmentedInitrdIncremental(t *testing.T) {
 		"[kernel+initrd] lkbuild mkimage":                     false,
 	}
 	checkSteps(t, "one service changed", steps, want)
+	checkSameSteps(t, "one service changed", first, second, want)
 
 	write(service + strings.Replace(files, fmt.Sprint(mark), fmt.Sprint(mark+1), 1))
-	steps = segmentSteps(t, env, o)
+	steps, third := segmentSteps(t, env, o)
 	want["[initrd] segment of services httpd (busybox:1.36)"] = true
 	want["[initrd] segment of the files"] = false
 	checkSteps(t, "one files entry changed", steps, want)
+	checkSameSteps(t, "one files entry changed", second, third, want)
 }
 
 func checkSteps(t *testing.T, what string, got, want map[string]bool) {

@@ -54,6 +54,9 @@ type rootLayer struct {
 	// symlink: from is a path in the layer, to the real directory in the
 	// merged tree that its contents are stored in.
 	moves []move
+	// segment is the layer's initrd segment step, once made
+	// (layerSegment).
+	segment *llb.State
 	// opened tree, and the cache of its directory listings by layer path.
 	once  sync.Once
 	tree  Tree

@@ -91,6 +91,10 @@ type Result struct {
 	// formats.InitrdPartsTarget is built: Output then holds the initrd's
 	// manifest instead of the initrd (initrdparts.go).
 	InitrdParts *InitrdParts
+	// Prefetched is set when steps of Output were started in the
+	// background (Prefetcher): Output must then be evaluated before the
+	// context given to Build ends.
+	Prefetched bool
 }
 
 type builder struct {
@@ -112,6 +116,8 @@ type builder struct {
 	// replaceFiles are the files entries written over a symlink of the
 	// layers: the symlink is removed first (reconciler.symlinkAt).
 	replaceFiles map[*spec.File]bool
+	// prefetched is set by prefetchSegments (Result.Prefetched).
+	prefetched bool
 }
 
 // DockerEntrypoint is the entrypoint of the docker target's image, the
@@ -190,11 +196,11 @@ func Prepare(ctx context.Context, cfg *spec.Config, opt Options) (*Prepared, err
 // fetched.
 func (p *Prepared) Build(ctx context.Context) (*Result, error) {
 	b, targets, opt := p.b, p.targets, p.b.opt
-	rootfs, err := b.rootfs(ctx)
+	rootfs, err := b.rootfs(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets, SBOM: b.sbom}
+	res := &Result{Rootfs: rootfs, Output: rootfs, Targets: targets, SBOM: b.sbom, Prefetched: b.prefetched}
 	if len(targets) == 1 && targets[0].Tree {
 		if targets[0].Dockerfile {
 			res.Output = rootfs.File(b.touch(llb.Mkfile("/Dockerfile", 0o644, []byte(dockerfile), llb.WithCreatedTime(b.epoch())), "/"),
@@ -261,7 +267,7 @@ func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
 // rootfs assembles kernel, init images, bundles and files. The layers are
 // reconciled first (see reconciler): a directory that another layer's
 // symlink replaces is stored through that symlink.
-func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
+func (b *builder) rootfs(ctx context.Context, targets []formats.Target) (llb.State, error) {
 	var layers, inits []*rootLayer
 	if k := b.cfg.Kernel; k.Image != "" {
 		layers = append(layers, &rootLayer{st: b.kernel(k), what: fmt.Sprintf("kernel (%s)", k.Image), pos: k.Pos})
@@ -298,6 +304,7 @@ func (b *builder) rootfs(ctx context.Context) (llb.State, error) {
 		}
 		layers = append(layers, &rootLayer{st: vol, what: "volume " + v.Name, pos: v.Pos, static: spec.VolumeDir(v.Name)})
 	}
+	b.prefetchSegments(ctx, targets, layers)
 	rc, err := newReconciler(ctx, b.opt.Reader, layers)
 	if err != nil {
 		return llb.State{}, err

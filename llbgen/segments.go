@@ -294,7 +294,7 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 			baseFormat = formats.BaseSplitSegmentFormat
 		}
 		for _, l := range p.layers {
-			p.outs = append(p.outs, b.segmentRun(l.st, formats.SegmentFormat, "[initrd] segment of "+l.what))
+			p.outs = append(p.outs, b.layerSegment(l))
 		}
 		if p.filesPaths == nil {
 			p.outs = append(p.outs, b.segmentRun(p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
