@@ -39,6 +39,10 @@ type Options struct {
 	InitrdSegments []string
 	// SegmentPaths are the paths FilesSegmentFormat writes.
 	SegmentPaths []string
+	// SegmentExclude, for BaseSegmentFormat and BaseSplitSegmentFormat, is
+	// the tree that KernelSegmentFormat wrote its segment from: the base
+	// segment leaves out its non-directories (see excludeKernel).
+	SegmentExclude string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer
