@@ -131,14 +131,15 @@ func (rc *reconciler) overKernel(ctx context.Context, kl *rootLayer, dir string)
 	return false, nil
 }
 
-// segmentRunExclude is segmentRun for a base segment format: with the
-// kernel's own segment (p.kernel), the run mounts its tree and leaves out
-// the tree's non-directories.
-func (b *builder) segmentRunExclude(p *segmentPlan, st llb.State, format, name string) llb.State {
+// baseSegmentRun is segmentRun for a base segment format over st, named
+// for what it holds (what: "init" or "init, files", besides the kernel).
+// With the kernel's own segment (p.kernel), the run mounts its tree and
+// leaves out the tree's non-directories.
+func (b *builder) baseSegmentRun(p *segmentPlan, st llb.State, format, what string) llb.State {
 	if p.kernel == nil {
-		return b.segmentRun(st, format, name)
+		return b.segmentRun(st, format, "[initrd] segment of the base (kernel, "+what+")")
 	}
-	return b.segmentRunWith(st, format, name+" (without the kernel's modules)",
+	return b.segmentRunWith(st, format, "[initrd] segment of the base ("+what+")",
 		[]llb.RunOption{llb.AddMount(kernelExcludeDir, *p.kernel, llb.Readonly)}, "--segment-exclude", kernelExcludeDir)
 }
 

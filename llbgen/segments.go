@@ -14,7 +14,8 @@ import (
 
 // segmentPlan splits the root filesystem for a segmented initrd (see
 // docs/formats.md): the initrd of the formats that embed one is the
-// concatenation of one gzip cpio segment per bundle and volume, written by
+// concatenation of the kernel's modules' segment when they can be apart
+// (kernelApart), one gzip cpio segment per bundle and volume, written by
 // its own mkimage step over that layer alone, then a segment of the base
 // (kernel, init images, apk database, files, the time of "/") or, when the
 // files can be apart (filesApart), one of the base without them and one of
@@ -309,9 +310,9 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 			p.outs = append(p.outs, b.segmentRun(l.st, formats.SegmentFormat, "[initrd] segment of "+l.what))
 		}
 		if p.filesPaths == nil {
-			p.outs = append(p.outs, b.segmentRunExclude(p, p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
+			p.outs = append(p.outs, b.baseSegmentRun(p, p.base, baseFormat, "init, files"))
 		} else {
-			p.outs = append(p.outs, b.segmentRunExclude(p, p.images, baseFormat, "[initrd] segment of the base (kernel, init)"))
+			p.outs = append(p.outs, b.baseSegmentRun(p, p.images, baseFormat, "init"))
 			var args []string
 			for _, f := range p.filesPaths {
 				args = append(args, "--segment-path", "/"+f)

@@ -126,7 +126,7 @@ func TestSegmentedGraph(t *testing.T) {
 		"/segments/1": "[initrd] segment of onboot 000-a (busybox:1.36)",
 		"/segments/2": "[initrd] segment of services b (example/b:1)",
 		"/segments/3": "[initrd] segment of volume v",
-		"/segments/4": "[initrd] segment of the base (kernel, init) (without the kernel's modules)",
+		"/segments/4": "[initrd] segment of the base (init)",
 		"/segments/5": "[initrd] segment of the files",
 		"/in":         "[rootfs] time of /",
 	} {
@@ -220,7 +220,7 @@ func TestSegmentedBaseContainers(t *testing.T) {
 		"/segments/0": "[initrd] segment of the kernel's modules",
 		"/segments/1": "[initrd] segment of the base's /containers",
 		"/segments/2": "[initrd] segment of onboot 000-a (busybox:1.36)",
-		"/segments/5": "[initrd] segment of the base (kernel, init) (without the kernel's modules)",
+		"/segments/5": "[initrd] segment of the base (init)",
 		"/segments/6": "[initrd] segment of the files",
 	} {
 		if m[dest] != want {
