@@ -88,7 +88,7 @@ func (b *builder) kernelApart(ctx context.Context, rc *reconciler, layers, inits
 			}
 		}
 	}
-	st := b.relocate(kl, *kl.segment)
+	st := b.relocate(kl, *kl.segment, kl.what+" modules")
 	return &st, nil
 }
 

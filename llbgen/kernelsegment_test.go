@@ -66,7 +66,7 @@ func TestKernelApart(t *testing.T) {
 		{name: "an init image's file over a module file", init: fakeTree{"lib/modules/6.1/modules.dep": "file:other"}},
 		{name: "an init image's symlink over a module file", init: fakeTree{"lib/modules/6.1/modules.dep": "link:/x"}},
 		{name: "a usr-merged init image: stored through its symlink",
-			init: fakeTree{"lib": "link:usr/lib", "usr/lib/libc.so": "file:c"}, want: "kernel (linuxkit/kernel:6.1) store /lib -> /usr/lib through symlinks"},
+			init: fakeTree{"lib": "link:usr/lib", "usr/lib/libc.so": "file:c"}, want: "kernel (linuxkit/kernel:6.1) modules store /lib -> /usr/lib through symlinks"},
 		{name: "a files entry among the modules", init: fakeTree{"sbin/init": "file:i"},
 			extra: "  - path: lib/modules/6.1/x.conf\n    contents: x\n", want: unpack},
 		{name: "a files directory at the modules' directory", init: fakeTree{"sbin/init": "file:i"},

@@ -563,12 +563,12 @@ func newReconciler(ctx context.Context, r Reader, layers []*rootLayer) (*reconci
 // destination (times kept; the destination and its parents, which the copy
 // may create, get the epoch like every created directory).
 func (b *builder) relocated(l *rootLayer) llb.State {
-	return b.relocate(l, l.st)
+	return b.relocate(l, l.st, l.what)
 }
 
 // relocate is relocated for st, the layer's tree or a part of it that
-// holds every directory its moves take from.
-func (b *builder) relocate(l *rootLayer, st llb.State) llb.State {
+// holds every directory its moves take from, named what in the progress.
+func (b *builder) relocate(l *rootLayer, st llb.State, what string) llb.State {
 	if len(l.moves) == 0 {
 		return st
 	}
@@ -608,7 +608,7 @@ func (b *builder) relocate(l *rootLayer, st llb.State) llb.State {
 	}
 	slices.Sort(created)
 	fa = b.touch(fa, slices.Compact(created)...)
-	return llb.Scratch().File(fa, llb.WithCustomNamef("%s store %s through symlinks", l.what, strings.Join(names, ", ")), b.at(l.pos))
+	return llb.Scratch().File(fa, llb.WithCustomNamef("%s store %s through symlinks", what, strings.Join(names, ", ")), b.at(l.pos))
 }
 
 // escapePattern makes p match itself only as a copy exclude pattern.
