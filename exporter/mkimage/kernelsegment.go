@@ -50,7 +50,8 @@ func writeKernelSegment(ctx context.Context, o Options) error {
 // excludeKernel returns skip extended to leave out the non-directories of
 // the kernel segment's tree o.SegmentExclude (outside boot/ and
 // containers/), after checking that the input holds each of them as the
-// kernel's tree does: same type, mode, owner, size, time and link target.
+// kernel's tree does: same type, mode, owner, size, time and link target,
+// and that it holds every directory of the kernel's tree as a directory.
 // The kernel's segment, earlier in the initrd, writes them; the base
 // segment would otherwise write them a second time, and a regular file
 // written again over one of them would truncate every path hard-linked to
@@ -78,6 +79,13 @@ func excludeKernel(o Options, skip func(string, bool) bool) (func(string, bool) 
 			return nil
 		}
 		if d.IsDir() {
+			// The kernel's segment writes it as a directory: the base
+			// must hold one there too (not a symlink, whose target the
+			// kernel's entries would then miss), so that its own
+			// entry comes out as the merged tree's.
+			if fi, err := os.Lstat(filepath.Join(o.Input, filepath.FromSlash(rel))); err != nil || !fi.IsDir() {
+				return fmt.Errorf("the base's /%s is not a directory, as the kernel's is: the kernel's segment would write into it", rel)
+			}
 			return nil
 		}
 		if err := sameEntry(p, filepath.Join(o.Input, filepath.FromSlash(rel))); err != nil {
