@@ -148,5 +148,13 @@ func (b *builder) kernelSegment(p *segmentPlan) []llb.State {
 	if p.kernel == nil {
 		return nil
 	}
-	return []llb.State{b.segmentRun(*p.kernel, formats.KernelSegmentFormat, "[initrd] segment of the kernel's modules")}
+	return []llb.State{b.kernelSegmentRun(*p.kernel)}
+}
+
+// kernelSegmentRun returns the run that writes the kernel's segment from
+// st. For a kernel layer without moves, st is the layer's segment state
+// itself, so the run is known as soon as the kernel layer is: it can be
+// started before the layers are reconciled.
+func (b *builder) kernelSegmentRun(st llb.State) llb.State {
+	return b.segmentRun(st, formats.KernelSegmentFormat, "[initrd] segment of the kernel's modules")
 }
