@@ -28,6 +28,12 @@ const (
 	// base segment without them, so that a change to a files entry
 	// rewrites only this small segment.
 	FilesSegmentFormat = "initrd-files-segment"
+	// KernelSegmentFormat writes the gzip cpio of the kernel's tree
+	// outside boot/ (its modules tarball), without "." and without
+	// ContainersDir: the first segment, written from the kernel's layer
+	// alone, whose non-directories the base segment then leaves out (see
+	// the --segment-exclude option of the base segment formats).
+	KernelSegmentFormat = "initrd-kernel-segment"
 	// ExtraSegmentFormat writes the gzip cpio of a tree without "." and
 	// without ContainersDir: a segment after the base, for root files
 	// generated from every image (the SBOM), which would otherwise make
@@ -42,4 +48,4 @@ const (
 )
 
 // SegmentFormats lists the segment formats.
-var SegmentFormats = []string{SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, FilesSegmentFormat, ExtraSegmentFormat}
+var SegmentFormats = []string{SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, FilesSegmentFormat, ExtraSegmentFormat, KernelSegmentFormat}

@@ -177,7 +177,8 @@ func TestRemoteCacheSegments(t *testing.T) {
 		"[initrd] segment of the base's /containers":          true,
 		"[initrd] segment of onboot 000-hello (busybox:1.36)": true,
 		"[initrd] segment of services httpd (busybox:1.36)":   false,
-		"[initrd] segment of the base (kernel, init)":         true,
+		"[initrd] segment of the kernel's modules":            true,
+		"[initrd] segment of the base (init)":                 true,
 		"[initrd] segment of the files":                       true,
 		"[kernel+initrd] lkbuild mkimage":                     false,
 	})

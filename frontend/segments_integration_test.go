@@ -254,10 +254,11 @@ func checkSameSteps(t *testing.T, what string, before, after map[string]digest.D
 // TestSegmentedInitrdIncremental: after a change to one service, only
 // that service's segment and the artifact are written again; after a
 // change to a files entry, only the files' segment and the artifact (the
-// base's, without the files, stays). The unchanged segments are the same
-// steps as in the build before, and every step runs at most once (a
-// container's segment, started early by the frontend, is not stopped and
-// run again).
+// base's, without the files, stays); the kernel's modules' segment stays
+// through all of them and a change to the command line. The unchanged
+// segments are the same steps as in the build before, and every step runs
+// at most once (a container's segment, started early by the frontend, is
+// not stopped and run again).
 func TestSegmentedInitrdIncremental(t *testing.T) {
 	env := testenv.Integration(t)
 	orig, err := os.ReadFile(filepath.Join(env.Root, "examples/minimal.yml"))
@@ -283,19 +284,32 @@ func TestSegmentedInitrdIncremental(t *testing.T) {
 	want := map[string]bool{
 		"[initrd] segment of onboot 000-hello (busybox:1.36)": true,
 		"[initrd] segment of services httpd (busybox:1.36)":   false,
-		"[initrd] segment of the base (kernel, init)":         true,
+		"[initrd] segment of the kernel's modules":            true,
+		"[initrd] segment of the base (init)":                 true,
 		"[initrd] segment of the files":                       true,
 		"[kernel+initrd] lkbuild mkimage":                     false,
 	}
 	checkSteps(t, "one service changed", steps, want)
 	checkSameSteps(t, "one service changed", first, second, want)
 
-	write(service + strings.Replace(files, fmt.Sprint(mark), fmt.Sprint(mark+1), 1))
+	files2 := strings.Replace(files, fmt.Sprint(mark), fmt.Sprint(mark+1), 1)
+	write(service + files2)
 	steps, third := segmentSteps(t, env, o)
 	want["[initrd] segment of services httpd (busybox:1.36)"] = true
 	want["[initrd] segment of the files"] = false
 	checkSteps(t, "one files entry changed", steps, want)
 	checkSameSteps(t, "one files entry changed", second, third, want)
+
+	cmdline := strings.Replace(service, "cmdline: \"", fmt.Sprintf("cmdline: \"lkbuild.mark=%d ", mark), 1)
+	if cmdline == service {
+		t.Fatal("no kernel command line to change in minimal.yml")
+	}
+	write(cmdline + files2)
+	steps, _ = segmentSteps(t, env, o)
+	checkSteps(t, "the command line changed", steps, map[string]bool{
+		"[initrd] segment of the kernel's modules": true,
+		"[kernel+initrd] lkbuild mkimage":          false,
+	})
 }
 
 func checkSteps(t *testing.T, what string, got, want map[string]bool) {

@@ -50,13 +50,17 @@ type rootLayer struct {
 	// in (a bundle's or a volume's, "containers/services/sshd"): its
 	// ancestors are listed without solving the layer.
 	static string
+	// segment, when set, is the part of the layer that the initrd may
+	// hold as a segment of its own (the kernel's modules tarball, without
+	// boot/): see kernelApart.
+	segment *llb.State
 	// moves relocates directories of this layer through another layer's
 	// symlink: from is a path in the layer, to the real directory in the
 	// merged tree that its contents are stored in.
 	moves []move
-	// segment is the layer's initrd segment step, once made
+	// segmentStep is the layer's initrd segment step, once made
 	// (layerSegment).
-	segment *llb.State
+	segmentStep *llb.State
 	// opened tree, and the cache of its directory listings by layer path.
 	once  sync.Once
 	tree  Tree
@@ -562,8 +566,14 @@ func newReconciler(ctx context.Context, r Reader, layers []*rootLayer) (*reconci
 // destination (times kept; the destination and its parents, which the copy
 // may create, get the epoch like every created directory).
 func (b *builder) relocated(l *rootLayer) llb.State {
+	return b.relocate(l, l.st, l.what)
+}
+
+// relocate is relocated for st, the layer's tree or a part of it that
+// holds every directory its moves take from, named what in the progress.
+func (b *builder) relocate(l *rootLayer, st llb.State, what string) llb.State {
 	if len(l.moves) == 0 {
-		return l.st
+		return st
 	}
 	moves := append([]move(nil), l.moves...)
 	sort.SliceStable(moves, func(i, j int) bool { return len(moves[i].from) < len(moves[j].from) })
@@ -583,14 +593,14 @@ func (b *builder) relocated(l *rootLayer) llb.State {
 		}
 		return pats
 	}
-	fa := llb.Copy(l.st, "/", "/", &llb.CopyInfo{
+	fa := llb.Copy(st, "/", "/", &llb.CopyInfo{
 		CopyDirContentsOnly: true,
 		ExcludePatterns:     excl(""),
 		AllowEmptyWildcard:  true,
 	})
 	var names, created []string
 	for _, m := range moves {
-		fa = fa.Copy(l.st, "/"+m.from, "/"+m.to, &llb.CopyInfo{
+		fa = fa.Copy(st, "/"+m.from, "/"+m.to, &llb.CopyInfo{
 			CopyDirContentsOnly: true,
 			CreateDestPath:      true,
 			ExcludePatterns:     excl(m.from),
@@ -601,7 +611,7 @@ func (b *builder) relocated(l *rootLayer) llb.State {
 	}
 	slices.Sort(created)
 	fa = b.touch(fa, slices.Compact(created)...)
-	return llb.Scratch().File(fa, llb.WithCustomNamef("%s store %s through symlinks", l.what, strings.Join(names, ", ")), b.at(l.pos))
+	return llb.Scratch().File(fa, llb.WithCustomNamef("%s store %s through symlinks", what, strings.Join(names, ", ")), b.at(l.pos))
 }
 
 // escapePattern makes p match itself only as a copy exclude pattern.

@@ -270,7 +270,8 @@ func (b *builder) at(pos spec.Pos) llb.ConstraintsOpt {
 func (b *builder) rootfs(ctx context.Context, targets []formats.Target) (llb.State, error) {
 	var layers, inits []*rootLayer
 	if k := b.cfg.Kernel; k.Image != "" {
-		layers = append(layers, &rootLayer{st: b.kernel(k), what: fmt.Sprintf("kernel (%s)", k.Image), pos: k.Pos})
+		st, mods := b.kernel(k)
+		layers = append(layers, &rootLayer{st: st, what: fmt.Sprintf("kernel (%s)", k.Image), pos: k.Pos, segment: mods})
 	}
 	for i, ref := range b.cfg.Init {
 		var pos spec.Pos
@@ -381,10 +382,21 @@ func (b *builder) merge(layers []llb.State) llb.State {
 
 // kernel places the kernel at boot/kernel, its command line at
 // boot/cmdline, the microcode at boot/ucode.cpio and unpacks the modules
-// tarball at /.
-func (b *builder) kernel(k spec.Kernel) llb.State {
+// tarball at /. The tarball is unpacked first, in a step of its own, whose
+// state it also returns (nil without a tarball): the initrd's kernel
+// segment is written from it, cached by the tarball alone. boot/ goes on
+// top, so the kernel section's boot/ files win over a tarball's (see
+// docs/compat.md).
+func (b *builder) kernel(k spec.Kernel) (llb.State, *llb.State) {
 	img := b.source(k.Image, fmt.Sprintf("[kernel] %s", k.Image))
 	ct := llb.WithCreatedTime(b.epoch())
+	st := llb.Scratch()
+	var mods *llb.State
+	if !k.NoTar && k.Tar != "" {
+		st = st.File(llb.Copy(img, path.Join("/", k.Tar), "/", &llb.CopyInfo{AttemptUnpack: true}),
+			llb.WithCustomNamef("[kernel] unpack %s of %s", k.Tar, k.Image), b.at(k.Pos))
+		mods = &st
+	}
 	// boot/ and what it holds get the epoch, as LinuxKit writes them.
 	t := b.epoch()
 	fa := llb.Mkdir("/boot", 0o755, ct).
@@ -393,11 +405,8 @@ func (b *builder) kernel(k spec.Kernel) llb.State {
 	if u := k.UCodeFile(); u != "" {
 		fa = fa.Copy(img, path.Join("/", u), "/boot/ucode.cpio", &llb.CopyInfo{CreatedTime: &t})
 	}
-	if !k.NoTar && k.Tar != "" {
-		fa = fa.Copy(img, path.Join("/", k.Tar), "/", &llb.CopyInfo{AttemptUnpack: true})
-	}
 	fa = b.touch(fa, "/boot")
-	return llb.Scratch().File(fa, llb.WithCustomNamef("[kernel] extract %s", k.Image), b.at(k.Pos))
+	return st.File(fa, llb.WithCustomNamef("[kernel] extract %s", k.Image), b.at(k.Pos)), mods
 }
 
 // bundle lays out one runc bundle: config.json, runtime.json and the image

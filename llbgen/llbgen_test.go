@@ -143,7 +143,8 @@ func TestMinimalGraph(t *testing.T) {
 			execs++
 			args := strings.Join(op.GetExec().GetMeta().GetArgs(), " ")
 			if strings.Contains(args, "kernel+initrd") && args != "/lkbuild mkimage --format kernel+initrd --name minimal --input /in --output /out --arch amd64"+
-				" --initrd-segment /segments/0/initrd-segment.gz --initrd-segment /segments/1/initrd-segment.gz --initrd-segment /segments/2/initrd-segment.gz" {
+				" --initrd-segment /segments/0/initrd-segment.gz --initrd-segment /segments/1/initrd-segment.gz --initrd-segment /segments/2/initrd-segment.gz"+
+				" --initrd-segment /segments/3/initrd-segment.gz" {
 				t.Errorf("mkimage args = %q", args)
 			}
 			for _, m := range op.GetExec().GetMounts() {
@@ -158,8 +159,8 @@ func TestMinimalGraph(t *testing.T) {
 			sources = append(sources, op.GetSource().GetIdentifier())
 		}
 	}
-	if merges != 1 || execs != 4 {
-		t.Errorf("%d merges and %d execs, want 1 and 4 (two bundle segments, the base's and the artifact)", merges, execs)
+	if merges != 1 || execs != 5 {
+		t.Errorf("%d merges and %d execs, want 1 and 5 (the kernel's segment, two bundle segments, the base's and the artifact)", merges, execs)
 	}
 	want := "docker-image://docker.io/library/busybox:1.36@" + digest.FromString("docker.io/library/busybox:1.36").String()
 	found := false
@@ -255,8 +256,9 @@ func TestDockerTarget(t *testing.T) {
 	}
 }
 
-// TestKernelFiles: binary, ucode and tar of the kernel section become
-// copies to boot/kernel and boot/ucode.cpio and an unpack at /.
+// TestKernelFiles: binary, ucode and tar of the kernel section become an
+// unpack at / (a step of its own, the kernel's initrd segment's input) and
+// copies to boot/kernel and boot/ucode.cpio on top.
 func TestKernelFiles(t *testing.T) {
 	cfg, err := spec.Parse("k.yml", []byte("kernel:\n  image: linuxkit/kernel:6.12.59\n  binary: bzImage\n  ucode: intel-ucode.cpio\n  tar: modules.tar\n"))
 	if err != nil {
@@ -276,7 +278,7 @@ func TestKernelFiles(t *testing.T) {
 			}
 		}
 	}
-	want := "/bzImage>/boot/kernel unpack=false|/intel-ucode.cpio>/boot/ucode.cpio unpack=false|/modules.tar>/ unpack=true"
+	want := "/modules.tar>/ unpack=true|/bzImage>/boot/kernel unpack=false|/intel-ucode.cpio>/boot/ucode.cpio unpack=false"
 	if got := strings.Join(copies, "|"); got != want {
 		t.Errorf("kernel copies\n got %s\nwant %s", got, want)
 	}

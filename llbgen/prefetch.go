@@ -11,11 +11,11 @@ import (
 // once per layer so that the step prefetchSegments starts is the one the
 // initrd uses.
 func (b *builder) layerSegment(l *rootLayer) llb.State {
-	if l.segment == nil {
+	if l.segmentStep == nil {
 		st := b.segmentRun(l.st, formats.SegmentFormat, "[initrd] segment of "+l.what)
-		l.segment = &st
+		l.segmentStep = &st
 	}
-	return *l.segment
+	return *l.segmentStep
 }
 
 // Prefetcher is implemented by a Reader that can start solving a state in

@@ -14,7 +14,8 @@ import (
 
 // segmentPlan splits the root filesystem for a segmented initrd (see
 // docs/formats.md): the initrd of the formats that embed one is the
-// concatenation of one gzip cpio segment per bundle and volume, written by
+// concatenation of the kernel's modules' segment when they can be apart
+// (kernelApart), one gzip cpio segment per bundle and volume, written by
 // its own mkimage step over that layer alone, then a segment of the base
 // (kernel, init images, apk database, files, the time of "/") or, when the
 // files can be apart (filesApart), one of the base without them and one of
@@ -58,6 +59,9 @@ type segmentPlan struct {
 	why     string
 	whyPos  spec.Pos
 	whyFrom string
+	// kernel, when set, is the tree of the kernel's own segment, first:
+	// the base segments leave out its non-directories (kernelApart).
+	kernel *llb.State
 	// outs are the segments' mkimage outputs, once made.
 	outs []llb.State
 }
@@ -84,6 +88,9 @@ func (b *builder) planSegments(ctx context.Context, rc *reconciler, layers, init
 		return p, nil
 	}
 	if p.baseContainers, err = rc.baseHas(ctx, layers, formats.ContainersDir); err != nil {
+		return nil, err
+	}
+	if p.kernel, err = b.kernelApart(ctx, rc, layers, inits); err != nil {
 		return nil, err
 	}
 	st := llb.Scratch()
@@ -257,16 +264,21 @@ func (rc *reconciler) baseHas(ctx context.Context, layers []*rootLayer, p string
 // segmentRun returns the output of `lkbuild mkimage --format format` over
 // st alone.
 func (b *builder) segmentRun(st llb.State, format, name string, extra ...string) llb.State {
+	return b.segmentRunWith(st, format, name, nil, extra...)
+}
+
+// segmentRunWith is segmentRun with more options (mounts) for the run.
+func (b *builder) segmentRunWith(st llb.State, format, name string, opts []llb.RunOption, extra ...string) llb.State {
 	args := append([]string{"/lkbuild", "mkimage", "--format", format, "--name", "segment", "--input", "/in", "--output", "/out"}, extra...)
 	if b.opt.Epoch != nil {
 		args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
 	}
-	run := b.opt.Helper.Run(
+	run := b.opt.Helper.Run(append(opts,
 		llb.Args(args),
 		llb.Network(llb.NetModeNone),
 		llb.AddMount("/in", st, llb.Readonly),
 		llb.WithCustomName(name),
-	)
+	)...)
 	return run.AddMount("/out", llb.Scratch())
 }
 
@@ -289,6 +301,7 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 	}
 	if p.outs == nil {
 		baseFormat := formats.BaseSegmentFormat
+		p.outs = append(p.outs, b.kernelSegment(p)...)
 		if p.baseContainers {
 			p.outs = append(p.outs, b.segmentRun(p.base, formats.ContainersSegmentFormat, "[initrd] segment of the base's /containers"))
 			baseFormat = formats.BaseSplitSegmentFormat
@@ -297,9 +310,9 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 			p.outs = append(p.outs, b.layerSegment(l))
 		}
 		if p.filesPaths == nil {
-			p.outs = append(p.outs, b.segmentRun(p.base, baseFormat, "[initrd] segment of the base (kernel, init, files)"))
+			p.outs = append(p.outs, b.baseSegmentRun(p, p.base, baseFormat, "init, files"))
 		} else {
-			p.outs = append(p.outs, b.segmentRun(p.images, baseFormat, "[initrd] segment of the base (kernel, init)"))
+			p.outs = append(p.outs, b.baseSegmentRun(p, p.images, baseFormat, "init"))
 			var args []string
 			for _, f := range p.filesPaths {
 				args = append(args, "--segment-path", "/"+f)

@@ -43,7 +43,13 @@ type segResult struct {
 
 func segBuild(t *testing.T, extra, target string, init fakeTree) segResult {
 	t.Helper()
-	cfg, err := spec.Parse("x.yml", []byte(segYAML+extra))
+	return segBuildYAML(t, segYAML+extra, target, init)
+}
+
+// segBuildYAML is segBuild for a whole YAML.
+func segBuildYAML(t *testing.T, yml, target string, init fakeTree) segResult {
+	t.Helper()
+	cfg, err := spec.Parse("x.yml", []byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +105,10 @@ func (r segResult) mountNames() map[string]string {
 	return out
 }
 
-// TestSegmentedGraph: kernel+initrd is written from one segment per
-// bundle and volume, in the merge's order, then the base's; its /in is
-// the base (kernel, init, files), never the whole merged tree.
+// TestSegmentedGraph: kernel+initrd is written from the kernel's segment,
+// one segment per bundle and volume, in the merge's order, then the
+// base's; its /in is the base (kernel, init, files), never the whole
+// merged tree.
 func TestSegmentedGraph(t *testing.T) {
 	r := segBuild(t, "", "kernel+initrd", fakeTree{"sbin/init": "file:i"})
 	if len(r.warnings) > 0 {
@@ -109,16 +116,18 @@ func TestSegmentedGraph(t *testing.T) {
 	}
 	args := strings.Join(r.artifact.GetExec().GetMeta().GetArgs(), " ")
 	if !strings.HasSuffix(args, "--initrd-segment /segments/0/initrd-segment.gz --initrd-segment /segments/1/initrd-segment.gz "+
-		"--initrd-segment /segments/2/initrd-segment.gz --initrd-segment /segments/3/initrd-segment.gz --initrd-segment /segments/4/initrd-segment.gz") {
+		"--initrd-segment /segments/2/initrd-segment.gz --initrd-segment /segments/3/initrd-segment.gz --initrd-segment /segments/4/initrd-segment.gz "+
+		"--initrd-segment /segments/5/initrd-segment.gz") {
 		t.Errorf("artifact args %q", args)
 	}
 	m := r.mountNames()
 	for dest, want := range map[string]string{
-		"/segments/0": "[initrd] segment of onboot 000-a (busybox:1.36)",
-		"/segments/1": "[initrd] segment of services b (example/b:1)",
-		"/segments/2": "[initrd] segment of volume v",
-		"/segments/3": "[initrd] segment of the base (kernel, init)",
-		"/segments/4": "[initrd] segment of the files",
+		"/segments/0": "[initrd] segment of the kernel's modules",
+		"/segments/1": "[initrd] segment of onboot 000-a (busybox:1.36)",
+		"/segments/2": "[initrd] segment of services b (example/b:1)",
+		"/segments/3": "[initrd] segment of volume v",
+		"/segments/4": "[initrd] segment of the base (init)",
+		"/segments/5": "[initrd] segment of the files",
 		"/in":         "[rootfs] time of /",
 	} {
 		if m[dest] != want {
@@ -208,10 +217,11 @@ func TestSegmentedBaseContainers(t *testing.T) {
 	}
 	m := r.mountNames()
 	for dest, want := range map[string]string{
-		"/segments/0": "[initrd] segment of the base's /containers",
-		"/segments/1": "[initrd] segment of onboot 000-a (busybox:1.36)",
-		"/segments/4": "[initrd] segment of the base (kernel, init)",
-		"/segments/5": "[initrd] segment of the files",
+		"/segments/0": "[initrd] segment of the kernel's modules",
+		"/segments/1": "[initrd] segment of the base's /containers",
+		"/segments/2": "[initrd] segment of onboot 000-a (busybox:1.36)",
+		"/segments/5": "[initrd] segment of the base (init)",
+		"/segments/6": "[initrd] segment of the files",
 	} {
 		if m[dest] != want {
 			t.Errorf("%s is %q, want %q", dest, m[dest], want)
@@ -223,7 +233,7 @@ func TestSegmentedBaseContainers(t *testing.T) {
 		formats = append(formats, args[3])
 	}
 	slices.Sort(formats)
-	if got := strings.Join(formats, " "); got != "initrd-base-segment-split initrd-containers-segment initrd-files-segment initrd-segment initrd-segment initrd-segment kernel+initrd" {
+	if got := strings.Join(formats, " "); got != "initrd-base-segment-split initrd-containers-segment initrd-files-segment initrd-kernel-segment initrd-segment initrd-segment initrd-segment kernel+initrd" {
 		t.Errorf("formats %s", got)
 	}
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// not segments (microcode, a whole initrd) into this directory, each
 	// named by its SHA-256 (initrdparts.go).
 	InitrdPartsDir string
+	// SegmentExclude, for BaseSegmentFormat and BaseSplitSegmentFormat, is
+	// the tree that KernelSegmentFormat wrote its segment from: the base
+	// segment leaves out its non-directories (see excludeKernel).
+	SegmentExclude string
 	// Log, if set, receives one line naming the files written, and one
 	// saying so when the tree has no kernel.
 	Log io.Writer

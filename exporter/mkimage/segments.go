@@ -39,7 +39,7 @@ func init() {
 // isSegment reports whether format writes a segment of an initrd.
 func isSegment(format string) bool {
 	switch format {
-	case SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, ExtraSegmentFormat, FilesSegmentFormat:
+	case SegmentFormat, BaseSegmentFormat, BaseSplitSegmentFormat, ContainersSegmentFormat, ExtraSegmentFormat, FilesSegmentFormat, KernelSegmentFormat:
 		return true
 	}
 	return false
@@ -77,7 +77,9 @@ const (
 //   - extra: everything but ".", boot/ and containers/, which it must not
 //     hold;
 //   - files: "." and Options.SegmentPaths with the directories above them,
-//     which must exist and be outside boot/ and containers/.
+//     which must exist and be outside boot/ and containers/;
+//   - base and baseSplit with Options.SegmentExclude: without the
+//     non-directories of the kernel segment's tree (excludeKernel).
 func writeSegment(kind segmentKind) Writer {
 	return func(ctx context.Context, o Options) error {
 		ents, err := os.ReadDir(o.Input)
@@ -106,6 +108,14 @@ func writeSegment(kind segmentKind) Writer {
 			opt.Skip = func(rel string, isDir bool) bool { return rel == "boot" || rel == ContainersDir }
 		case containersSegment:
 			opt.Skip = func(rel string, isDir bool) bool { return !strings.Contains(rel, "/") && rel != ContainersDir }
+		}
+		if o.SegmentExclude != "" {
+			if kind != baseSegment && kind != baseSplitSegment {
+				return fmt.Errorf("--segment-exclude is for the base segment formats only")
+			}
+			if opt.Skip, err = excludeKernel(o, opt.Skip); err != nil {
+				return err
+			}
 		}
 		return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
 			if err := initrd.Write(w, o.Input, opt); err != nil {
