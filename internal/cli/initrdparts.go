@@ -52,11 +52,19 @@ func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrd
 		return nil, err
 	}
 	c, err := openInitrdCache(dir)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
+			c.close()
+		}
 	}
-	if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
-		c.close()
+	if err != nil && fl.InitrdCache == InitrdCacheAuto {
+		// The default place may be unwritable (a read-only home): build
+		// without the cache rather than fail.
+		fmt.Fprintf(fl.Log, "lkbuild: building without the initrd cache: %v\n", err)
+		delete(attrs, frontend.OptInitrdParts)
+		return nil, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil

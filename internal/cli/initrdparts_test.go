@@ -197,3 +197,26 @@ func TestInitrdCacheDir(t *testing.T) {
 		}
 	}
 }
+
+// TestInitrdCacheUnusable: the default cache in an unwritable place is
+// skipped with a message; a cache directory the user named fails the
+// build.
+func TestInitrdCacheUnusable(t *testing.T) {
+	ro := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(ro, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_CACHE_HOME", ro) // a file: the cache cannot be made under it
+	var log bytes.Buffer
+	attrs := map[string]string{}
+	c, err := openCacheFor(BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
+	if err != nil || c != nil || !strings.Contains(log.String(), "without the initrd cache") || len(attrs) != 0 {
+		t.Errorf("auto: cache %v, err %v, log %q, attrs %v", c, err, log.String(), attrs)
+	}
+	if _, err := openCacheFor(BuildOptions{InitrdCache: filepath.Join(ro, "x"), Log: &log}, output{typ: "local"}, attrs); err == nil {
+		t.Error("a named cache directory that cannot be made: no error")
+	}
+	if c, err := openCacheFor(BuildOptions{InitrdCache: t.TempDir(), Log: &log}, output{typ: "tar"}, attrs); c != nil || err != nil {
+		t.Errorf("tar output: cache %v, err %v", c, err)
+	}
+}
