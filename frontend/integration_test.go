@@ -34,6 +34,9 @@ func build(t *testing.T, env testenv.Env, o cli.BuildOptions) string {
 	if o.Context == "" {
 		o.Context = env.Root
 	}
+	if o.NoCache {
+		defer testenv.NoCacheBuild(t)()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	if err := cli.Build(ctx, o); err != nil {
@@ -128,6 +131,7 @@ func TestMinimalKernelInitrd(t *testing.T) {
 
 func TestSecondBuildIsCached(t *testing.T) {
 	env := testenv.Integration(t)
+	testenv.CacheSensitive(t)
 	o := cli.BuildOptions{File: filepath.Join(env.Root, "examples/minimal.yml")}
 	build(t, env, o)
 	var mu sync.Mutex

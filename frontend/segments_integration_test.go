@@ -261,6 +261,7 @@ func checkSameSteps(t *testing.T, what string, before, after map[string]digest.D
 // not stopped and run again).
 func TestSegmentedInitrdIncremental(t *testing.T) {
 	env := testenv.Integration(t)
+	testenv.CacheSensitive(t)
 	orig, err := os.ReadFile(filepath.Join(env.Root, "examples/minimal.yml"))
 	if err != nil {
 		t.Fatal(err)

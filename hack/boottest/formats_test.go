@@ -204,6 +204,9 @@ func requireQEMU(t *testing.T) {
 func buildFormat(t *testing.T, env testenv.Env, bf bootFormat, noCache bool) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
+	if noCache {
+		defer testenv.NoCacheBuild(t)()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if err := cli.Build(ctx, cli.BuildOptions{File: filepath.Join(env.Root, bf.yaml()), Context: env.Root,
