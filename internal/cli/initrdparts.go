@@ -177,7 +177,13 @@ func (c *initrdCache) assemble(stage string) error {
 func (c *initrdCache) assembleOne(dir string) error {
 	pd := filepath.Join(dir, formats.InitrdPartsDir)
 	mf := filepath.Join(pd, formats.InitrdPartsManifest)
-	b, err := os.ReadFile(mf)
+	// What the daemon exported is not trusted to stay inside the output:
+	// the parts' directory, the manifest and the parts sent must be a
+	// directory and regular files, not symlinks to elsewhere.
+	if fi, err := os.Lstat(pd); err != nil || !fi.IsDir() {
+		return fmt.Errorf("the initrd's parts: %s is not a directory", formats.InitrdPartsDir)
+	}
+	b, err := readRegular(mf)
 	if err != nil {
 		return err
 	}
@@ -185,7 +191,7 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err != nil {
 		return err
 	}
-	mfi, err := os.Stat(mf)
+	mfi, err := os.Lstat(mf)
 	if err != nil {
 		return err
 	}
@@ -222,16 +228,16 @@ func (c *initrdCache) assembleOne(dir string) error {
 // is removed from it.
 func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
-	f, err := os.Open(src)
+	f, err := openRegular(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		src, fromCache = filepath.Join(c.dir, p.SHA256), true
-		f, err = os.Open(src)
+		f, err = openRegular(src)
 	}
 	if err != nil {
 		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
 	}
 	defer f.Close()
-	hf, err := os.Open(src)
+	hf, err := openRegular(src)
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
@@ -313,4 +319,31 @@ func (c *initrdCache) close() {
 			}
 		}
 	}
+}
+
+// openRegular opens the regular file at p without following a symlink
+// there (fs.ErrNotExist when there is nothing at p).
+func openRegular(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, unix.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink, not a file", filepath.Base(p))
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(p))
+	}
+	return f, nil
+}
+
+// readRegular reads the regular file at p (openRegular).
+func readRegular(p string) ([]byte, error) {
+	f, err := openRegular(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

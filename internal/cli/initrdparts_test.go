@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"golang.org/x/sys/unix"
 )
 
 func sum(b []byte) string {
@@ -218,5 +219,62 @@ func TestInitrdCacheUnusable(t *testing.T) {
 	}
 	if c, err := openCacheFor(BuildOptions{InitrdCache: t.TempDir(), Log: &log}, output{typ: "tar"}, attrs); c != nil || err != nil {
 		t.Errorf("tar output: cache %v, err %v", c, err)
+	}
+}
+
+// TestInitrdCacheRefusesLinks: what the daemon exported is not followed
+// out of the output: a parts directory, manifest or part that is a
+// symlink (or not a regular file) fails the build, and the file it points
+// to is neither read into the initrd nor moved.
+func TestInitrdCacheRefusesLinks(t *testing.T) {
+	part := []byte("segment")
+	outside := t.TempDir()
+	for name, setup := range map[string]func(t *testing.T, stage string){
+		"parts directory": func(t *testing.T, stage string) {
+			other := t.TempDir()
+			stageParts(t, other, [][]byte{part}, map[int]bool{0: true})
+			if err := os.Symlink(filepath.Join(other, formats.InitrdPartsDir), filepath.Join(stage, formats.InitrdPartsDir)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"manifest": func(t *testing.T, stage string) {
+			stageParts(t, stage, [][]byte{part}, map[int]bool{0: true})
+			mf := filepath.Join(stage, formats.InitrdPartsDir, formats.InitrdPartsManifest)
+			b, _ := os.ReadFile(mf)
+			os.WriteFile(filepath.Join(outside, "m.json"), b, 0o644)
+			os.Remove(mf)
+			if err := os.Symlink(filepath.Join(outside, "m.json"), mf); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"part": func(t *testing.T, stage string) {
+			stageParts(t, stage, [][]byte{part}, nil)
+			os.WriteFile(filepath.Join(outside, sum(part)), part, 0o644)
+			if err := os.Symlink(filepath.Join(outside, sum(part)), filepath.Join(stage, formats.InitrdPartsDir, sum(part))); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"fifo part": func(t *testing.T, stage string) {
+			stageParts(t, stage, [][]byte{part}, nil)
+			if err := unix.Mkfifo(filepath.Join(stage, formats.InitrdPartsDir, sum(part)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := openInitrdCache(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			stage := t.TempDir()
+			setup(t, stage)
+			if err := c.assemble(stage); err == nil {
+				t.Error("assembled through a link or a special file")
+			}
+			if _, err := os.Stat(filepath.Join(outside, sum(part))); name == "part" && err != nil {
+				t.Errorf("the file outside was moved: %v", err)
+			}
+		})
 	}
 }
