@@ -34,8 +34,9 @@ type Prefetcher interface {
 	Prefetch(ctx context.Context, st llb.State)
 }
 
-// prefetchSegments starts the segment steps of the bundles and volumes
-// (their LLB does not depend on the reconciler) before the kernel and init
+// prefetchSegments starts the segment steps of the bundles and volumes and
+// of the kernel's modules (their LLB does not depend on the reconciler,
+// the modules' as long as the kernel's tree is not relocated) before the kernel and init
 // layers are read, so that those images are pulled and compressed while
 // the reconciler waits for the kernel and init: the issue's "start
 // compressing early". It does so only when a target embeds the initrd and
@@ -55,8 +56,16 @@ func (b *builder) prefetchSegments(ctx context.Context, targets []formats.Target
 		return
 	}
 	for _, l := range layers {
-		if l.static != "" {
+		switch {
+		case l.static != "":
 			pf.Prefetch(ctx, b.layerSegment(l))
+			b.prefetched = true
+		case l.segment != nil:
+			// The kernel's modules: the step the initrd uses when the
+			// kernel's tree is not moved through an init image's
+			// symlink and nothing writes over it (kernelApart); else
+			// wasted work, as above.
+			pf.Prefetch(ctx, b.kernelSegmentRun(*l.segment))
 			b.prefetched = true
 		}
 	}

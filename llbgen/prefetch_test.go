@@ -37,7 +37,8 @@ func lastOpDigest(def *llb.Definition) string {
 }
 
 // TestPrefetchSegments: for a target that embeds the initrd, the bundles'
-// segment steps are prefetched before any layer is read, and they are the
+// segment steps and the kernel's modules' are prefetched before any layer
+// is read, and they are the
 // steps the initrd's concatenation mounts; Result.Prefetched says so, so
 // that the frontend evaluates the output before the background solves
 // end. A tree target prefetches none.
@@ -48,7 +49,7 @@ func TestPrefetchSegments(t *testing.T) {
 	for _, tc := range []struct {
 		target string
 		want   int
-	}{{"kernel+initrd", 2}, {"kernel+initrd,iso-efi", 2}, {"tar", 0}, {"kernel+iso", 0}} {
+	}{{"kernel+initrd", 3}, {"kernel+initrd,iso-efi", 3}, {"tar", 0}, {"kernel+iso", 0}} {
 		r := &prefetchReader{fakeReader: fakeReader{}}
 		opt := options(cfg())
 		opt.Reader, opt.Target = r, tc.target
