@@ -48,18 +48,22 @@ const (
 // cache is off or the output is a tar file.
 func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
 	dir, err := initrdCacheDir(fl.InitrdCache)
-	if err != nil || dir == "" || exp.typ != client.ExporterLocal {
-		return nil, err
+	if err == nil && (dir == "" || exp.typ != client.ExporterLocal) {
+		return nil, nil
 	}
-	c, err := openInitrdCache(dir)
+	var c *initrdCache
 	if err == nil {
+		c, err = openInitrdCache(dir)
+	}
+	if err == nil {
+		c.log = fl.Log
 		if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
 			c.close()
 		}
 	}
 	if err != nil && fl.InitrdCache == InitrdCacheAuto {
-		// The default place may be unwritable (a read-only home): build
-		// without the cache rather than fail.
+		// The default place may be unknown (no $HOME) or unwritable (a
+		// read-only home): build without the cache rather than fail.
 		fmt.Fprintf(fl.Log, "lkbuild: building without the initrd cache: %v\n", err)
 		delete(attrs, frontend.OptInitrdParts)
 		return nil, nil
@@ -78,6 +82,7 @@ type initrdCache struct {
 	dir  string
 	lock *os.File
 	used map[string]bool // parts of this build's initrds
+	log  io.Writer       // warnings (os.Stderr when nil)
 }
 
 // initrdCacheDir resolves --initrd-cache: "" when it is off.
@@ -195,6 +200,12 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err != nil {
 		return err
 	}
+	// Writing the initrd and removing pd changes dir's time: it keeps the
+	// time it was exported with, as without the cache.
+	dfi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
 	dst := filepath.Join(dir, m.Initrd)
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -215,11 +226,25 @@ func (c *initrdCache) assembleOne(dir string) error {
 		return err
 	}
 	for _, p := range m.Parts {
+		// The initrd is written and checked: a part the cache cannot
+		// take (a full or read-only cache) costs a later build only.
 		if err := c.keep(filepath.Join(pd, p.SHA256), p.SHA256); err != nil {
-			return err
+			c.warn("part %s not kept: %v", p.SHA256, err)
 		}
 	}
-	return os.RemoveAll(pd)
+	if err := os.RemoveAll(pd); err != nil {
+		return err
+	}
+	return os.Chtimes(dir, dfi.ModTime(), dfi.ModTime())
+}
+
+// warn writes a warning about the cache to the build's log.
+func (c *initrdCache) warn(format string, a ...any) {
+	w := c.log
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, "lkbuild: warning: initrd cache %s: "+format+"\n", append([]any{c.dir}, a...)...)
 }
 
 // appendPart copies part p to out, from the parts sent (in pd) or else
@@ -277,14 +302,11 @@ func (c *initrdCache) keep(src, name string) error {
 	dst := filepath.Join(c.dir, name)
 	if _, err := os.Lstat(src); err == nil {
 		if err := moveEntry(src, dst); err != nil {
-			return fmt.Errorf("initrd cache: %w", err)
+			return err
 		}
 	}
 	now := time.Now()
-	if err := os.Chtimes(dst, now, now); err != nil {
-		return fmt.Errorf("initrd cache: %w", err)
-	}
-	return nil
+	return os.Chtimes(dst, now, now)
 }
 
 // close releases the shared lock and, when no other build uses the cache,

@@ -278,3 +278,81 @@ func TestInitrdCacheRefusesLinks(t *testing.T) {
 		})
 	}
 }
+
+// TestInitrdCacheAutoUnresolvable: auto where the user's cache directory
+// cannot be found ($XDG_CACHE_HOME relative, no $HOME) builds without the
+// cache, with a message, as an unwritable one does; it used to fail the
+// build.
+func TestInitrdCacheAutoUnresolvable(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", "relative/cache")
+	var log bytes.Buffer
+	attrs := map[string]string{}
+	c, err := openCacheFor(BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
+	if err != nil || c != nil || !strings.Contains(log.String(), "without the initrd cache") || len(attrs) != 0 {
+		t.Errorf("auto: cache %v, err %v, log %q, attrs %v", c, err, log.String(), attrs)
+	}
+}
+
+// TestInitrdCacheKeepFails: a part that cannot be kept in the cache (its
+// name taken by a directory; likewise a full or read-only cache on
+// another filesystem) does not fail the build: the initrd, already
+// written and checked, is the same, and a warning names the part.
+func TestInitrdCacheKeepFails(t *testing.T) {
+	cacheDir := t.TempDir()
+	parts := [][]byte{[]byte("UCODE"), []byte("base")}
+	if err := os.Mkdir(filepath.Join(cacheDir, sum(parts[1])), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	c.log = &log
+	defer c.close()
+	stage := t.TempDir()
+	stageParts(t, stage, parts, map[int]bool{0: true, 1: true})
+	if err := c.assemble(stage); err != nil {
+		t.Fatalf("assemble: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img")); !bytes.Equal(b, bytes.Join(parts, nil)) {
+		t.Errorf("initrd %q", b)
+	}
+	if !strings.Contains(log.String(), "warning") || !strings.Contains(log.String(), sum(parts[1])) {
+		t.Errorf("log %q", log.String())
+	}
+	if _, err := os.Stat(filepath.Join(stage, formats.InitrdPartsDir)); err == nil {
+		t.Error("the parts' directory is left in the output")
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, sum(parts[0]))); err != nil {
+		t.Errorf("the other part is not kept: %v", err)
+	}
+}
+
+// TestInitrdCacheKeepsDirTime: assembling a platform's initrd leaves its
+// directory's time as exported (as with --initrd-cache none), not the
+// time the initrd was written.
+func TestInitrdCacheKeepsDirTime(t *testing.T) {
+	c, err := openInitrdCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	stage := t.TempDir()
+	dir := filepath.Join(stage, "linux_arm64")
+	stageParts(t, dir, [][]byte{[]byte("base")}, map[int]bool{0: true})
+	mt := time.Unix(5678, 0)
+	if err := os.Chtimes(dir, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.assemble(stage); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(mt) {
+		t.Errorf("directory time %v, want %v", fi.ModTime(), mt)
+	}
+}
