@@ -220,8 +220,11 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
-	// The time the exporter would have given it: the artifacts' (the
-	// manifest is written with them).
+	// The mode and time the exporter would have given it: the artifacts'
+	// (the manifest is written with them), whatever the user's umask.
+	if err := os.Chmod(dst, mfi.Mode().Perm()); err != nil {
+		return err
+	}
 	if err := os.Chtimes(dst, mfi.ModTime(), mfi.ModTime()); err != nil {
 		return err
 	}

@@ -356,3 +356,32 @@ func TestInitrdCacheKeepsDirTime(t *testing.T) {
 		t.Errorf("directory time %v, want %v", fi.ModTime(), mt)
 	}
 }
+
+// TestInitrdCacheModeIgnoresUmask: the initrd gets the mode the artifacts
+// were exported with (the manifest's), whatever the user's umask, as
+// BuildKit's export gives it without the cache; under umask 077 it was
+// 0600.
+func TestInitrdCacheModeIgnoresUmask(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	c, err := openInitrdCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	stage := t.TempDir()
+	stageParts(t, stage, [][]byte{[]byte("base")}, map[int]bool{0: true})
+	if err := os.Chmod(filepath.Join(stage, formats.InitrdPartsDir, formats.InitrdPartsManifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.assemble(stage); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(stage, "sys-initrd.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o644 {
+		t.Errorf("initrd mode %v, want 0644", fi.Mode().Perm())
+	}
+}
