@@ -256,16 +256,16 @@ func (c *initrdCache) warn(format string, a ...any) {
 // is removed from it.
 func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
-	f, err := openRegular(src)
+	f, err := openPart(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		src, fromCache = filepath.Join(c.dir, p.SHA256), true
-		f, err = openRegular(src)
+		f, err = openPart(src)
 	}
 	if err != nil {
 		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
 	}
 	defer f.Close()
-	hf, err := openRegular(src)
+	hf, err := openPart(src)
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
@@ -345,6 +345,9 @@ func (c *initrdCache) close() {
 		}
 	}
 }
+
+// openPart opens a part (openRegular; tests replace it).
+var openPart = openRegular
 
 // openRegular opens the regular file at p without following a symlink
 // there (fs.ErrNotExist when there is nothing at p).
