@@ -207,7 +207,7 @@ func (c *initrdCache) assembleOne(dir string) error {
 		return err
 	}
 	dst := filepath.Join(dir, m.Initrd)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("writing the initrd: %w", err)
 	}
@@ -251,9 +251,11 @@ func (c *initrdCache) warn(format string, a ...any) {
 }
 
 // appendPart copies part p to out, from the parts sent (in pd) or else
-// the cache, checking its size and SHA-256; the file is hashed while it
-// is copied (the copy stays in the kernel). A damaged part in the cache
-// is removed from it.
+// the cache, checking its size and SHA-256. The copy stays in the kernel;
+// the SHA-256 checked is that of the bytes then read back from out, so a
+// part replaced or changed while it is copied cannot pass the check with
+// other bytes than it names. A damaged part in the cache is removed from
+// it.
 func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
 	f, err := openPart(src)
@@ -265,35 +267,60 @@ func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) 
 		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
 	}
 	defer f.Close()
-	hf, err := openPart(src)
+	start, err := out.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("part %s: %w", p.SHA256, err)
+		return err
 	}
-	defer hf.Close()
-	var got string
-	var hn int64
-	var herr error
-	hashed := make(chan struct{})
+	// Copied in chunks, each hashed back from out while the next one is
+	// copied; one byte more than the part tells a longer file without
+	// copying all of it.
+	h := sha256.New()
+	ends, hashed := make(chan int64, 2), make(chan error, 1)
 	go func() {
-		defer close(hashed)
-		h := sha256.New()
-		hn, herr = io.Copy(h, hf)
-		got = hex.EncodeToString(h.Sum(nil))
+		pos, err := start, error(nil)
+		for end := range ends {
+			if err == nil {
+				_, err = io.Copy(h, io.NewSectionReader(out, pos, end-pos))
+			}
+			pos = end
+		}
+		hashed <- err
 	}()
-	n, err := io.Copy(out, f)
-	<-hashed
-	if err == nil {
-		err = herr
+	var n int64
+	for n <= p.Size {
+		want := min(partChunk, p.Size+1-n)
+		m, cerr := io.Copy(out, io.LimitReader(f, want))
+		if n += m; m > 0 {
+			ends <- start + n
+		}
+		if cerr != nil {
+			err = cerr
+			break
+		}
+		if m < want {
+			break
+		}
+	}
+	close(ends)
+	if herr := <-hashed; err == nil && herr != nil {
+		err = fmt.Errorf("reading it back: %w", herr)
 	}
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
-	if n != p.Size || hn != n || got != p.SHA256 {
+	if got := hex.EncodeToString(h.Sum(nil)); n != p.Size || got != p.SHA256 {
+		what := fmt.Sprintf("SHA-256 %s", got)
+		switch {
+		case n > p.Size:
+			what = fmt.Sprintf("more than its %d bytes", p.Size)
+		case n < p.Size:
+			what = fmt.Sprintf("%d bytes of %d", n, p.Size)
+		}
 		if fromCache {
 			os.Remove(src)
-			return fmt.Errorf("part %s in the initrd cache %s is damaged (%d bytes, SHA-256 %s): it was removed, build again", p.SHA256, c.dir, hn, got)
+			return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed, build again", p.SHA256, c.dir, what)
 		}
-		return fmt.Errorf("part %s as sent is damaged (%d bytes of %d, SHA-256 %s)", p.SHA256, hn, p.Size, got)
+		return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
 	}
 	c.used[p.SHA256] = true
 	return nil
@@ -345,6 +372,10 @@ func (c *initrdCache) close() {
 		}
 	}
 }
+
+// partChunk is how much of a part is copied before it is hashed back
+// (appendPart).
+const partChunk = 8 << 20
 
 // openPart opens a part (openRegular; tests replace it).
 var openPart = openRegular

@@ -385,3 +385,43 @@ func TestInitrdCacheModeIgnoresUmask(t *testing.T) {
 		t.Errorf("initrd mode %v, want 0644", fi.Mode().Perm())
 	}
 }
+
+// TestInitrdCacheHashesWhatIsWritten: the SHA-256 checked is that of the
+// bytes written into the initrd. A cached part replaced while it is read
+// (here: each open of it sees another file, as when a rename replaces it
+// between two opens, or bytes change in place between two reads) must not
+// pass the check with bytes that do not match it; it used to, as the
+// part was opened twice, once to copy it and once to hash it.
+func TestInitrdCacheHashesWhatIsWritten(t *testing.T) {
+	cacheDir := t.TempDir()
+	good := []byte("the segment")
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := os.WriteFile(bad, []byte("the segmenX"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cacheDir, sum(good)), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opens := 0
+	defer func(f func(string) (*os.File, error)) { openPart = f }(openPart)
+	openPart = func(p string) (*os.File, error) {
+		if filepath.Base(p) == sum(good) && filepath.Dir(p) == cacheDir {
+			if opens++; opens == 1 {
+				return os.Open(bad) // the first open sees the damaged bytes
+			}
+		}
+		return openRegular(p)
+	}
+	c, err := openInitrdCache(cacheDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	stage := t.TempDir()
+	stageParts(t, stage, [][]byte{good}, nil)
+	err = c.assemble(stage)
+	b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img"))
+	if err == nil && !bytes.Equal(b, good) {
+		t.Fatalf("the initrd %q passed the check, want %q or an error", b, good)
+	}
+}
