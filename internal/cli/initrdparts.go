@@ -47,8 +47,11 @@ const (
 // asks the frontend, in attrs, for the initrd in parts; nil when the
 // cache is off or the output is a tar file.
 func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
+	if exp.typ != client.ExporterLocal || !buildsInitrdParts(fl.Target) {
+		return nil, nil
+	}
 	dir, err := initrdCacheDir(fl.InitrdCache)
-	if err == nil && (dir == "" || exp.typ != client.ExporterLocal) {
+	if err == nil && dir == "" {
 		return nil, nil
 	}
 	var c *initrdCache
@@ -72,6 +75,24 @@ func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrd
 		return nil, err
 	}
 	return c, nil
+}
+
+// buildsInitrdParts tells whether the target list has the target whose
+// initrd comes in parts. Only then are parts asked for and assembled: the
+// output of another target (a tar target's root filesystem) may have a
+// directory of the parts' name that is no manifest. A list that does not
+// parse is left to the frontend to report.
+func buildsInitrdParts(targets string) bool {
+	ts, err := formats.Parse(targets)
+	if err != nil {
+		return false
+	}
+	for _, t := range ts {
+		if t.Name == formats.InitrdPartsTarget {
+			return true
+		}
+	}
+	return false
 }
 
 // initrdCacheMaxBytes is the size the cache is pruned to.

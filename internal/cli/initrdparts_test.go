@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/frontend"
 	"golang.org/x/sys/unix"
 )
 
@@ -423,5 +425,29 @@ func TestInitrdCacheHashesWhatIsWritten(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img"))
 	if err == nil && !bytes.Equal(b, good) {
 		t.Fatalf("the initrd %q passed the check, want %q or an error", b, good)
+	}
+}
+
+// TestInitrdCacheOnlyForKernelInitrd: the cache is used, and made, only
+// when kernel+initrd is among the targets. Other targets ask for no
+// parts, so a directory of theirs named like the parts' (a tar target's
+// root filesystem with /etc/.lkbuild-initrd-parts/manifest.json) was
+// taken for a manifest: removed, and an initrd written next to it.
+func TestInitrdCacheOnlyForKernelInitrd(t *testing.T) {
+	for target, want := range map[string]bool{"": true, "kernel+initrd": true, "uki, kernel+initrd": true, "tar": false, "iso-efi": false, "iso-efi,uki": false} {
+		dir := filepath.Join(t.TempDir(), "cache")
+		attrs := map[string]string{}
+		c, err := openCacheFor(BuildOptions{Target: target, InitrdCache: dir, Log: io.Discard}, output{typ: "local"}, attrs)
+		if err != nil {
+			t.Fatalf("%q: %v", target, err)
+		}
+		if c != nil {
+			c.close()
+		}
+		_, statErr := os.Stat(dir)
+		_, asked := attrs[frontend.OptInitrdParts]
+		if (c != nil) != want || asked != want || (statErr == nil) != want {
+			t.Errorf("%q: cache %v, asked for parts %v, cache made %v; want %v", target, c != nil, asked, statErr == nil, want)
+		}
 	}
 }
