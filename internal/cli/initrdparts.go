@@ -285,7 +285,7 @@ func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) 
 		f, err = openPart(src)
 	}
 	if err != nil {
-		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
+		return fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w; build again", p.SHA256, err)
 	}
 	defer f.Close()
 	start, err := out.Seek(0, io.SeekCurrent)
