@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -46,7 +47,7 @@ const (
 // openCacheFor opens the initrd cache of fl for a directory output and
 // asks the frontend, in attrs, for the initrd in parts; nil when the
 // cache is off or the output is a tar file.
-func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
+func openCacheFor(ctx context.Context, fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
 	if exp.typ != client.ExporterLocal || !buildsInitrdParts(fl.Target) {
 		return nil, nil
 	}
@@ -56,15 +57,14 @@ func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrd
 	}
 	var c *initrdCache
 	if err == nil {
-		c, err = openInitrdCache(dir)
+		c, err = openInitrdCache(ctx, dir, fl.Log)
 	}
 	if err == nil {
-		c.log = fl.Log
 		if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
 			c.close()
 		}
 	}
-	if err != nil && fl.InitrdCache == InitrdCacheAuto {
+	if err != nil && fl.InitrdCache == InitrdCacheAuto && ctx.Err() == nil {
 		// The default place may be unknown (no $HOME) or unwritable (a
 		// read-only home): build without the cache rather than fail.
 		fmt.Fprintf(fl.Log, "lkbuild: building without the initrd cache: %v\n", err)
@@ -121,8 +121,10 @@ func initrdCacheDir(v string) (string, error) {
 	return filepath.Abs(v)
 }
 
-// openInitrdCache creates dir if needed and takes its shared lock.
-func openInitrdCache(dir string) (*initrdCache, error) {
+// openInitrdCache creates dir if needed and takes its shared lock,
+// waiting, with a message on log, while a build prunes the cache (holds
+// the lock exclusively), until ctx ends.
+func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
@@ -130,11 +132,27 @@ func openInitrdCache(dir string) (*initrdCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
-	if err := unix.Flock(int(l.Fd()), unix.LOCK_SH); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
+	for waiting := false; ; {
+		err := unix.Flock(int(l.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			l.Close()
+			return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
+		}
+		if !waiting {
+			fmt.Fprintf(log, "lkbuild: waiting for the initrd cache %s: another build is pruning it\n", dir)
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			l.Close()
+			return nil, fmt.Errorf("initrd cache: waiting for %s: %w", dir, ctx.Err())
+		case <-time.After(lockPoll):
+		}
 	}
-	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}}, nil
+	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}, log: log}, nil
 }
 
 // cached lists the cache's parts, most recently used first.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -60,7 +61,7 @@ func TestInitrdCacheAssemble(t *testing.T) {
 	parts := [][]byte{[]byte("UCODE"), bytes.Repeat([]byte("a"), 1000), []byte("base")}
 	build := func(parts [][]byte, sent map[int]bool, sub string) []byte {
 		t.Helper()
-		c, err := openInitrdCache(cacheDir)
+		c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +88,7 @@ func TestInitrdCacheAssemble(t *testing.T) {
 	if got := build(parts, map[int]bool{0: true, 1: true, 2: true}, ""); !bytes.Equal(got, bytes.Join(parts, nil)) {
 		t.Errorf("first build: %q", got)
 	}
-	c, err := openInitrdCache(cacheDir)
+	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestInitrdCacheDamagedPart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cacheDir, sum(part)), []byte("segmenT"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openInitrdCache(cacheDir)
+	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +164,11 @@ func TestInitrdCachePrune(t *testing.T) {
 	}
 	defer func(m int64) { initrdCacheMaxBytes = m }(initrdCacheMaxBytes)
 	initrdCacheMaxBytes = 2 << 20
-	other, err := openInitrdCache(cacheDir)
+	other, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := openInitrdCache(cacheDir)
+	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,14 +213,14 @@ func TestInitrdCacheUnusable(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", ro) // a file: the cache cannot be made under it
 	var log bytes.Buffer
 	attrs := map[string]string{}
-	c, err := openCacheFor(BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
+	c, err := openCacheFor(context.Background(), BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
 	if err != nil || c != nil || !strings.Contains(log.String(), "without the initrd cache") || len(attrs) != 0 {
 		t.Errorf("auto: cache %v, err %v, log %q, attrs %v", c, err, log.String(), attrs)
 	}
-	if _, err := openCacheFor(BuildOptions{InitrdCache: filepath.Join(ro, "x"), Log: &log}, output{typ: "local"}, attrs); err == nil {
+	if _, err := openCacheFor(context.Background(), BuildOptions{InitrdCache: filepath.Join(ro, "x"), Log: &log}, output{typ: "local"}, attrs); err == nil {
 		t.Error("a named cache directory that cannot be made: no error")
 	}
-	if c, err := openCacheFor(BuildOptions{InitrdCache: t.TempDir(), Log: &log}, output{typ: "tar"}, attrs); c != nil || err != nil {
+	if c, err := openCacheFor(context.Background(), BuildOptions{InitrdCache: t.TempDir(), Log: &log}, output{typ: "tar"}, attrs); c != nil || err != nil {
 		t.Errorf("tar output: cache %v, err %v", c, err)
 	}
 }
@@ -264,7 +265,7 @@ func TestInitrdCacheRefusesLinks(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c, err := openInitrdCache(t.TempDir())
+			c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,7 +290,7 @@ func TestInitrdCacheAutoUnresolvable(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "relative/cache")
 	var log bytes.Buffer
 	attrs := map[string]string{}
-	c, err := openCacheFor(BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
+	c, err := openCacheFor(context.Background(), BuildOptions{InitrdCache: InitrdCacheAuto, Log: &log}, output{typ: "local"}, attrs)
 	if err != nil || c != nil || !strings.Contains(log.String(), "without the initrd cache") || len(attrs) != 0 {
 		t.Errorf("auto: cache %v, err %v, log %q, attrs %v", c, err, log.String(), attrs)
 	}
@@ -305,7 +306,7 @@ func TestInitrdCacheKeepFails(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(cacheDir, sum(parts[1])), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openInitrdCache(cacheDir)
+	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestInitrdCacheKeepFails(t *testing.T) {
 // directory's time as exported (as with --initrd-cache none), not the
 // time the initrd was written.
 func TestInitrdCacheKeepsDirTime(t *testing.T) {
-	c, err := openInitrdCache(t.TempDir())
+	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +367,7 @@ func TestInitrdCacheKeepsDirTime(t *testing.T) {
 func TestInitrdCacheModeIgnoresUmask(t *testing.T) {
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
-	c, err := openInitrdCache(t.TempDir())
+	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +415,7 @@ func TestInitrdCacheHashesWhatIsWritten(t *testing.T) {
 		}
 		return openRegular(p)
 	}
-	c, err := openInitrdCache(cacheDir)
+	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +438,7 @@ func TestInitrdCacheOnlyForKernelInitrd(t *testing.T) {
 	for target, want := range map[string]bool{"": true, "kernel+initrd": true, "uki, kernel+initrd": true, "tar": false, "iso-efi": false, "iso-efi,uki": false} {
 		dir := filepath.Join(t.TempDir(), "cache")
 		attrs := map[string]string{}
-		c, err := openCacheFor(BuildOptions{Target: target, InitrdCache: dir, Log: io.Discard}, output{typ: "local"}, attrs)
+		c, err := openCacheFor(context.Background(), BuildOptions{Target: target, InitrdCache: dir, Log: io.Discard}, output{typ: "local"}, attrs)
 		if err != nil {
 			t.Fatalf("%q: %v", target, err)
 		}
@@ -449,5 +450,41 @@ func TestInitrdCacheOnlyForKernelInitrd(t *testing.T) {
 		if (c != nil) != want || asked != want || (statErr == nil) != want {
 			t.Errorf("%q: cache %v, asked for parts %v, cache made %v; want %v", target, c != nil, asked, statErr == nil, want)
 		}
+	}
+}
+
+// TestInitrdCacheLockWait: a build waiting for the cache's lock (held
+// exclusively by a build pruning it) says so and stops when it is
+// interrupted; it used to wait in flock, silent, through Ctrl-C.
+func TestInitrdCacheLockWait(t *testing.T) {
+	dir := t.TempDir()
+	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := unix.Flock(int(l.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var log bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		c, err := openInitrdCache(ctx, dir, &log)
+		if c != nil {
+			c.close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(log.String(), "waiting for the initrd cache") {
+			t.Errorf("err %v, log %q", err, log.String())
+		}
+	case <-time.After(5 * time.Second):
+		unix.Flock(int(l.Fd()), unix.LOCK_UN)
+		<-done
+		t.Fatal("still waiting for the lock after the build was interrupted")
 	}
 }
