@@ -488,3 +488,20 @@ func TestInitrdCacheLockWait(t *testing.T) {
 		t.Fatal("still waiting for the lock after the build was interrupted")
 	}
 }
+
+// TestInitrdCacheLockNoFollow: the cache's lock file is not opened
+// through a symlink (as the output directory's is not): one planted in a
+// shared cache directory made the build create the file it points to.
+func TestInitrdCacheLockNoFollow(t *testing.T) {
+	dir, elsewhere := t.TempDir(), filepath.Join(t.TempDir(), "created")
+	if err := os.Symlink(elsewhere, filepath.Join(dir, initrdCacheLock)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(context.Background(), dir, io.Discard)
+	if c != nil {
+		c.close()
+	}
+	if _, serr := os.Lstat(elsewhere); err == nil || serr == nil {
+		t.Errorf("lock through a symlink: err %v, the file it points to made: %v", err, serr == nil)
+	}
+}
