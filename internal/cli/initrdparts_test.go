@@ -505,3 +505,41 @@ func TestInitrdCacheLockNoFollow(t *testing.T) {
 		t.Errorf("lock through a symlink: err %v, the file it points to made: %v", err, serr == nil)
 	}
 }
+
+// TestInitrdCacheLargePart: a part of several copy chunks is written and
+// checked whole; the same part with one byte more in the cache is
+// damaged, and so is one with a byte changed in its last chunk.
+func TestInitrdCacheLargePart(t *testing.T) {
+	part := bytes.Repeat([]byte("0123456789abcdef"), (2*partChunk+3)/16+1)[:2*partChunk+3]
+	for name, tc := range map[string]struct {
+		cached []byte
+		ok     bool
+	}{
+		"whole":   {part, true},
+		"longer":  {append(append([]byte{}, part...), 'x'), false},
+		"changed": {append(append([]byte{}, part[:len(part)-1]...), 'x'), false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cacheDir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(cacheDir, sum(part)), tc.cached, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.close()
+			stage := t.TempDir()
+			stageParts(t, stage, [][]byte{[]byte("ucode"), part}, map[int]bool{0: true})
+			err = c.assemble(stage)
+			if tc.ok {
+				b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img"))
+				if err != nil || !bytes.Equal(b, append([]byte("ucode"), part...)) {
+					t.Errorf("err %v, initrd of %d bytes", err, len(b))
+				}
+			} else if err == nil || !strings.Contains(err.Error(), "damaged") {
+				t.Errorf("err %v", err)
+			}
+		})
+	}
+}
