@@ -46,7 +46,8 @@ const (
 
 // openCacheFor opens the initrd cache of fl for a directory output and
 // asks the frontend, in attrs, for the initrd in parts; nil when the
-// cache is off or the output is a tar file.
+// cache is off, the output is a tar file or kernel+initrd is not a
+// target.
 func openCacheFor(ctx context.Context, fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
 	if exp.typ != client.ExporterLocal || !buildsInitrdParts(fl.Target) {
 		return nil, nil
