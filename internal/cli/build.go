@@ -160,7 +160,7 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	if err != nil {
 		return err
 	}
-	cache, err := openCacheFor(fl, exp, attrs)
+	cache, err := openCacheFor(ctx, fl, exp, attrs)
 	if err != nil {
 		return err
 	}

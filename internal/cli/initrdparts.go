@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -45,21 +46,28 @@ const (
 
 // openCacheFor opens the initrd cache of fl for a directory output and
 // asks the frontend, in attrs, for the initrd in parts; nil when the
-// cache is off or the output is a tar file.
-func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
-	dir, err := initrdCacheDir(fl.InitrdCache)
-	if err != nil || dir == "" || exp.typ != client.ExporterLocal {
-		return nil, err
+// cache is off, the output is a tar file or kernel+initrd is not a
+// target.
+func openCacheFor(ctx context.Context, fl BuildOptions, exp output, attrs map[string]string) (*initrdCache, error) {
+	if exp.typ != client.ExporterLocal || !buildsInitrdParts(fl.Target) {
+		return nil, nil
 	}
-	c, err := openInitrdCache(dir)
+	dir, err := initrdCacheDir(fl.InitrdCache)
+	if err == nil && dir == "" {
+		return nil, nil
+	}
+	var c *initrdCache
+	if err == nil {
+		c, err = openInitrdCache(ctx, dir, fl.Log)
+	}
 	if err == nil {
 		if attrs[frontend.OptInitrdParts], err = c.attr(); err != nil {
 			c.close()
 		}
 	}
-	if err != nil && fl.InitrdCache == InitrdCacheAuto {
-		// The default place may be unwritable (a read-only home): build
-		// without the cache rather than fail.
+	if err != nil && fl.InitrdCache == InitrdCacheAuto && ctx.Err() == nil {
+		// The default place may be unknown (no $HOME) or unwritable (a
+		// read-only home): build without the cache rather than fail.
 		fmt.Fprintf(fl.Log, "lkbuild: building without the initrd cache: %v\n", err)
 		delete(attrs, frontend.OptInitrdParts)
 		return nil, nil
@@ -70,6 +78,24 @@ func openCacheFor(fl BuildOptions, exp output, attrs map[string]string) (*initrd
 	return c, nil
 }
 
+// buildsInitrdParts tells whether the target list has the target whose
+// initrd comes in parts. Only then are parts asked for and assembled: the
+// output of another target (a tar target's root filesystem) may have a
+// directory of the parts' name that is no manifest. A list that does not
+// parse is left to the frontend to report.
+func buildsInitrdParts(targets string) bool {
+	ts, err := formats.Parse(targets)
+	if err != nil {
+		return false
+	}
+	for _, t := range ts {
+		if t.Name == formats.InitrdPartsTarget {
+			return true
+		}
+	}
+	return false
+}
+
 // initrdCacheMaxBytes is the size the cache is pruned to.
 var initrdCacheMaxBytes int64 = 4 << 30
 
@@ -78,6 +104,7 @@ type initrdCache struct {
 	dir  string
 	lock *os.File
 	used map[string]bool // parts of this build's initrds
+	log  io.Writer       // warnings (os.Stderr when nil)
 }
 
 // initrdCacheDir resolves --initrd-cache: "" when it is off.
@@ -95,20 +122,38 @@ func initrdCacheDir(v string) (string, error) {
 	return filepath.Abs(v)
 }
 
-// openInitrdCache creates dir if needed and takes its shared lock.
-func openInitrdCache(dir string) (*initrdCache, error) {
+// openInitrdCache creates dir if needed and takes its shared lock,
+// waiting, with a message on log, while a build prunes the cache (holds
+// the lock exclusively), until ctx ends.
+func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
-	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR, 0o600)
+	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
-	if err := unix.Flock(int(l.Fd()), unix.LOCK_SH); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
+	for waiting := false; ; {
+		err := unix.Flock(int(l.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			l.Close()
+			return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
+		}
+		if !waiting {
+			fmt.Fprintf(log, "lkbuild: waiting for the initrd cache %s: another build is pruning it\n", dir)
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			l.Close()
+			return nil, fmt.Errorf("initrd cache: waiting for %s: %w", dir, ctx.Err())
+		case <-time.After(lockPoll):
+		}
 	}
-	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}}, nil
+	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}, log: log}, nil
 }
 
 // cached lists the cache's parts, most recently used first.
@@ -195,8 +240,14 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err != nil {
 		return err
 	}
+	// Writing the initrd and removing pd changes dir's time: it keeps the
+	// time it was exported with, as without the cache.
+	dfi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
 	dst := filepath.Join(dir, m.Initrd)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
 		return fmt.Errorf("writing the initrd: %w", err)
 	}
@@ -209,63 +260,107 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err := out.Close(); err != nil {
 		return err
 	}
-	// The time the exporter would have given it: the artifacts' (the
-	// manifest is written with them).
+	// The mode and time the exporter would have given it: the artifacts'
+	// (the manifest is written with them), whatever the user's umask.
+	if err := os.Chmod(dst, mfi.Mode().Perm()); err != nil {
+		return err
+	}
 	if err := os.Chtimes(dst, mfi.ModTime(), mfi.ModTime()); err != nil {
 		return err
 	}
 	for _, p := range m.Parts {
+		// The initrd is written and checked: a part the cache cannot
+		// take (a full or read-only cache) costs a later build only.
 		if err := c.keep(filepath.Join(pd, p.SHA256), p.SHA256); err != nil {
-			return err
+			c.warn("part %s not kept: %v", p.SHA256, err)
 		}
 	}
-	return os.RemoveAll(pd)
+	if err := os.RemoveAll(pd); err != nil {
+		return err
+	}
+	return os.Chtimes(dir, dfi.ModTime(), dfi.ModTime())
+}
+
+// warn writes a warning about the cache to the build's log.
+func (c *initrdCache) warn(format string, a ...any) {
+	w := c.log
+	if w == nil {
+		w = os.Stderr
+	}
+	fmt.Fprintf(w, "lkbuild: warning: initrd cache %s: "+format+"\n", append([]any{c.dir}, a...)...)
 }
 
 // appendPart copies part p to out, from the parts sent (in pd) or else
-// the cache, checking its size and SHA-256; the file is hashed while it
-// is copied (the copy stays in the kernel). A damaged part in the cache
-// is removed from it.
+// the cache, checking its size and SHA-256. The copy stays in the kernel;
+// the SHA-256 checked is that of the bytes then read back from out, so a
+// part replaced or changed while it is copied cannot pass the check with
+// other bytes than it names. A damaged part in the cache is removed from
+// it.
 func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
-	f, err := openRegular(src)
+	f, err := openPart(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		src, fromCache = filepath.Join(c.dir, p.SHA256), true
-		f, err = openRegular(src)
+		f, err = openPart(src)
 	}
 	if err != nil {
-		return fmt.Errorf("part %s: neither sent nor in the initrd cache: %w", p.SHA256, err)
+		return fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w; build again", p.SHA256, err)
 	}
 	defer f.Close()
-	hf, err := openRegular(src)
+	start, err := out.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("part %s: %w", p.SHA256, err)
+		return err
 	}
-	defer hf.Close()
-	var got string
-	var hn int64
-	var herr error
-	hashed := make(chan struct{})
+	// Copied in chunks, each hashed back from out while the next one is
+	// copied; one byte more than the part tells a longer file without
+	// copying all of it.
+	h := sha256.New()
+	ends, hashed := make(chan int64, 2), make(chan error, 1)
 	go func() {
-		defer close(hashed)
-		h := sha256.New()
-		hn, herr = io.Copy(h, hf)
-		got = hex.EncodeToString(h.Sum(nil))
+		pos, err := start, error(nil)
+		for end := range ends {
+			if err == nil {
+				_, err = io.Copy(h, io.NewSectionReader(out, pos, end-pos))
+			}
+			pos = end
+		}
+		hashed <- err
 	}()
-	n, err := io.Copy(out, f)
-	<-hashed
-	if err == nil {
-		err = herr
+	var n int64
+	for n <= p.Size {
+		want := min(partChunk, p.Size+1-n)
+		m, cerr := io.Copy(out, io.LimitReader(f, want))
+		if n += m; m > 0 {
+			ends <- start + n
+		}
+		if cerr != nil {
+			err = cerr
+			break
+		}
+		if m < want {
+			break
+		}
+	}
+	close(ends)
+	if herr := <-hashed; err == nil && herr != nil {
+		err = fmt.Errorf("reading it back: %w", herr)
 	}
 	if err != nil {
 		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
-	if n != p.Size || hn != n || got != p.SHA256 {
+	if got := hex.EncodeToString(h.Sum(nil)); n != p.Size || got != p.SHA256 {
+		what := fmt.Sprintf("SHA-256 %s", got)
+		switch {
+		case n > p.Size:
+			what = fmt.Sprintf("more than its %d bytes", p.Size)
+		case n < p.Size:
+			what = fmt.Sprintf("%d bytes of %d", n, p.Size)
+		}
 		if fromCache {
 			os.Remove(src)
-			return fmt.Errorf("part %s in the initrd cache %s is damaged (%d bytes, SHA-256 %s): it was removed, build again", p.SHA256, c.dir, hn, got)
+			return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed, build again", p.SHA256, c.dir, what)
 		}
-		return fmt.Errorf("part %s as sent is damaged (%d bytes of %d, SHA-256 %s)", p.SHA256, hn, p.Size, got)
+		return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
 	}
 	c.used[p.SHA256] = true
 	return nil
@@ -277,14 +372,11 @@ func (c *initrdCache) keep(src, name string) error {
 	dst := filepath.Join(c.dir, name)
 	if _, err := os.Lstat(src); err == nil {
 		if err := moveEntry(src, dst); err != nil {
-			return fmt.Errorf("initrd cache: %w", err)
+			return err
 		}
 	}
 	now := time.Now()
-	if err := os.Chtimes(dst, now, now); err != nil {
-		return fmt.Errorf("initrd cache: %w", err)
-	}
-	return nil
+	return os.Chtimes(dst, now, now)
 }
 
 // close releases the shared lock and, when no other build uses the cache,
@@ -320,6 +412,13 @@ func (c *initrdCache) close() {
 		}
 	}
 }
+
+// partChunk is how much of a part is copied before it is hashed back
+// (appendPart).
+const partChunk = 8 << 20
+
+// openPart opens a part (openRegular; tests replace it).
+var openPart = openRegular
 
 // openRegular opens the regular file at p without following a symlink
 // there (fs.ErrNotExist when there is nothing at p).
