@@ -71,8 +71,9 @@ func sameArtifacts(t *testing.T, what, a, b string) {
 }
 
 // TestInitrdPartsCache: with a cache of initrd parts, the first build
-// sends every part, a build with no change sends none, and a build with
-// one files entry changed sends one; each time the artifacts are those
+// sends every part, a build with no change sends none, a build with one
+// files entry changed sends one, and a build after a cached part was
+// damaged sends that one again (and succeeds); each time the artifacts are those
 // of a build without the cache, byte for byte, and the output holds no
 // trace of the parts.
 func TestInitrdPartsCache(t *testing.T) {
@@ -112,6 +113,29 @@ func TestInitrdPartsCache(t *testing.T) {
 	check("no change", "0")
 	write(mark + 1)
 	check("one files entry changed", "1")
+
+	// A cached part damaged between builds: the build finds it, removes
+	// it, asks the frontend again and is sent that part alone.
+	ents0, err := os.ReadDir(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var biggest string
+	var size int64
+	for _, e := range ents0 {
+		if fi, err := e.Info(); err == nil && formats.ValidSHA256(e.Name()) && fi.Size() > size {
+			biggest, size = e.Name(), fi.Size()
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(cache, biggest), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0xff, 0x00, 0xff}, size/2); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	check("a cached part damaged", "1")
 
 	// The cache holds the parts of both builds, named by their digests.
 	ents, err := os.ReadDir(cache)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -174,19 +175,37 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		SharedKey:     key,
 		FrontendAttrs: attrs,
 	}
-	if err := solve(ctx, c, opt, fl); err != nil {
-		return err
-	}
-	if cache != nil {
-		if err := cache.assemble(stage.tmp); err != nil {
-			return err
+	err = solveInto(ctx, c, opt, fl, cache, stage)
+	if errors.Is(err, errPartGone) {
+		// A cached part of the initrd vanished or was damaged (and
+		// removed): ask once more, for what the cache has now.
+		fmt.Fprintf(fl.Log, "lkbuild: %v\n", err)
+		if err = stage.reset(); err == nil {
+			if attrs[frontend.OptInitrdParts], err = cache.attr(); err == nil {
+				err = solveInto(ctx, c, opt, fl, cache, stage)
+			}
 		}
+	}
+	if err != nil {
+		return err
 	}
 	if err := stage.commit(); err != nil {
 		return err
 	}
 	committed = true
 	return nil
+}
+
+// solveInto runs the build into stage's temporary directory and writes
+// the initrd from its parts when the initrd cache is used.
+func solveInto(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, cache *initrdCache, stage *outputDir) error {
+	if err := solve(ctx, c, opt, fl); err != nil {
+		return err
+	}
+	if cache == nil {
+		return nil
+	}
+	return cache.assemble(stage.tmp)
 }
 
 // output is where `-o` sends the result: a directory (type=local, the

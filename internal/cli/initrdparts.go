@@ -96,6 +96,11 @@ func buildsInitrdParts(targets string) bool {
 	return false
 }
 
+// errPartGone says that a part the build counted on the cache for is not
+// there (removed meanwhile, or damaged and removed): Build asks the
+// frontend once more, for what the cache now has.
+var errPartGone = errors.New("the part is gone from the cache: building again sends it")
+
 // initrdCacheMaxBytes is the size the cache is pruned to.
 var initrdCacheMaxBytes int64 = 4 << 30
 
@@ -303,8 +308,11 @@ func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) 
 		src, fromCache = filepath.Join(c.dir, p.SHA256), true
 		f, err = openPart(src)
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
+	}
 	if err != nil {
-		return fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w; build again", p.SHA256, err)
+		return fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
 	defer f.Close()
 	start, err := out.Seek(0, io.SeekCurrent)
@@ -358,7 +366,7 @@ func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) 
 		}
 		if fromCache {
 			os.Remove(src)
-			return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed, build again", p.SHA256, c.dir, what)
+			return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed: %w", p.SHA256, c.dir, what, errPartGone)
 		}
 		return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
 	}

@@ -105,6 +105,18 @@ func (o *outputDir) commit() error {
 	return nil
 }
 
+// reset empties the temporary directory, for the build to export into it
+// again.
+func (o *outputDir) reset() error {
+	if err := os.RemoveAll(o.tmp); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	if err := os.Mkdir(o.tmp, 0o700); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	return nil
+}
+
 // close removes the temporary directory and the lock; after a failed
 // build (ok false) it also removes the directories created for dir when
 // they are empty, so a failed build leaves nothing behind.
