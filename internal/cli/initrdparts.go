@@ -27,9 +27,12 @@ import (
 // copies it. An unchanged segment is thus neither concatenated in the
 // build nor sent to the client again. The cache is a directory of files
 // named by their hex SHA-256; builds share it (a shared flock on its lock
-// file while they use it) and each one prunes it afterwards when no other
-// build uses it (an exclusive flock), least recently used first, to
-// initrdCacheMaxBytes, never removing the parts of the build just done.
+// file while they use it) and each one prunes it afterwards, least
+// recently used first, to initrdCacheMaxBytes, never removing the parts of
+// the build just done. A build running meanwhile that counted on a part
+// pruned then asks the frontend once more (errPartGone), so pruning needs
+// no exclusive lock and a busy cache cannot grow without bound; only the
+// leftovers of killed builds are removed under the exclusive lock.
 
 const (
 	// InitrdCacheAuto is --initrd-cache's default: lkbuild/initrd-parts in
@@ -128,8 +131,8 @@ func initrdCacheDir(v string) (string, error) {
 }
 
 // openInitrdCache creates dir if needed and takes its shared lock,
-// waiting, with a message on log, while a build prunes the cache (holds
-// the lock exclusively), until ctx ends.
+// waiting, with a message on log, while a build cleans it up (holds the
+// lock exclusively), until ctx ends.
 func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
@@ -148,7 +151,7 @@ func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCac
 			return nil, fmt.Errorf("initrd cache: locking %s: %w", dir, err)
 		}
 		if !waiting {
-			fmt.Fprintf(log, "lkbuild: waiting for the initrd cache %s: another build is pruning it\n", dir)
+			fmt.Fprintf(log, "lkbuild: waiting for the initrd cache %s: another build is cleaning it up\n", dir)
 			waiting = true
 		}
 		select {
@@ -387,14 +390,28 @@ func (c *initrdCache) keep(src, name string) error {
 	return os.Chtimes(dst, now, now)
 }
 
-// close releases the shared lock and, when no other build uses the cache,
-// prunes it to initrdCacheMaxBytes, least recently used first, keeping
-// the parts of this build.
+// close prunes the cache to initrdCacheMaxBytes, least recently used
+// first, keeping the parts of this build, removes the leftovers of killed
+// builds when no other build uses the cache, and releases the lock.
 func (c *initrdCache) close() {
 	defer c.lock.Close()
+	c.prune()
 	if err := unix.Flock(int(c.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return
 	}
+	// Leftovers of a build killed while copying a part in (moveEntry).
+	if ents, err := os.ReadDir(c.dir); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), copyPrefix) {
+				os.RemoveAll(filepath.Join(c.dir, e.Name()))
+			}
+		}
+	}
+}
+
+// prune removes the least recently used parts but this build's until the
+// cache holds at most initrdCacheMaxBytes.
+func (c *initrdCache) prune() {
 	parts, err := c.cached()
 	if err != nil {
 		return
@@ -409,14 +426,6 @@ func (c *initrdCache) close() {
 		}
 		if os.Remove(filepath.Join(c.dir, parts[i].Name())) == nil {
 			total -= parts[i].Size()
-		}
-	}
-	// Leftovers of a build killed while copying a part in (moveEntry).
-	if ents, err := os.ReadDir(c.dir); err == nil {
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), copyPrefix) {
-				os.RemoveAll(filepath.Join(c.dir, e.Name()))
-			}
 		}
 	}
 }

@@ -144,8 +144,9 @@ func TestInitrdCacheDamagedPart(t *testing.T) {
 }
 
 // TestInitrdCachePrune: the cache is pruned to its size, least recently
-// used first, never removing the parts of the build just done, and not
-// while another build uses it.
+// used first, never removing the parts of the build just done, also while
+// another build uses it (which asks again for a part it counted on,
+// errPartGone); a killed build's leftovers go only when no build uses it.
 func TestInitrdCachePrune(t *testing.T) {
 	cacheDir := t.TempDir()
 	big := func(c byte) []byte { return bytes.Repeat([]byte{c}, 1<<20) }
@@ -173,21 +174,25 @@ func TestInitrdCachePrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.used[sum(mine)] = true
-	c.close() // another build holds the cache: no pruning
-	for _, p := range [][]byte{old, recent, mine} {
-		if _, err := os.Stat(filepath.Join(cacheDir, sum(p))); err != nil {
-			t.Errorf("pruned while another build used the cache: %v", err)
-		}
+	leftover := filepath.Join(cacheDir, copyPrefix+"killed")
+	if err := os.Mkdir(leftover, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	other.used[sum(mine)] = true
-	other.close() // prunes: 3 MiB > 2 MiB
+	c.used[sum(mine)] = true
+	c.close() // prunes though another build holds the cache: 3 MiB > 2 MiB
 	for p, want := range map[string]bool{"old": false, "recent": true, "mine": true} {
 		b := map[string][]byte{"old": old, "recent": recent, "mine": mine}[p]
 		_, err := os.Stat(filepath.Join(cacheDir, sum(b)))
 		if (err == nil) != want {
 			t.Errorf("%s kept = %v, want %v", p, err == nil, want)
 		}
+	}
+	if _, err := os.Stat(leftover); err != nil {
+		t.Error("a killed build's leftover was removed while another build used the cache")
+	}
+	other.close() // alone: removes the leftover too
+	if _, err := os.Stat(leftover); err == nil {
+		t.Error("a killed build's leftover stays")
 	}
 }
 
@@ -455,7 +460,7 @@ func TestInitrdCacheOnlyForKernelInitrd(t *testing.T) {
 }
 
 // TestInitrdCacheLockWait: a build waiting for the cache's lock (held
-// exclusively by a build pruning it) says so and stops when it is
+// exclusively by a build cleaning it up) says so and stops when it is
 // interrupted; it used to wait in flock, silent, through Ctrl-C.
 func TestInitrdCacheLockWait(t *testing.T) {
 	dir := t.TempDir()
