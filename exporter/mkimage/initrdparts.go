@@ -14,10 +14,24 @@ import (
 	"github.com/lkbuild/lkbuild/formats"
 )
 
+// writeSegmentFile writes SegmentFile in dir with what fill writes and,
+// hashed on the way, formats.SegmentDigestFile next to it, so that the
+// initrd's parts can be listed without reading the segments again
+// (writeInitrdParts).
+func writeSegmentFile(ctx context.Context, dir string, fill func(io.Writer) error) error {
+	h := sha256.New()
+	if err := writeFile(ctx, filepath.Join(dir, SegmentFile), func(w io.Writer) error { return fill(io.MultiWriter(w, h)) }); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, formats.SegmentDigestFile), []byte(hex.EncodeToString(h.Sum(nil))+"\n"), 0o644)
+}
+
 // writeSegmentDigest writes formats.SegmentDigestFile next to the segment
-// a segment format wrote in dir, so that the initrd's parts can be listed
-// without reading the segments again (writeInitrdParts).
+// in dir when its writer did not (reading the segment again).
 func writeSegmentDigest(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, formats.SegmentDigestFile)); err == nil {
+		return nil
+	}
 	d, _, err := hashFile(filepath.Join(dir, SegmentFile))
 	if err != nil {
 		return fmt.Errorf("initrd segment digest: %w", err)

@@ -39,7 +39,7 @@ func writeKernelSegment(ctx context.Context, o Options) error {
 	if _, err := os.ReadDir(o.Input); err != nil {
 		return err
 	}
-	return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
+	return writeSegmentFile(ctx, o.Output, func(w io.Writer) error {
 		if err := initrd.Write(w, o.Input, initrd.Options{Epoch: o.Epoch, NoRoot: true, Skip: skipKernel}); err != nil {
 			return fmt.Errorf("initrd kernel segment: %w", err)
 		}

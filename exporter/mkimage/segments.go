@@ -117,7 +117,7 @@ func writeSegment(kind segmentKind) Writer {
 				return err
 			}
 		}
-		return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
+		return writeSegmentFile(ctx, o.Output, func(w io.Writer) error {
 			if err := initrd.Write(w, o.Input, opt); err != nil {
 				return fmt.Errorf("initrd segment: %w", err)
 			}
@@ -146,7 +146,7 @@ func writeFilesSegment(ctx context.Context, o Options) error {
 		}
 	}
 	opt := initrd.Options{Epoch: o.Epoch, Skip: func(rel string, _ bool) bool { return !want[rel] }}
-	return writeFile(ctx, filepath.Join(o.Output, SegmentFile), func(w io.Writer) error {
+	return writeSegmentFile(ctx, o.Output, func(w io.Writer) error {
 		if err := initrd.Write(w, o.Input, opt); err != nil {
 			return fmt.Errorf("initrd segment: %w", err)
 		}
