@@ -47,6 +47,19 @@ const (
 // Build is the gateway frontend's entry point. Its steps are in
 // request.go.
 func Build(ctx context.Context, c client.Client) (*client.Result, error) {
+	return build(ctx, c, nil)
+}
+
+// BuildReceivingParts is Build for a frontend run in the client's process
+// (lkbuild build) that receives the initrd's parts it lacks through sink
+// instead of their being added to the result (see PartsSink).
+func BuildReceivingParts(sink PartsSink) client.BuildFunc {
+	return func(ctx context.Context, c client.Client) (*client.Result, error) {
+		return build(ctx, c, sink)
+	}
+}
+
+func build(ctx context.Context, c client.Client, sink PartsSink) (*client.Result, error) {
 	ac, err := withContextAliases(c)
 	if err != nil {
 		return nil, err
@@ -73,6 +86,7 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.partsSink = sink
 	if err := req.prepare(ctx); err != nil {
 		return nil, err
 	}

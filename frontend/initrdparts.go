@@ -10,6 +10,7 @@ import (
 	"github.com/lkbuild/lkbuild/llbgen"
 	"github.com/moby/buildkit/frontend/gateway/client"
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // OptInitrdParts asks for kernel+initrd's initrd in parts
@@ -73,6 +74,67 @@ func (r *request) withInitrdParts(ctx context.Context, tp ocispecs.Platform, res
 	if err != nil {
 		return err
 	}
-	res.Output, err = res.InitrdParts.With(res.Output, m, func(d string) bool { return r.initrdHave[d] })
-	return err
+	have := func(d string) bool { return r.initrdHave[d] }
+	if r.partsSink == nil {
+		res.Output, err = res.InitrdParts.With(res.Output, m, have)
+		return err
+	}
+	srcs, err := res.InitrdParts.Missing(m, have)
+	if err != nil {
+		return err
+	}
+	return r.sendParts(ctx, tp, len(m.Parts), srcs)
+}
+
+// PartsSink receives, in lkbuild build's process, the initrd parts the
+// client lacks (OptInitrdParts), read from the daemon through the
+// gateway's file reads, while the result exported holds the manifest
+// only. The gateway's reads, by ranges and several at once, carry a part
+// about three times as fast as the local exporter's file stream (a 192 MiB
+// file: 450 against 150 MB/s measured here), with less CPU on both sides.
+type PartsSink interface {
+	// ReceiveParts writes parts, the ones of a manifest of total parts
+	// that the client lacks (possibly none), checking each one's size
+	// and SHA-256. With several platforms it is called once for each,
+	// possibly at the same time.
+	ReceiveParts(ctx context.Context, total int, parts []PartReader) error
+}
+
+// PartReader reads one part from the daemon.
+type PartReader struct {
+	Part formats.InitrdPart
+	// Read returns at most n bytes of the part from off, fewer only at
+	// its end; it may be called concurrently.
+	Read func(ctx context.Context, off int64, n int) ([]byte, error)
+}
+
+// sendParts passes the parts srcs, of a manifest of total parts, to the
+// sink.
+func (r *request) sendParts(ctx context.Context, tp ocispecs.Platform, total int, srcs []llbgen.PartSource) error {
+	parts := make([]PartReader, len(srcs))
+	eg, ectx := errgroup.WithContext(ctx)
+	for i, src := range srcs {
+		eg.Go(func() error {
+			def, err := src.State.Marshal(ectx, r.constraints(tp)...)
+			if err != nil {
+				return fmt.Errorf("marshalling LLB: %w", err)
+			}
+			sr, err := r.c.Solve(ectx, client.SolveRequest{Definition: def.ToPB(), CacheImports: r.bc.CacheImports})
+			if err != nil {
+				return err
+			}
+			ref, err := sr.SingleRef()
+			if err != nil {
+				return err
+			}
+			parts[i] = PartReader{Part: src.Part, Read: func(ctx context.Context, off int64, n int) ([]byte, error) {
+				return ref.ReadFile(ctx, client.ReadRequest{Filename: src.Path, Range: &client.FileRange{Offset: int(off), Length: n}})
+			}}
+			return nil
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	return r.partsSink.ReceiveParts(ctx, total, parts)
 }

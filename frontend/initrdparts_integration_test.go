@@ -18,8 +18,9 @@ import (
 )
 
 // partsSent builds o and returns how many of the initrd's parts the
-// build sent and how many the initrd has, from the name of the step that
-// gathers them ("0 of 0" when it sent none: there is no such step).
+// build sent and how many the initrd has, from the name of the client's
+// step that receives them ("0 of 0" when it received none: there is no
+// such step).
 func partsSent(t *testing.T, env testenv.Env, o cli.BuildOptions) (string, string) {
 	t.Helper()
 	var mu sync.Mutex
@@ -28,13 +29,13 @@ func partsSent(t *testing.T, env testenv.Env, o cli.BuildOptions) (string, strin
 		mu.Lock()
 		defer mu.Unlock()
 		for _, v := range st.Vertexes {
-			if strings.Contains(v.Name, "the initrd's parts to send") {
+			if strings.Contains(v.Name, "receive the initrd's parts") {
 				name = v.Name
 			}
 		}
 	}
 	build(t, env, o)
-	m := regexp.MustCompile(`\((\d+) of (\d+)\)`).FindStringSubmatch(name)
+	m := regexp.MustCompile(`\((\d+) of (\d+),`).FindStringSubmatch(name)
 	if m == nil {
 		return "0", "0"
 	}

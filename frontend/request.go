@@ -58,6 +58,9 @@ type request struct {
 	// initrdHave is set when the client asks for the initrd in parts
 	// (OptInitrdParts): the parts it has.
 	initrdHave map[string]bool
+	// partsSink, when set, receives the parts the client lacks instead of
+	// the result (BuildReceivingParts).
+	partsSink PartsSink
 }
 
 // newRequest finds the helper image, checks the daemon's capabilities and

@@ -190,6 +190,13 @@ func (b *builder) skeleton(init bool) llb.State {
 // root directories with the epoch as time. For init images resolv.conf is
 // a symlink into /run.
 func (b *builder) imageTree(img llb.State, dest string, init bool, name string, pos spec.Pos) llb.State {
+	return b.imageTreeOn(llb.Scratch(), img, dest, init, name, pos)
+}
+
+// imageTreeOn is imageTree on the state on instead of an empty one (a
+// bundle's config files, written first so that they do not wait for the
+// image).
+func (b *builder) imageTreeOn(on, img llb.State, dest string, init bool, name string, pos spec.Pos) llb.State {
 	epoch := b.epoch()
 	fa := llb.Mkdir(dest, 0o755, llb.WithParents(true), llb.WithCreatedTime(epoch)).
 		Copy(img, "/", dest, &llb.CopyInfo{
@@ -204,5 +211,5 @@ func (b *builder) imageTree(img llb.State, dest string, init bool, name string, 
 			AlwaysReplaceExistingDestPaths: true,
 		})
 	fa = b.touch(fa, append(withParents(dest), path.Join(dest, "dev"), path.Join(dest, "etc"))...)
-	return llb.Scratch().File(fa, llb.WithCustomName(name), b.at(pos))
+	return on.File(fa, llb.WithCustomName(name), b.at(pos))
 }

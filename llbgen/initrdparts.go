@@ -36,35 +36,54 @@ func (b *builder) newInitrdParts(out, written llb.State) *InitrdParts {
 	return p
 }
 
-// With returns output with, in formats.InitrdPartsDir, every part of the
-// manifest m for which have is false, each named by its SHA-256. It fails
-// on a manifest that names a segment the build does not have.
-func (p *InitrdParts) With(output llb.State, m formats.InitrdParts, have func(sha256 string) bool) (llb.State, error) {
-	var fa *llb.FileAction
+// PartSource is where the bytes of one part of the manifest are: the file
+// Path in the solved State.
+type PartSource struct {
+	Part  formats.InitrdPart
+	State llb.State
+	Path  string
+}
+
+// Missing returns, once each and in the manifest's order, where the parts
+// of m for which have is false are. It fails on a manifest that names a
+// segment the build does not have.
+func (p *InitrdParts) Missing(m formats.InitrdParts, have func(sha256 string) bool) ([]PartSource, error) {
+	var out []PartSource
 	seen := map[string]bool{}
 	for i, part := range m.Parts {
 		if have(part.SHA256) || seen[part.SHA256] {
 			continue
 		}
 		seen[part.SHA256] = true
-		src, from := p.written, "/"+part.SHA256
+		src := PartSource{Part: part, State: p.written, Path: "/" + part.SHA256}
 		if part.Segment >= 0 {
 			if part.Segment >= len(p.segments) {
-				return llb.State{}, fmt.Errorf("initrd parts manifest: part %d is segment %d of %d", i, part.Segment, len(p.segments))
+				return nil, fmt.Errorf("initrd parts manifest: part %d is segment %d of %d", i, part.Segment, len(p.segments))
 			}
-			src, from = p.segments[part.Segment], "/"+formats.SegmentFile
+			src.State, src.Path = p.segments[part.Segment], "/"+formats.SegmentFile
 		}
-		dst, ci := path.Join("/", formats.InitrdPartsDir, part.SHA256), &llb.CopyInfo{CreateDestPath: true}
+		out = append(out, src)
+	}
+	return out, nil
+}
+
+// With returns output with, in formats.InitrdPartsDir, every part of the
+// manifest m for which have is false, each named by its SHA-256 (Missing).
+func (p *InitrdParts) With(output llb.State, m formats.InitrdParts, have func(sha256 string) bool) (llb.State, error) {
+	srcs, err := p.Missing(m, have)
+	if err != nil || len(srcs) == 0 {
+		return output, err
+	}
+	var fa *llb.FileAction
+	for _, src := range srcs {
+		dst, ci := path.Join("/", formats.InitrdPartsDir, src.Part.SHA256), &llb.CopyInfo{CreateDestPath: true}
 		if fa == nil {
-			fa = llb.Copy(src, from, dst, ci)
+			fa = llb.Copy(src.State, src.Path, dst, ci)
 		} else {
-			fa = fa.Copy(src, from, dst, ci)
+			fa = fa.Copy(src.State, src.Path, dst, ci)
 		}
 	}
-	if fa == nil {
-		return output, nil
-	}
-	sent := llb.Scratch().File(fa, llb.WithCustomNamef("[%s] the initrd's parts to send (%d of %d)", formats.InitrdPartsTarget, len(seen), len(m.Parts)))
+	sent := llb.Scratch().File(fa, llb.WithCustomNamef("[%s] the initrd's parts to send (%d of %d)", formats.InitrdPartsTarget, len(srcs), len(m.Parts)))
 	if p.noMerge {
 		return output.File(llb.Copy(sent, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true}), llb.WithCustomName("[initrd] add the parts")), nil
 	}

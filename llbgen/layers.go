@@ -542,21 +542,33 @@ func reconcile(ctx context.Context, r Reader, layers []*rootLayer) error {
 
 // newReconciler opens the layers concurrently, reconciles them and returns
 // the reconciler, whose view of the merged tree later checks use.
+//
+// Opening a layer only asks for it: the daemon pulls and extracts its
+// image when the tree is first read. So each layer's root is read here,
+// concurrently, and not first in the reconciler's walk, which reads the
+// layers one after the other (a cold build pulled the four init images of
+// LinuxKit's linuxkit.yml in turn, 2.4 s, before its base segment could
+// start). The error returned is that of the first failing layer in merge
+// order, whichever failed first.
 func newReconciler(ctx context.Context, r Reader, layers []*rootLayer) (*reconciler, error) {
 	rc := &reconciler{r: r, layers: layers}
-	eg, ectx := errgroup.WithContext(ctx)
+	errs := make([]error, len(layers))
+	var eg errgroup.Group
 	for i, l := range layers {
 		l.order = i
 		if l.static != "" {
 			continue
 		}
 		eg.Go(func() error {
-			_, err := rc.open(ectx, l)
-			return err
+			_, errs[i] = rc.list(ctx, l, "")
+			return nil
 		})
 	}
-	if err := eg.Wait(); err != nil {
-		return nil, err
+	eg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return rc, rc.run(ctx)
 }

@@ -7,7 +7,9 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lkbuild/lkbuild/spec"
 	"github.com/moby/buildkit/client/llb"
@@ -25,18 +27,26 @@ type fakeTree map[string]string
 type fakeReader map[string]fakeTree
 
 func (r fakeReader) Open(ctx context.Context, st llb.State) (Tree, error) {
-	def, err := st.Marshal(ctx)
+	name, err := nameOf(ctx, st)
 	if err != nil {
 		return nil, err
+	}
+	return r[name], nil
+}
+
+// nameOf returns the custom name of st's last op.
+func nameOf(ctx context.Context, st llb.State) (string, error) {
+	def, err := st.Marshal(ctx)
+	if err != nil {
+		return "", err
 	}
 	// The last op before the terminal one is the state's own op.
 	var last pb.Op
 	if err := last.UnmarshalVT(def.Def[len(def.Def)-1]); err != nil {
-		return nil, err
+		return "", err
 	}
 	dgst := last.GetInputs()[0].GetDigest()
-	name := def.Metadata[digestOf(dgst)].Description["llb.customname"]
-	return r[name], nil
+	return def.Metadata[digestOf(dgst)].Description["llb.customname"], nil
 }
 
 func (t fakeTree) entries() map[string]string {
@@ -359,5 +369,69 @@ files:
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
 		t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// barrierReader opens the trees of a fakeReader, but reading a root waits
+// until every one of n roots is being read (or fails after a while).
+type barrierReader struct {
+	fakeReader
+	wg   *sync.WaitGroup
+	fail map[string]time.Duration // name -> fail this root after a delay
+}
+
+type barrierTree struct {
+	fakeTree
+	r    barrierReader
+	name string
+	once *sync.Once
+}
+
+func (r barrierReader) Open(ctx context.Context, st llb.State) (Tree, error) {
+	name, err := nameOf(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return barrierTree{fakeTree: r.fakeReader[name], r: r, name: name, once: &sync.Once{}}, nil
+}
+
+func (t barrierTree) ReadDir(ctx context.Context, dir string) ([]*fstypes.Stat, error) {
+	if dir == "/" {
+		t.once.Do(t.r.wg.Done)
+		done := make(chan struct{})
+		go func() { t.r.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			return nil, fmt.Errorf("%s: read alone: the layers were not read concurrently", t.name)
+		}
+		if d, ok := t.r.fail[t.name]; ok {
+			time.Sleep(d)
+			return nil, fmt.Errorf("%s failed", t.name)
+		}
+	}
+	return t.fakeTree.ReadDir(ctx, dir)
+}
+
+// TestReconcilerReadsLayersConcurrently: every layer's tree is read at
+// once (the daemon pulls an image when its tree is first read; the walk
+// read them one after the other), and when several fail the error is the
+// first layer's in merge order, not the first to fail.
+func TestReconcilerReadsLayersConcurrently(t *testing.T) {
+	trees := []fakeTree{kernelTree, {"sbin/init": "file:i"}, {"usr/bin/runc": "file:r"}, {"etc/ssl/cert.pem": "file:c"}}
+	ls, fr := layersOf(trees...)
+	var wg sync.WaitGroup
+	wg.Add(len(ls))
+	if _, err := newReconciler(context.Background(), barrierReader{fakeReader: fr, wg: &wg}, ls); err != nil {
+		t.Fatal(err)
+	}
+
+	ls, fr = layersOf(trees...)
+	wg = sync.WaitGroup{}
+	wg.Add(len(ls))
+	r := barrierReader{fakeReader: fr, wg: &wg, fail: map[string]time.Duration{"layer 1": 200 * time.Millisecond, "layer 3": 0}}
+	_, err := newReconciler(context.Background(), r, ls)
+	if err == nil || !strings.Contains(err.Error(), "layer 1 failed") {
+		t.Errorf("error %v, want layer 1's", err)
 	}
 }

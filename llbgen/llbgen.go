@@ -417,25 +417,14 @@ func (b *builder) bundle(bd spec.Bundle) llb.State {
 	dir := path.Join("/", bd.Dir)
 	label := fmt.Sprintf("[%s %s]", bd.Section, path.Base(bd.Dir))
 	ct := llb.WithCreatedTime(b.epoch())
-	st := llb.Scratch()
-	fa := llb.Mkdir(dir, 0o755, llb.WithParents(true), ct)
-	if bd.Shared == "" {
-		imgDir := path.Join(dir, "rootfs")
-		if !bd.Readonly {
-			imgDir = path.Join(dir, "lower")
-		}
-		img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
-		st = b.imageTree(img, imgDir, false, label+" extract "+bd.Image, bd.Pos)
-		fa = nil
-	}
-	mk := func(a *llb.FileAction, p string, data []byte) *llb.FileAction {
-		if a == nil {
-			return llb.Mkfile(p, 0o644, data, ct)
-		}
-		return a.Mkfile(p, 0o644, data, ct)
-	}
-	fa = mk(fa, path.Join(dir, "config.json"), bd.Config)
-	fa = fa.Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
+	// The config files first, on their own: they depend on the YAML and
+	// the image's config only, so they are written while the image is
+	// pulled, and its extraction is the last step before the bundle's
+	// initrd segment. The extraction's touch gives dir and its parents the
+	// same times as this one's.
+	fa := llb.Mkdir(dir, 0o755, llb.WithParents(true), ct).
+		Mkfile(path.Join(dir, "config.json"), 0o644, bd.Config, ct).
+		Mkfile(path.Join(dir, "runtime.json"), 0o644, bd.Runtime, ct)
 	if !bd.Readonly {
 		fa = fa.Mkdir(path.Join(dir, "tmp"), 0o755, ct)
 	}
@@ -443,7 +432,16 @@ func (b *builder) bundle(bd spec.Bundle) llb.State {
 		fa = fa.Mkdir(path.Join(dir, "rootfs"), 0o755, ct)
 	}
 	fa = b.touch(fa, withParents(dir)...)
-	return st.File(fa, llb.WithCustomName(label+" config.json runtime.json"), b.at(bd.Pos))
+	st := llb.Scratch().File(fa, llb.WithCustomName(label+" config.json runtime.json"), b.at(bd.Pos))
+	if bd.Shared != "" {
+		return st
+	}
+	imgDir := path.Join(dir, "rootfs")
+	if !bd.Readonly {
+		imgDir = path.Join(dir, "lower")
+	}
+	img := b.source(bd.Image, fmt.Sprintf("%s %s", label, bd.Image))
+	return b.imageTreeOn(st, img, imgDir, false, label+" extract "+bd.Image, bd.Pos)
 }
 
 // volume lays out containers/volumes/<name>: the image (filtered like an

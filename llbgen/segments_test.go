@@ -56,9 +56,9 @@ func segBuildYAML(t *testing.T, yml, target string, init fakeTree) segResult {
 	o := options(&fakeResolver{})
 	o.Target = target
 	o.Reader = fakeReader{
-		"[kernel] extract linuxkit/kernel:6.1":  kernelTree,
-		"[init] extract example/init:1":         init,
-		"[services b] config.json runtime.json": {"containers/services/b/config.json": "file:{}", "containers/services/b/rootfs/etc/passwd": "file:p"},
+		"[kernel] extract linuxkit/kernel:6.1": kernelTree,
+		"[init] extract example/init:1":        init,
+		"[services b] extract example/b:1":     {"containers/services/b/config.json": "file:{}", "containers/services/b/rootfs/etc/passwd": "file:p"},
 	}
 	var r segResult
 	o.Warn = func(w Warning) { r.warnings = append(r.warnings, w.String()) }

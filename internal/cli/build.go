@@ -15,6 +15,7 @@ import (
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/spf13/cobra"
 )
 
@@ -167,6 +168,11 @@ func Build(ctx context.Context, fl BuildOptions) error {
 	}
 	if cache != nil {
 		defer cache.close()
+		// The parts the frontend sends (ReceivePart) wait next to the
+		// export, as the exported files do, until the initrd is written.
+		if cache.recv, err = stage.scratchDir(); err != nil {
+			return err
+		}
 	}
 	opt := client.SolveOpt{
 		Exports:       []client.ExportEntry{exp.entry(stage.tmp)},
@@ -199,11 +205,15 @@ func Build(ctx context.Context, fl BuildOptions) error {
 // solveInto runs the build into stage's temporary directory and writes
 // the initrd from its parts when the initrd cache is used.
 func solveInto(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, cache *initrdCache, stage *outputDir) error {
-	if err := solve(ctx, c, opt, fl); err != nil {
-		return err
-	}
 	if cache == nil {
-		return nil
+		return solve(ctx, c, opt, fl, func(func(*client.SolveStatus)) gateway.BuildFunc { return frontend.Build })
+	}
+	err := solve(ctx, c, opt, fl, func(status func(*client.SolveStatus)) gateway.BuildFunc {
+		cache.status = status
+		return frontend.BuildReceivingParts(cache)
+	})
+	if err != nil {
+		return err
 	}
 	return cache.assemble(stage.tmp)
 }

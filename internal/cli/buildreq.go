@@ -10,6 +10,7 @@ import (
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/envfile"
 	"github.com/moby/buildkit/client"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -114,30 +115,48 @@ func localMounts(fl BuildOptions, yamlDir string, named *namedContexts) (map[str
 }
 
 // solve runs the frontend in-process with opt, showing the progress, and
-// prints the build's warnings at the end.
-func solve(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions) error {
+// prints the build's warnings at the end. build returns the frontend's
+// build function given a function that adds a status of the client's own
+// (a step done outside the daemon) to the progress shown.
+func solve(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, build func(status func(*client.SolveStatus)) gateway.BuildFunc) error {
 	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.Progress))
 	if err != nil {
 		return err
 	}
 	ch := make(chan *client.SolveStatus)
+	own := make(chan *client.SolveStatus, 16)
 	eg, ectx := errgroup.WithContext(ctx)
+	status := func(st *client.SolveStatus) {
+		select {
+		case own <- st:
+		case <-ectx.Done():
+		}
+	}
 	eg.Go(func() error {
-		_, err := c.Build(ectx, opt, "lkbuild", frontend.Build, ch)
+		_, err := c.Build(ectx, opt, "lkbuild", build(status), ch)
 		return err
 	})
-	shown := ch
-	if fl.OnStatus != nil {
-		shown = make(chan *client.SolveStatus)
-		eg.Go(func() error {
-			defer close(shown)
-			for st := range ch {
-				fl.OnStatus(st)
-				shown <- st
+	// The client's own statuses come from the build function, so before
+	// the daemon's stream (ch) ends.
+	shown := make(chan *client.SolveStatus)
+	eg.Go(func() error {
+		defer close(shown)
+		for {
+			var st *client.SolveStatus
+			select {
+			case s, ok := <-ch:
+				if !ok {
+					return nil
+				}
+				st = s
+			case st = <-own:
 			}
-			return nil
-		})
-	}
+			if fl.OnStatus != nil {
+				fl.OnStatus(st)
+			}
+			shown <- st
+		}
+	})
 	var warnings []client.VertexWarning
 	eg.Go(func() error {
 		var err error

@@ -113,6 +113,11 @@ type initrdCache struct {
 	lock *os.File
 	used map[string]bool // parts of this build's initrds
 	log  io.Writer       // warnings (os.Stderr when nil)
+	// recv is where ReceivePart writes the parts sent, outside the
+	// cache until the initrd is written (as the exported files were).
+	recv string
+	// status adds a step to the build's progress (solve), or is nil.
+	status func(*client.SolveStatus)
 }
 
 // initrdCacheDir resolves --initrd-cache: "" when it is off.
@@ -279,7 +284,11 @@ func (c *initrdCache) assembleOne(dir string) error {
 	for _, p := range m.Parts {
 		// The initrd is written and checked: a part the cache cannot
 		// take (a full or read-only cache) costs a later build only.
-		if err := c.keep(filepath.Join(pd, p.SHA256), p.SHA256); err != nil {
+		src := filepath.Join(pd, p.SHA256)
+		if _, err := os.Lstat(src); err != nil && c.recv != "" {
+			src = filepath.Join(c.recv, p.SHA256)
+		}
+		if err := c.keep(src, p.SHA256); err != nil {
 			c.warn("part %s not kept: %v", p.SHA256, err)
 		}
 	}
@@ -298,8 +307,8 @@ func (c *initrdCache) warn(format string, a ...any) {
 	fmt.Fprintf(w, "lkbuild: warning: initrd cache %s: "+format+"\n", append([]any{c.dir}, a...)...)
 }
 
-// appendPart copies part p to out, from the parts sent (in pd) or else
-// the cache, checking its size and SHA-256. The copy stays in the kernel;
+// appendPart copies part p to out, from the parts exported (in pd) or
+// received (in c.recv) or else the cache, checking its size and SHA-256. The copy stays in the kernel;
 // the SHA-256 checked is that of the bytes then read back from out, so a
 // part replaced or changed while it is copied cannot pass the check with
 // other bytes than it names. A damaged part in the cache is removed from
@@ -307,6 +316,10 @@ func (c *initrdCache) warn(format string, a ...any) {
 func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
 	src, fromCache := filepath.Join(pd, p.SHA256), false
 	f, err := openPart(src)
+	if errors.Is(err, fs.ErrNotExist) && c.recv != "" {
+		src = filepath.Join(c.recv, p.SHA256)
+		f, err = openPart(src)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		src, fromCache = filepath.Join(c.dir, p.SHA256), true
 		f, err = openPart(src)

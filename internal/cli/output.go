@@ -53,6 +53,7 @@ type outputDir struct {
 	dir     string   // absolute
 	tarFile string   // the tar file, for a tar output
 	tmp     string   // the export's temporary directory, inside dir
+	scratch string   // another one, for files kept apart from the export (scratchDir)
 	lock    *os.File // nil for a tar output or where dir cannot be locked
 	created []string // directories created for dir, deepest first
 }
@@ -117,12 +118,28 @@ func (o *outputDir) reset() error {
 	return nil
 }
 
+// scratchDir returns a temporary directory next to the export's, for
+// files that are not artifacts (removed with it by close).
+func (o *outputDir) scratchDir() (string, error) {
+	if o.scratch == "" {
+		d, err := os.MkdirTemp(o.dir, tmpPrefix)
+		if err != nil {
+			return "", fmt.Errorf("output directory: %w", err)
+		}
+		o.scratch = d
+	}
+	return o.scratch, nil
+}
+
 // close removes the temporary directory and the lock; after a failed
 // build (ok false) it also removes the directories created for dir when
 // they are empty, so a failed build leaves nothing behind.
 func (o *outputDir) close(ok bool) {
 	if o.tmp != "" {
 		os.RemoveAll(o.tmp)
+	}
+	if o.scratch != "" {
+		os.RemoveAll(o.scratch)
 	}
 	if o.lock != nil {
 		os.Remove(filepath.Join(o.dir, lockName))
@@ -285,7 +302,7 @@ func kind(m fs.FileMode) string {
 // filesystems it copies from next to to, then renames the copy over to, so
 // to is replaced at once or not at all.
 func moveEntry(from, to string) error {
-	err := os.Rename(from, to)
+	err := replaceEntry(from, to)
 	if !errors.Is(err, syscall.EXDEV) {
 		return err
 	}
@@ -298,7 +315,32 @@ func moveEntry(from, to string) error {
 	if err := copyEntry(from, c, map[devIno]string{}); err != nil {
 		return err
 	}
-	return os.Rename(c, to)
+	return replaceEntry(c, to)
+}
+
+// replaceEntry renames from to to at once. When to is a non-directory the
+// two are exchanged (renameat2 RENAME_EXCHANGE, Linux 3.15) and the old
+// entry, now at from, is removed: a rename over an existing file makes
+// ext4 (its auto_da_alloc default) allocate the new file's blocks before
+// it returns, 0.23 s for a 309 MB initrd just written, while the exchange
+// is as atomic and leaves the writeback to the kernel. Where the exchange
+// is not supported (EINVAL: the filesystem; ENOSYS, EPERM: the kernel or
+// a seccomp filter) it renames.
+func replaceEntry(from, to string) error {
+	if fi, err := os.Lstat(to); err == nil && !fi.IsDir() {
+		err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_EXCHANGE)
+		if err == nil {
+			// to is in place: the old entry left at from is only
+			// garbage, which the caller's temporary directory takes
+			// when it cannot be removed here.
+			os.Remove(from)
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EPERM) {
+			return &os.LinkError{Op: "renameat2 exchange", Old: from, New: to, Err: err}
+		}
+	}
+	return os.Rename(from, to)
 }
 
 type devIno struct{ dev, ino uint64 }

@@ -355,3 +355,38 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestReplaceEntry: an artifact replacing an existing entry is exchanged
+// with it (renameat2), so the old one must not stay behind at the
+// artifact's old path, a symlink replaced must not be written through, and
+// another hard link of the old file keeps the old bytes.
+func TestReplaceEntry(t *testing.T) {
+	host := t.TempDir()
+	tree(t, host, map[string]string{"passwd": "host"})
+	src, dst := t.TempDir(), t.TempDir()
+	tree(t, src, map[string]string{"initrd": "new", "mtab": "new mtab", "fresh": "fresh"})
+	tree(t, dst, map[string]string{"initrd": "old"})
+	if err := os.Link(filepath.Join(dst, "initrd"), filepath.Join(dst, "initrd.bak")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(host, "passwd"), filepath.Join(dst, "mtab")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"initrd", "mtab", "fresh"} {
+		if err := replaceEntry(filepath.Join(src, n), filepath.Join(dst, n)); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+	got := readTree(t, dst)
+	for p, want := range map[string]string{"initrd": "new", "initrd.bak": "old", "mtab": "new mtab", "fresh": "fresh"} {
+		if got[p] != want {
+			t.Errorf("%s = %q, want %q", p, got[p], want)
+		}
+	}
+	if left := readTree(t, src); len(left) != 0 {
+		t.Errorf("the replaced entries stayed behind: %v", left)
+	}
+	if b, _ := os.ReadFile(filepath.Join(host, "passwd")); string(b) != "host" {
+		t.Error("a file was written through a symlink of the output directory")
+	}
+}
