@@ -12,7 +12,9 @@ set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(runc mmdebstrap qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-utils ovmf dosfstools mtools fdisk gdisk xorriso squashfs-tools erofs-utils cpio busybox-static kmod iproute2 ca-certificates curl)
+# pigz: BuildKit's own image (moby/buildkit) has it, and containerd then
+# decompresses image layers with unpigz instead of Go's gzip.
+APT_PACKAGES=(runc pigz mmdebstrap qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-utils ovmf dosfstools mtools fdisk gdisk xorriso squashfs-tools erofs-utils cpio busybox-static kmod iproute2 ca-certificates curl)
 
 # name of a tools module -> "binary=package" pairs it provides
 declare -A TOOLS=(
