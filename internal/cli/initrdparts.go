@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
@@ -264,11 +265,9 @@ func (c *initrdCache) assembleOne(dir string) error {
 	if err != nil {
 		return fmt.Errorf("writing the initrd: %w", err)
 	}
-	for _, p := range m.Parts {
-		if err := c.appendPart(out, pd, p); err != nil {
-			out.Close()
-			return fmt.Errorf("writing %s: %w", m.Initrd, err)
-		}
+	if err := c.writeParts(out, pd, m.Parts); err != nil {
+		out.Close()
+		return fmt.Errorf("writing %s: %w", m.Initrd, err)
 	}
 	if err := out.Close(); err != nil {
 		return err
@@ -307,14 +306,56 @@ func (c *initrdCache) warn(format string, a ...any) {
 	fmt.Fprintf(w, "lkbuild: warning: initrd cache %s: "+format+"\n", append([]any{c.dir}, a...)...)
 }
 
-// appendPart copies part p to out, from the parts exported (in pd) or
-// received (in c.recv) or else the cache, checking its size and SHA-256. The copy stays in the kernel;
-// the SHA-256 checked is that of the bytes then read back from out, so a
-// part replaced or changed while it is copied cannot pass the check with
-// other bytes than it names. A damaged part in the cache is removed from
-// it.
-func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) error {
-	src, fromCache := filepath.Join(pd, p.SHA256), false
+// writeParts writes parts to out, in order, from the parts exported (in
+// pd) or received (in c.recv) or else the cache, checking each one's size
+// and SHA-256. The copies stay in the kernel, one after the other; the
+// SHA-256 checked is that of the bytes then read back from out, so a part
+// replaced or changed while it is copied cannot pass the check with other
+// bytes than it names. The read-backs run hashWorkers at a time, each
+// while the next parts are copied: hashing is the slow half (SHA-256 of a
+// 309 MB initrd: 0.27 s on one core here; its copy: 0.1 s). A damaged part
+// in the cache is removed from it. The error is the first part's in
+// order.
+func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.InitrdPart) error {
+	errs := make([]error, len(parts))
+	sem := make(chan struct{}, hashWorkers)
+	var wg sync.WaitGroup
+	var start int64
+	for i, p := range parts {
+		src, fromCache, n, err := c.copyPart(out, pd, p)
+		if err != nil {
+			errs[i] = err
+			break
+		}
+		// The copies never wait for the hashing: the parts copied queue
+		// for a worker.
+		wg.Add(1)
+		go func(i int, p formats.InitrdPart, start int64) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = c.checkPart(out, start, n, src, fromCache, p)
+		}(i, p, start)
+		start += n
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return err
+		}
+		c.used[parts[i].SHA256] = true
+	}
+	return nil
+}
+
+// hashWorkers is how many parts writeParts hashes back at once.
+const hashWorkers = 2
+
+// copyPart appends part p to out and returns where it came from and how
+// many bytes it copied: at most one more than p.Size, which tells a longer
+// file without copying all of it.
+func (c *initrdCache) copyPart(out *os.File, pd string, p formats.InitrdPart) (src string, fromCache bool, n int64, err error) {
+	src = filepath.Join(pd, p.SHA256)
 	f, err := openPart(src)
 	if errors.Is(err, fs.ErrNotExist) && c.recv != "" {
 		src = filepath.Join(c.recv, p.SHA256)
@@ -325,69 +366,41 @@ func (c *initrdCache) appendPart(out *os.File, pd string, p formats.InitrdPart) 
 		f, err = openPart(src)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
+		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
 	}
 	if err != nil {
-		return fmt.Errorf("part %s: %w", p.SHA256, err)
+		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
 	defer f.Close()
-	start, err := out.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return err
+	if n, err = io.Copy(out, io.LimitReader(f, p.Size+1)); err != nil {
+		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
-	// Copied in chunks, each hashed back from out while the next one is
-	// copied; one byte more than the part tells a longer file without
-	// copying all of it.
+	return src, fromCache, n, nil
+}
+
+// checkPart checks the n bytes of part p written at start of out, which
+// came from src (the cache when fromCache).
+func (c *initrdCache) checkPart(out *os.File, start, n int64, src string, fromCache bool, p formats.InitrdPart) error {
 	h := sha256.New()
-	ends, hashed := make(chan int64, 2), make(chan error, 1)
-	go func() {
-		pos, err := start, error(nil)
-		for end := range ends {
-			if err == nil {
-				_, err = io.Copy(h, io.NewSectionReader(out, pos, end-pos))
-			}
-			pos = end
-		}
-		hashed <- err
-	}()
-	var n int64
-	for n <= p.Size {
-		want := min(partChunk, p.Size+1-n)
-		m, cerr := io.Copy(out, io.LimitReader(f, want))
-		if n += m; m > 0 {
-			ends <- start + n
-		}
-		if cerr != nil {
-			err = cerr
-			break
-		}
-		if m < want {
-			break
-		}
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(out, start, n), make([]byte, 1<<20)); err != nil {
+		return fmt.Errorf("part %s: reading it back: %w", p.SHA256, err)
 	}
-	close(ends)
-	if herr := <-hashed; err == nil && herr != nil {
-		err = fmt.Errorf("reading it back: %w", herr)
+	got := hex.EncodeToString(h.Sum(nil))
+	if n == p.Size && got == p.SHA256 {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("part %s: %w", p.SHA256, err)
+	what := fmt.Sprintf("SHA-256 %s", got)
+	switch {
+	case n > p.Size:
+		what = fmt.Sprintf("more than its %d bytes", p.Size)
+	case n < p.Size:
+		what = fmt.Sprintf("%d bytes of %d", n, p.Size)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != p.Size || got != p.SHA256 {
-		what := fmt.Sprintf("SHA-256 %s", got)
-		switch {
-		case n > p.Size:
-			what = fmt.Sprintf("more than its %d bytes", p.Size)
-		case n < p.Size:
-			what = fmt.Sprintf("%d bytes of %d", n, p.Size)
-		}
-		if fromCache {
-			os.Remove(src)
-			return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed: %w", p.SHA256, c.dir, what, errPartGone)
-		}
-		return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
+	if fromCache {
+		os.Remove(src)
+		return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed: %w", p.SHA256, c.dir, what, errPartGone)
 	}
-	c.used[p.SHA256] = true
-	return nil
+	return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
 }
 
 // keep moves the part sent at src (when it was sent) into the cache, and
@@ -442,10 +455,6 @@ func (c *initrdCache) prune() {
 		}
 	}
 }
-
-// partChunk is how much of a part is copied before it is hashed back
-// (appendPart).
-const partChunk = 8 << 20
 
 // openPart opens a part (openRegular; tests replace it).
 var openPart = openRegular

@@ -512,11 +512,11 @@ func TestInitrdCacheLockNoFollow(t *testing.T) {
 	}
 }
 
-// TestInitrdCacheLargePart: a part of several copy chunks is written and
+// TestInitrdCacheLargePart: a part of several MiB is written and
 // checked whole; the same part with one byte more in the cache is
 // damaged, and so is one with a byte changed in its last chunk.
 func TestInitrdCacheLargePart(t *testing.T) {
-	part := bytes.Repeat([]byte("0123456789abcdef"), (2*partChunk+3)/16+1)[:2*partChunk+3]
+	part := bytes.Repeat([]byte("0123456789abcdef"), (2*recvChunk+3)/16+1)[:2*recvChunk+3]
 	for name, tc := range map[string]struct {
 		cached []byte
 		ok     bool
