@@ -119,6 +119,10 @@ type initrdCache struct {
 	recv string
 	// status adds a step to the build's progress (solve), or is nil.
 	status func(*client.SolveStatus)
+	// pending are the initrds being written while the build runs
+	// (preassemble), by the SHA-256 of their manifest's bytes.
+	mu      sync.Mutex
+	pending map[string]*preassembly
 }
 
 // initrdCacheDir resolves --initrd-cache: "" when it is off.
@@ -261,16 +265,35 @@ func (c *initrdCache) assembleOne(dir string) error {
 		return err
 	}
 	dst := filepath.Join(dir, m.Initrd)
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing the initrd: %w", err)
-	}
-	if err := c.writeParts(out, pd, m.Parts); err != nil {
-		out.Close()
-		return fmt.Errorf("writing %s: %w", m.Initrd, err)
-	}
-	if err := out.Close(); err != nil {
-		return err
+	if pa := c.takePreassembly(b); pa != nil {
+		// Written while the build ran (ReceiveParts).
+		<-pa.done
+		if pa.err == nil {
+			if _, err := os.Lstat(dst); err == nil {
+				pa.err = fmt.Errorf("writing the initrd: %s exists", m.Initrd)
+			} else {
+				pa.err = os.Rename(pa.path, dst)
+			}
+		}
+		if pa.err != nil {
+			os.Remove(pa.path)
+			return fmt.Errorf("writing %s: %w", m.Initrd, pa.err)
+		}
+		for _, p := range m.Parts {
+			c.used[p.SHA256] = true
+		}
+	} else {
+		out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
+		if err != nil {
+			return fmt.Errorf("writing the initrd: %w", err)
+		}
+		if err := c.writeParts(out, pd, m.Parts); err != nil {
+			out.Close()
+			return fmt.Errorf("writing %s: %w", m.Initrd, err)
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
 	}
 	// The mode and time the exporter would have given it: the artifacts'
 	// (the manifest is written with them), whatever the user's umask.
@@ -421,6 +444,7 @@ func (c *initrdCache) keep(src, name string) error {
 // builds when no other build uses the cache, and releases the lock.
 func (c *initrdCache) close() {
 	defer c.lock.Close()
+	c.dropPreassemblies()
 	c.prune()
 	if err := unix.Flock(int(c.lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return

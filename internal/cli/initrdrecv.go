@@ -26,8 +26,24 @@ const (
 )
 
 // ReceiveParts receives the parts the frontend sends (frontend.PartsSink),
-// two at a time, as a step of the build's progress of its own.
-func (c *initrdCache) ReceiveParts(ctx context.Context, total int, parts []frontend.PartReader) error {
+// two at a time, as a step of the build's progress of its own, and
+// starts writing the manifest's initrd (preassemble): the parts received
+// go into it as they arrive, and its parts from the cache are copied in
+// meanwhile and after it returns, while the build ends and exports.
+func (c *initrdCache) ReceiveParts(ctx context.Context, manifest []byte, parts []frontend.PartReader) error {
+	m, err := formats.ParseInitrdParts(manifest)
+	if err != nil {
+		return err
+	}
+	pa, err := c.preassemble(manifest, m, parts)
+	if err != nil {
+		return err
+	}
+	if pa == nil {
+		// Another platform's initrd is the same: its parts are being
+		// received.
+		return nil
+	}
 	if len(parts) == 0 {
 		return nil
 	}
@@ -38,7 +54,7 @@ func (c *initrdCache) ReceiveParts(ctx context.Context, total int, parts []front
 	start := time.Now()
 	v := &client.Vertex{
 		Digest:  digest.FromString(fmt.Sprintf("lkbuild receive initrd parts %d %p", start.UnixNano(), &parts)),
-		Name:    fmt.Sprintf("[%s] receive the initrd's parts (%d of %d, %.1f MB)", formats.InitrdPartsTarget, len(parts), total, float64(size)/1e6),
+		Name:    fmt.Sprintf("[%s] receive the initrd's parts (%d of %d, %.1f MB)", formats.InitrdPartsTarget, len(parts), len(m.Parts), float64(size)/1e6),
 		Started: &start,
 	}
 	c.show(v)
@@ -46,13 +62,14 @@ func (c *initrdCache) ReceiveParts(ctx context.Context, total int, parts []front
 	eg.SetLimit(2)
 	for _, p := range parts {
 		eg.Go(func() error {
-			if err := c.receivePart(ectx, p.Part, p.Read); err != nil {
+			if err := c.receivePart(ectx, p.Part, p.Read, pa.writerFor(p.Part.SHA256)); err != nil {
 				return fmt.Errorf("receiving the initrd's part %s: %w", p.Part.SHA256, err)
 			}
 			return nil
 		})
 	}
-	err := eg.Wait()
+	err = eg.Wait()
+	pa.received(err)
 	done := *v
 	end := time.Now()
 	done.Completed = &end
@@ -70,11 +87,13 @@ func (c *initrdCache) show(v *client.Vertex) {
 	}
 }
 
-// receivePart writes one part to c.recv, under its SHA-256, where assembleOne finds it and from where
-// keep moves it into the cache. The chunks are read recvAhead at a time
-// and written and hashed in order; a part of another size or SHA-256 than
-// the manifest says fails the build and leaves nothing.
-func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, read func(ctx context.Context, off int64, n int) ([]byte, error)) (err error) {
+// receivePart writes one part to c.recv, under its SHA-256, where
+// assembleOne finds it and from where keep moves it into the cache, and
+// each chunk also to also (when not nil) at the chunk's offset in the
+// part. The chunks are read recvAhead at a time and written and hashed in
+// order; a part of another size or SHA-256 than the manifest says fails
+// the build and leaves nothing in c.recv.
+func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, read func(ctx context.Context, off int64, n int) ([]byte, error), also func(b []byte, off int64) error) (err error) {
 	if !formats.ValidSHA256(p.SHA256) || p.Size < 0 {
 		return fmt.Errorf("not a part: %q, %d bytes", p.SHA256, p.Size)
 	}
@@ -146,6 +165,11 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 		}
 		if _, err := f.Write(ch.b); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(ch.b, got); err != nil {
+				return err
+			}
 		}
 		h.Write(ch.b)
 		got += want

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -56,8 +57,36 @@ func TestReceiveParts(t *testing.T) {
 		defer mu.Unlock()
 		shown = append(shown, st.Vertexes...)
 	}}
-	if err := c.ReceiveParts(context.Background(), 9, parts); err != nil {
+	// The manifest has two more parts, from the cache, and one received
+	// part twice.
+	c.dir, c.used = t.TempDir(), map[string]bool{}
+	cachedA, cachedB := []byte("cached part A"), []byte("part B, cached")
+	for _, d := range [][]byte{cachedA, cachedB} {
+		if err := os.WriteFile(filepath.Join(c.dir, partOf(d).SHA256), d, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := formats.InitrdParts{Initrd: "x-initrd.img", Parts: []formats.InitrdPart{partOf(cachedA)}}
+	want := append([]byte{}, cachedA...)
+	for i, p := range parts {
+		m.Parts = append(m.Parts, p.Part)
+		want = append(want, datas[i]...)
+		if i == 3 {
+			m.Parts = append(m.Parts, partOf(cachedB), parts[1].Part)
+			want = append(append(want, cachedB...), datas[1]...)
+		}
+	}
+	manifest, _ := json.Marshal(m)
+	if err := c.ReceiveParts(context.Background(), manifest, parts); err != nil {
 		t.Fatal(err)
+	}
+	pa := c.takePreassembly(manifest)
+	if pa == nil {
+		t.Fatal("no initrd written meanwhile")
+	}
+	<-pa.done
+	if got, err := os.ReadFile(pa.path); pa.err != nil || err != nil || !bytes.Equal(got, want) {
+		t.Errorf("initrd written meanwhile: %v, %v, %d bytes of %d", pa.err, err, len(got), len(want))
 	}
 	for i, p := range parts {
 		got, err := os.ReadFile(filepath.Join(c.recv, p.Part.SHA256))
@@ -66,7 +95,7 @@ func TestReceiveParts(t *testing.T) {
 		}
 	}
 	if len(shown) != 2 || shown[0].Completed != nil || shown[1].Completed == nil || shown[1].Digest != shown[0].Digest ||
-		!strings.Contains(shown[1].Name, "(7 of 9, ") {
+		!strings.Contains(shown[1].Name, "(7 of 10, ") {
 		t.Errorf("progress: %+v", shown)
 	}
 
@@ -83,13 +112,53 @@ func TestReceiveParts(t *testing.T) {
 			return sliceReader(good)(ctx, off, n)
 		}},
 	} {
-		c := &initrdCache{recv: t.TempDir()}
-		err := c.ReceiveParts(context.Background(), 1, []frontend.PartReader{pr})
+		c := &initrdCache{recv: t.TempDir(), dir: t.TempDir()}
+		manifest, _ := json.Marshal(formats.InitrdParts{Initrd: "x-initrd.img", Parts: []formats.InitrdPart{pr.Part}})
+		err := c.ReceiveParts(context.Background(), manifest, []frontend.PartReader{pr})
 		if err == nil {
 			t.Errorf("%s: no error", name)
 		}
+		// The initrd being written fails too; the build's end (close)
+		// removes it.
+		if pa := c.pending[sha256Hex(manifest)]; pa == nil || func() error { <-pa.done; return pa.err }() == nil {
+			t.Errorf("%s: the initrd written meanwhile has no error", name)
+		}
+		c.dropPreassemblies()
 		if ents, _ := os.ReadDir(c.recv); len(ents) != 0 {
 			t.Errorf("%s: %d files left", name, len(ents))
+		}
+	}
+}
+
+// TestPreassemblyDamagedCachedPart: a cached part whose bytes are not its
+// name's, or that is longer, fails the initrd written during the build
+// with errPartGone (the build asks again) and is removed from the cache;
+// one gone from the cache fails it the same way.
+func TestPreassemblyDamagedCachedPart(t *testing.T) {
+	good := []byte("the cached segment")
+	for name, cached := range map[string][]byte{
+		"changed": []byte("the cached segmenX"),
+		"longer":  append(bytes.Clone(good), '!'),
+		"gone":    nil,
+	} {
+		c := &initrdCache{recv: t.TempDir(), dir: t.TempDir(), used: map[string]bool{}}
+		p := filepath.Join(c.dir, partOf(good).SHA256)
+		if cached != nil {
+			if err := os.WriteFile(p, cached, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		manifest, _ := json.Marshal(formats.InitrdParts{Initrd: "x-initrd.img", Parts: []formats.InitrdPart{partOf(good)}})
+		if err := c.ReceiveParts(context.Background(), manifest, nil); err != nil {
+			t.Fatal(err)
+		}
+		pa := c.takePreassembly(manifest)
+		<-pa.done
+		if !errors.Is(pa.err, errPartGone) {
+			t.Errorf("%s: %v, want errPartGone", name, pa.err)
+		}
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s: the damaged part stayed in the cache", name)
 		}
 	}
 }
