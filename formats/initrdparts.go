@@ -55,6 +55,20 @@ type InitrdPart struct {
 	Segment int `json:"segment"`
 }
 
+// Marshal returns the manifest's file: indented JSON and a newline. The
+// client (frontend.PartsSink) recognises an initrd it wrote ahead by
+// these bytes, so every writer of a manifest uses this.
+func (m InitrdParts) Marshal() ([]byte, error) {
+	if m.Parts == nil {
+		m.Parts = []InitrdPart{}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
 // ParseInitrdParts reads and checks a manifest: a file name without
 // "/", at most MaxInitrdParts parts, each with a valid SHA-256, a
 // size >= 0 and a segment >= -1.

@@ -50,10 +50,15 @@ func Build(ctx context.Context, c client.Client) (*client.Result, error) {
 	return build(ctx, c, nil)
 }
 
+// BuildFunc is the gateway's build function, named here so that the
+// client's process (lkbuild build) runs the frontend without talking to
+// the gateway client itself.
+type BuildFunc = client.BuildFunc
+
 // BuildReceivingParts is Build for a frontend run in the client's process
 // (lkbuild build) that receives the initrd's parts it lacks through sink
 // instead of their being added to the result (see PartsSink).
-func BuildReceivingParts(sink PartsSink) client.BuildFunc {
+func BuildReceivingParts(sink PartsSink) BuildFunc {
 	return func(ctx context.Context, c client.Client) (*client.Result, error) {
 		return build(ctx, c, sink)
 	}

@@ -26,14 +26,39 @@ type InitrdParts struct {
 	// formats.SegmentFile, in the order of the manifest's segment indexes.
 	segments []llb.State
 	noMerge  bool
+	// initrd is the artifact's name (<name>-initrd.img); ucode is set
+	// when the kernel section has microcode (a part before the segments).
+	initrd string
+	ucode  bool
 }
 
 func (b *builder) newInitrdParts(out, written llb.State) *InitrdParts {
-	p := &InitrdParts{Manifest: out, written: written, noMerge: b.opt.NoMergeOp}
+	p := &InitrdParts{Manifest: out, written: written, noMerge: b.opt.NoMergeOp,
+		initrd: path.Base(b.opt.Name) + "-initrd.img", ucode: b.cfg.Kernel.UCodeFile() != ""}
 	if s := b.segments; s != nil && s.why == "" {
 		p.segments = s.outs
 	}
 	return p
+}
+
+// SegmentSteps returns, when the manifest is expected to list the
+// initrd's segments alone (it is segmented and the kernel section has no
+// microcode), the segment steps in order, each holding formats.SegmentFile
+// and formats.SegmentDigestFile; else nil. With ExpectedManifest the
+// frontend can pass the parts on before the manifest's step ends. A wrong
+// expectation (a files entry writing boot/ucode.cpio) costs time only:
+// the client recognises what it wrote ahead by the manifest's bytes.
+func (p *InitrdParts) SegmentSteps() []llb.State {
+	if p.ucode {
+		return nil
+	}
+	return p.segments
+}
+
+// ExpectedManifest returns the bytes of the manifest mkimage writes when
+// its parts are segs, the segments in order (SegmentSteps).
+func (p *InitrdParts) ExpectedManifest(segs []formats.InitrdPart) ([]byte, error) {
+	return formats.InitrdParts{Initrd: p.initrd, Parts: segs}.Marshal()
 }
 
 // PartSource is where the bytes of one part of the manifest are: the file

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -100,7 +99,7 @@ func (o Options) writeInitrdParts(ctx context.Context, initrd string) error {
 		}
 		m.Parts = append(m.Parts, formats.InitrdPart{SHA256: d, Size: n, Segment: i})
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := m.Marshal()
 	if err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func (o Options) writeInitrdParts(ctx context.Context, initrd string) error {
 		return err
 	}
 	mf := filepath.Join(dir, formats.InitrdPartsManifest)
-	if err := writeFile(ctx, mf, func(w io.Writer) error { _, err := w.Write(append(b, '\n')); return err }); err != nil {
+	if err := writeFile(ctx, mf, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return err
 	}
 	mt := epochOrZero(o)

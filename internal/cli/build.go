@@ -15,7 +15,6 @@ import (
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/moby/buildkit/client"
-	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/spf13/cobra"
 )
 
@@ -206,9 +205,9 @@ func Build(ctx context.Context, fl BuildOptions) error {
 // the initrd from its parts when the initrd cache is used.
 func solveInto(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, cache *initrdCache, stage *outputDir) error {
 	if cache == nil {
-		return solve(ctx, c, opt, fl, func(func(*client.SolveStatus)) gateway.BuildFunc { return frontend.Build })
+		return solve(ctx, c, opt, fl, func(func(*client.SolveStatus)) frontend.BuildFunc { return frontend.Build })
 	}
-	err := solve(ctx, c, opt, fl, func(status func(*client.SolveStatus)) gateway.BuildFunc {
+	err := solve(ctx, c, opt, fl, func(status func(*client.SolveStatus)) frontend.BuildFunc {
 		cache.status = status
 		return frontend.BuildReceivingParts(cache)
 	})

@@ -10,7 +10,6 @@ import (
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/lkbuild/lkbuild/internal/envfile"
 	"github.com/moby/buildkit/client"
-	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -118,7 +117,7 @@ func localMounts(fl BuildOptions, yamlDir string, named *namedContexts) (map[str
 // prints the build's warnings at the end. build returns the frontend's
 // build function given a function that adds a status of the client's own
 // (a step done outside the daemon) to the progress shown.
-func solve(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, build func(status func(*client.SolveStatus)) gateway.BuildFunc) error {
+func solve(ctx context.Context, c *client.Client, opt client.SolveOpt, fl BuildOptions, build func(status func(*client.SolveStatus)) frontend.BuildFunc) error {
 	display, err := progressui.NewDisplay(os.Stderr, progressui.DisplayMode(fl.Progress))
 	if err != nil {
 		return err
