@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"io"
 	"io/fs"
 	"os"
@@ -123,6 +124,11 @@ type initrdCache struct {
 	// (preassemble), by the SHA-256 of their manifest's bytes.
 	mu      sync.Mutex
 	pending map[string]*preassembly
+	// private is set when only the user can write the cache
+	// (privateDir); sums are the xxHashes of the parts whose bytes this
+	// build checked (noteSum), by SHA-256.
+	private bool
+	sums    map[string]uint64
 }
 
 // initrdCacheDir resolves --initrd-cache: "" when it is off.
@@ -171,7 +177,7 @@ func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCac
 		case <-time.After(lockPoll):
 		}
 	}
-	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}, log: log}, nil
+	return &initrdCache{dir: dir, lock: l, used: map[string]bool{}, log: log, private: privateDir(dir)}, nil
 }
 
 // cached lists the cache's parts, most recently used first.
@@ -310,7 +316,7 @@ func (c *initrdCache) assembleOne(dir string) error {
 		if _, err := os.Lstat(src); err != nil && c.recv != "" {
 			src = filepath.Join(c.recv, p.SHA256)
 		}
-		if err := c.keep(src, p.SHA256); err != nil {
+		if err := c.keep(src, p.SHA256, p.Size); err != nil {
 			c.warn("part %s not kept: %v", p.SHA256, err)
 		}
 	}
@@ -402,14 +408,30 @@ func (c *initrdCache) copyPart(out *os.File, pd string, p formats.InitrdPart) (s
 }
 
 // checkPart checks the n bytes of part p written at start of out, which
-// came from src (the cache when fromCache).
+// came from src (the cache when fromCache): against the xxHash the cache
+// recorded for it when there is one to trust (recordedSum), else against
+// its SHA-256, noting its xxHash then (noteSum).
 func (c *initrdCache) checkPart(out *os.File, start, n int64, src string, fromCache bool, p formats.InitrdPart) error {
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(out, start, n), make([]byte, 1<<20)); err != nil {
+	r, buf := io.NewSectionReader(out, start, n), make([]byte, 1<<20)
+	if fromCache && n == p.Size {
+		if want, ok := c.recordedSum(src, p); ok {
+			x := xxhash.New()
+			if _, err := io.CopyBuffer(x, r, buf); err != nil {
+				return fmt.Errorf("part %s: reading it back: %w", p.SHA256, err)
+			}
+			if got := x.Sum64(); got != want {
+				return c.damaged(src, fromCache, p, fmt.Sprintf("xxHash %016x, recorded %016x", got, want))
+			}
+			return nil
+		}
+	}
+	h, x := sha256.New(), xxhash.New()
+	if _, err := io.CopyBuffer(io.MultiWriter(h, x), r, buf); err != nil {
 		return fmt.Errorf("part %s: reading it back: %w", p.SHA256, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if n == p.Size && got == p.SHA256 {
+		c.noteSum(p.SHA256, x.Sum64())
 		return nil
 	}
 	what := fmt.Sprintf("SHA-256 %s", got)
@@ -419,8 +441,16 @@ func (c *initrdCache) checkPart(out *os.File, start, n int64, src string, fromCa
 	case n < p.Size:
 		what = fmt.Sprintf("%d bytes of %d", n, p.Size)
 	}
+	return c.damaged(src, fromCache, p, what)
+}
+
+// damaged is the error for part p, from src, whose bytes are not what
+// the manifest says (what they are instead): a cached one is removed from
+// the cache, with its xxHash, and the build is asked again.
+func (c *initrdCache) damaged(src string, fromCache bool, p formats.InitrdPart, what string) error {
 	if fromCache {
 		os.Remove(src)
+		os.Remove(src + sumSuffix)
 		return fmt.Errorf("part %s in the initrd cache %s is damaged (%s): it was removed: %w", p.SHA256, c.dir, what, errPartGone)
 	}
 	return fmt.Errorf("part %s as sent is damaged (%s)", p.SHA256, what)
@@ -428,7 +458,7 @@ func (c *initrdCache) checkPart(out *os.File, start, n int64, src string, fromCa
 
 // keep moves the part sent at src (when it was sent) into the cache, and
 // marks the cache's copy as just used (its time orders the pruning).
-func (c *initrdCache) keep(src, name string) error {
+func (c *initrdCache) keep(src, name string, size int64) error {
 	dst := filepath.Join(c.dir, name)
 	if _, err := os.Lstat(src); err == nil {
 		if err := moveEntry(src, dst); err != nil {
@@ -436,7 +466,10 @@ func (c *initrdCache) keep(src, name string) error {
 		}
 	}
 	now := time.Now()
-	return os.Chtimes(dst, now, now)
+	if err := os.Chtimes(dst, now, now); err != nil {
+		return err
+	}
+	return c.recordSum(name, size)
 }
 
 // close prunes the cache to initrdCacheMaxBytes, least recently used
@@ -475,7 +508,18 @@ func (c *initrdCache) prune() {
 			continue
 		}
 		if os.Remove(filepath.Join(c.dir, parts[i].Name())) == nil {
+			os.Remove(filepath.Join(c.dir, parts[i].Name()+sumSuffix))
 			total -= parts[i].Size()
+		}
+	}
+	// The xxHash files of parts gone (removed by another build, or by
+	// hand).
+	ents, _ := os.ReadDir(c.dir)
+	for _, e := range ents {
+		if n := e.Name(); isSumFile(n) {
+			if _, err := os.Lstat(filepath.Join(c.dir, strings.TrimSuffix(n, sumSuffix))); errors.Is(err, fs.ErrNotExist) {
+				os.Remove(filepath.Join(c.dir, n))
+			}
 		}
 	}
 }

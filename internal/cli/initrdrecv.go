@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -143,7 +144,7 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 			}()
 		}
 	}()
-	h := sha256.New()
+	h, x := sha256.New(), xxhash.New()
 	var got int64
 	for i := int64(0); i < chunks; i++ {
 		var ch chunk
@@ -172,6 +173,7 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 			}
 		}
 		h.Write(ch.b)
+		x.Write(ch.b)
 		got += want
 	}
 	if s := hex.EncodeToString(h.Sum(nil)); s != p.SHA256 {
@@ -183,5 +185,6 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 	if err := os.Rename(f.Name(), filepath.Join(c.recv, p.SHA256)); err != nil {
 		return err
 	}
+	c.noteSum(p.SHA256, x.Sum64())
 	return nil
 }

@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/frontend"
 	"github.com/moby/buildkit/client"
@@ -159,6 +162,126 @@ func TestPreassemblyDamagedCachedPart(t *testing.T) {
 		}
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s: the damaged part stayed in the cache", name)
+		}
+	}
+}
+
+// TestInitrdCacheSums: a build records the xxHash of each part it put in
+// a private cache; a later build checks a cached part against it, so a
+// part changed in place (same size) is still found damaged and removed
+// with its xxHash; in a cache others can write, an xxHash written to
+// match changed bytes is not trusted (the SHA-256 finds them); pruning
+// removes a part's xxHash with it, and the xxHash of a part gone.
+func TestInitrdCacheSums(t *testing.T) {
+	part := bytes.Repeat([]byte("segment "), 1000)
+	changed := bytes.Clone(part)
+	changed[500] ^= 0xff
+	build := func(cacheDir string) (*initrdCache, error) {
+		c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		stage := t.TempDir()
+		stageParts(t, stage, [][]byte{part}, map[int]bool{0: !fileExists(filepath.Join(cacheDir, sum(part)))})
+		return c, c.assemble(stage)
+	}
+	sumFile := func(dir string) string { return filepath.Join(dir, sum(part)+sumSuffix) }
+
+	dir := t.TempDir()
+	if c, err := build(dir); err != nil || !c.private {
+		t.Fatalf("first build: %v (private %v)", err, c.private)
+	}
+	if !fileExists(sumFile(dir)) {
+		t.Fatal("no xxHash recorded")
+	}
+	if _, err := build(dir); err != nil {
+		t.Fatalf("second build, from the cache: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, sum(part)), changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build(dir); !errors.Is(err, errPartGone) || !strings.Contains(err.Error(), "xxHash") {
+		t.Errorf("changed part: %v", err)
+	}
+	if fileExists(filepath.Join(dir, sum(part))) || fileExists(sumFile(dir)) {
+		t.Error("the damaged part or its xxHash stayed")
+	}
+
+	// A cache others can write: an xxHash matching changed bytes.
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := build(shared); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shared, sum(part)), changed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(sumFile(shared), []byte(fmt.Sprintf("%016x %d\n", xxhash.Sum64(changed), len(changed))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := build(shared); c.private || !errors.Is(err, errPartGone) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Errorf("shared cache (private %v): %v", c.private, err)
+	}
+
+	// Pruning.
+	defer func(n int64) { initrdCacheMaxBytes = n }(initrdCacheMaxBytes)
+	initrdCacheMaxBytes = 0
+	orphan := filepath.Join(dir, sum([]byte("gone"))+sumSuffix)
+	if err := os.WriteFile(orphan, []byte("0000000000000000 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(context.Background(), dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.close()
+	if fileExists(orphan) {
+		t.Error("the xxHash of a part gone stayed")
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// TestPrivateDir: only a directory nobody else can write, below
+// directories nobody else can write or sticky ones, is private.
+func TestPrivateDir(t *testing.T) {
+	base := t.TempDir()
+	mk := func(p string, mode os.FileMode) string {
+		p = filepath.Join(base, p)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		dir  string
+		mode os.FileMode
+		want bool
+	}{
+		{"a", 0o700, true},
+		{"a/b", 0o755, true},
+		{"c", 0o770, false},
+		{"d", 0o777 | os.ModeSticky, false}, // the cache itself
+		{"e", 0o777 | os.ModeSticky, true},  // a parent, as /tmp
+		{"e/f", 0o700, true},
+		{"g", 0o777, true},
+		{"g/h", 0o700, false}, // below a directory anybody can rename in
+	} {
+		p := mk(tc.dir, tc.mode)
+		if tc.dir == "e" || tc.dir == "g" {
+			continue
+		}
+		if got := privateDir(p); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.dir, got, tc.want)
 		}
 	}
 }
