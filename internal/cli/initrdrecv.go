@@ -90,10 +90,11 @@ func (c *initrdCache) show(v *client.Vertex) {
 
 // receivePart writes one part to c.recv, under its SHA-256, where
 // assembleOne finds it and from where keep moves it into the cache, and
-// each chunk also to also (when not nil) at the chunk's offset in the
-// part. The chunks are read recvAhead at a time and written and hashed in
+// passes each chunk, with its offset in the part, to also (when not nil).
+// The chunks are read recvAhead at a time and written and hashed in
 // order; a part of another size or SHA-256 than the manifest says fails
-// the build and leaves nothing in c.recv.
+// the build and leaves nothing in c.recv. The memory it holds does not
+// depend on the size the manifest claims.
 func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, read func(ctx context.Context, off int64, n int) ([]byte, error), also func(b []byte, off int64) error) (err error) {
 	if !formats.ValidSHA256(p.SHA256) || p.Size < 0 {
 		return fmt.Errorf("not a part: %q, %d bytes", p.SHA256, p.Size)
@@ -121,7 +122,9 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 		b   []byte
 		err error
 	}
-	slots := make([]chan chunk, chunks)
+	// Chunk i goes to slots[i%recvAhead]: it is read only once chunk
+	// i-recvAhead was taken from there.
+	slots := make([]chan chunk, recvAhead)
 	for i := range slots {
 		slots[i] = make(chan chunk, 1)
 	}
@@ -140,7 +143,7 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 					n++
 				}
 				b, err := read(ctx, off, int(n))
-				slots[i] <- chunk{b, err}
+				slots[i%recvAhead] <- chunk{b, err}
 			}()
 		}
 	}()
@@ -149,7 +152,7 @@ func (c *initrdCache) receivePart(ctx context.Context, p formats.InitrdPart, rea
 	for i := int64(0); i < chunks; i++ {
 		var ch chunk
 		select {
-		case ch = <-slots[i]:
+		case ch = <-slots[i%recvAhead]:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

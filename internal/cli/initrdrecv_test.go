@@ -104,10 +104,11 @@ func TestReceiveParts(t *testing.T) {
 
 	good := datas[5]
 	for name, pr := range map[string]frontend.PartReader{
-		"shorter": {Part: partOf(good), Read: sliceReader(good[:len(good)-1])},
-		"longer":  {Part: partOf(good), Read: sliceReader(append(bytes.Clone(good), 0))},
-		"other":   {Part: partOf(good), Read: sliceReader(bytes.Repeat([]byte{1}, len(good)))},
-		"empty":   {Part: partOf(nil), Read: sliceReader([]byte{0})},
+		"shorter":           {Part: partOf(good), Read: sliceReader(good[:len(good)-1])},
+		"longer":            {Part: partOf(good), Read: sliceReader(append(bytes.Clone(good), 0))},
+		"other":             {Part: partOf(good), Read: sliceReader(bytes.Repeat([]byte{1}, len(good)))},
+		"empty":             {Part: partOf(nil), Read: sliceReader([]byte{0})},
+		"claims a petabyte": {Part: formats.InitrdPart{SHA256: partOf(good).SHA256, Size: 1 << 50, Segment: -1}, Read: sliceReader(good)},
 		"read fails": {Part: partOf(good), Read: func(ctx context.Context, off int64, n int) ([]byte, error) {
 			if off >= recvChunk {
 				return nil, errors.New("the daemon went away")
