@@ -116,6 +116,11 @@ type builder struct {
 	// replaceFiles are the files entries written over a symlink of the
 	// layers: the symlink is removed first (reconciler.symlinkAt).
 	replaceFiles map[*spec.File]bool
+	// embedsInitrd is set when a target embeds the initrd (rootfs).
+	embedsInitrd bool
+	// sbomSegment is the SBOM's initrd segment, written by the SBOM's
+	// run (sbomLayer), when the initrd is segmented.
+	sbomSegment *llb.State
 	// prefetched is set by prefetchSegments (Result.Prefetched).
 	prefetched bool
 }
@@ -305,6 +310,9 @@ func (b *builder) rootfs(ctx context.Context, targets []formats.Target) (llb.Sta
 		}
 		layers = append(layers, &rootLayer{st: vol, what: "volume " + v.Name, pos: v.Pos, static: spec.VolumeDir(v.Name)})
 	}
+	for _, t := range targets {
+		b.embedsInitrd = b.embedsInitrd || t.Initrd
+	}
 	b.prefetchSegments(ctx, targets, layers)
 	rc, err := newReconciler(ctx, b.opt.Reader, layers)
 	if err != nil {
@@ -340,8 +348,8 @@ func (b *builder) withSBOMLast(st llb.State, bundles []spec.Bundle) (llb.State, 
 	if err != nil || !b.opt.SBOM || b.sbom == nil {
 		return st, err
 	}
-	if p := b.segments; p != nil && p.why == "" {
-		p.extra = append(p.extra, *b.sbom)
+	if p := b.segments; p != nil && p.why == "" && b.sbomSegment != nil {
+		p.extra = append(p.extra, *b.sbomSegment)
 	}
 	return st.File(b.touch(nil, "/"), llb.WithCustomName("[rootfs] time of / (with the SBOM)")), nil
 }

@@ -22,6 +22,8 @@ const (
 	sbomInput    = sbomInputDir + "/sbom-input.json"
 	sbomTreesDir = "/in"
 	sbomOutDir   = "/out"
+	// sbomSegmentDir receives the SBOM's initrd segment.
+	sbomSegmentDir = "/segment"
 )
 
 // sbomLayer returns a state holding only SBOMPath: the SPDX document of
@@ -91,13 +93,29 @@ func (b *builder) sbomLayer(bundles []spec.Bundle) (llb.State, error) {
 	}
 	meta := llb.Scratch().File(llb.Mkfile("/"+path.Base(sbomInput), 0o644, dt, llb.WithCreatedTime(b.epoch())),
 		llb.WithCustomName("[sbom] images"))
+	args := []string{"/lkbuild", "sbom", "--input", sbomInput, "--output", path.Join(sbomOutDir, path.Base(SBOMPath))}
+	// The SBOM's initrd segment (see withSBOMLast) is written by the same
+	// run: a run of its own cost a container start on every build that
+	// changes an image.
+	segment := b.opt.SBOM && b.embedsInitrd && b.segments != nil && b.segments.why == ""
+	if segment {
+		args = append(args, "--segment-output", sbomSegmentDir)
+		if b.opt.Epoch != nil {
+			args = append(args, "--epoch", fmt.Sprint(b.opt.Epoch.Unix()))
+		}
+	}
 	opts := append(mounts,
-		llb.Args([]string{"/lkbuild", "sbom", "--input", sbomInput, "--output", path.Join(sbomOutDir, path.Base(SBOMPath))}),
+		llb.Args(args),
 		llb.Network(llb.NetModeNone),
 		llb.AddMount(sbomInputDir, meta, llb.Readonly),
 		llb.WithCustomName("[sbom] lkbuild sbom"),
 	)
-	out := b.opt.Helper.Run(opts...).AddMount(sbomOutDir, llb.Scratch())
+	run := b.opt.Helper.Run(opts...)
+	out := run.AddMount(sbomOutDir, llb.Scratch())
+	if segment {
+		seg := run.AddMount(sbomSegmentDir, llb.Scratch())
+		b.sbomSegment = &seg
+	}
 	t := b.epoch()
 	fa := llb.Copy(out, "/"+path.Base(SBOMPath), SBOMPath, &llb.CopyInfo{
 		CreatedTime: &t,

@@ -45,10 +45,11 @@ type segmentPlan struct {
 	filesPaths []string
 	// layers are the bundles and volumes, in merge order.
 	layers []*rootLayer
-	// extra are states written as segments after the base, each with
-	// formats.ExtraSegmentFormat (no "." entry, no containers/): the place
-	// for generated root files that depend on every image, such as an
-	// SBOM, so that they do not make the base depend on every image.
+	// extra are segments after the base, each holding formats.SegmentFile
+	// as formats.ExtraSegmentFormat writes it (no "." entry, no
+	// containers/): the place for generated root files that depend on
+	// every image, such as the SBOM (whose run writes its segment), so
+	// that they do not make the base depend on every image.
 	extra []llb.State
 	// baseContainers is set when the kernel or an init image has
 	// containers/ (directories only): the base's containers/ is then a
@@ -319,9 +320,7 @@ func (b *builder) segmented() (in llb.State, args []string, mounts []llb.RunOpti
 			}
 			p.outs = append(p.outs, b.segmentRun(p.base, formats.FilesSegmentFormat, "[initrd] segment of the files", args...))
 		}
-		for i, st := range p.extra {
-			p.outs = append(p.outs, b.segmentRun(st, formats.ExtraSegmentFormat, fmt.Sprintf("[initrd] extra segment %d", i+1)))
-		}
+		p.outs = append(p.outs, p.extra...)
 	}
 	for i, o := range p.outs {
 		dir := fmt.Sprintf("/segments/%d", i)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/initrd"
 	"github.com/lkbuild/lkbuild/formats"
@@ -214,4 +215,13 @@ func checkSegments(o Options) error {
 		return fmt.Errorf("format %s does not embed an initrd: initrd segments are for %s only", o.Format, strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// WriteExtraSegment writes, in out, the segment ExtraSegmentFormat writes
+// for the tree at in (SegmentFile and formats.SegmentDigestFile): for a
+// generated root file written by another helper command, which then needs
+// no mkimage run of its own (lkbuild sbom --segment-output). epoch is
+// SOURCE_DATE_EPOCH, when set.
+func WriteExtraSegment(ctx context.Context, in, out string, epoch *time.Time) error {
+	return writeSegment(extraSegment)(ctx, Options{Input: in, Output: out, Epoch: epoch})
 }
