@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path"
@@ -52,74 +51,56 @@ func parseInitrdParts(opts map[string]string) (map[string]bool, error) {
 	return have, nil
 }
 
-// withInitrdParts returns the result's output with the initrd's parts that
-// the client lacks: it solves the manifest's step, reads the manifest and
-// adds the parts not in r.initrdHave (llbgen.InitrdParts.With). With a
-// parts sink the output keeps the manifest alone and the parts go to the
-// sink instead, as soon as the segments are written when the manifest can
-// be told from them (partsAhead), else once it is written.
+// withInitrdParts makes the result's output hold the initrd's manifest
+// and either the parts the client lacks (llbgen.InitrdParts.With) or,
+// with a parts sink, none: those go to the sink. The manifest is the
+// mkimage step's, or, for a segmented initrd, composed here from the
+// mkimage step's own parts and the segments' digests and sizes
+// (composeManifest), as soon as the segments are written.
 func (r *request) withInitrdParts(ctx context.Context, tp ocispecs.Platform, res *llbgen.Result) error {
-	have := func(d string) bool { return r.initrdHave[d] }
-	if r.partsSink == nil {
-		_, m, err := r.readManifest(ctx, tp, res.InitrdParts)
-		if err != nil {
+	ip := res.InitrdParts
+	var b []byte
+	var err error
+	if ip.Segmented() {
+		if b, err = r.composeManifest(ctx, tp, ip); err != nil {
 			return err
 		}
-		res.Output, err = res.InitrdParts.With(res.Output, m, have)
+		res.Output = ip.WithManifest(res.Output, b)
+	} else if b, err = r.readFile(ctx, tp, ip.Manifest, path.Join(formats.InitrdPartsDir, formats.InitrdPartsManifest)); err != nil {
+		return fmt.Errorf("reading the initrd's parts: %w", err)
+	}
+	m, err := formats.ParseInitrdParts(b)
+	if err != nil {
 		return err
 	}
-	eg, ectx := errgroup.WithContext(ctx)
-	var ahead, b []byte
-	var m formats.InitrdParts
-	eg.Go(func() error {
-		var err error
-		ahead, err = r.partsAhead(ectx, tp, res.InitrdParts, have)
-		return err
-	})
-	eg.Go(func() error {
-		var err error
-		b, m, err = r.readManifest(ectx, tp, res.InitrdParts)
-		return err
-	})
-	if err := eg.Wait(); err != nil {
+	have := func(d string) bool { return r.initrdHave[d] }
+	if r.partsSink == nil {
+		res.Output, err = ip.With(res.Output, m, have)
 		return err
 	}
-	if ahead != nil && bytes.Equal(ahead, b) {
-		return nil
-	}
-	srcs, err := res.InitrdParts.Missing(m, have)
+	srcs, err := ip.Missing(m, have)
 	if err != nil {
 		return err
 	}
 	return r.sendParts(ctx, tp, b, srcs)
 }
 
-// readManifest solves the manifest's step and reads the manifest.
-func (r *request) readManifest(ctx context.Context, tp ocispecs.Platform, ip *llbgen.InitrdParts) ([]byte, formats.InitrdParts, error) {
-	ref, err := r.solveRef(ctx, tp, ip.Manifest)
-	if err != nil {
-		return nil, formats.InitrdParts{}, err
-	}
-	b, err := ref.ReadFile(ctx, client.ReadRequest{Filename: path.Join(formats.InitrdPartsDir, formats.InitrdPartsManifest)})
-	if err != nil {
-		return nil, formats.InitrdParts{}, fmt.Errorf("reading the initrd's parts: %w", err)
-	}
-	m, err := formats.ParseInitrdParts(b)
-	return b, m, err
-}
-
-// partsAhead passes the parts to the sink with the manifest the segments
-// tell (llbgen.InitrdParts.SegmentSteps), once they are written, before
-// the manifest's step ends, and returns that manifest; nil when it cannot
-// be told (no segments, microcode, a segment without its digest file).
-// The manifest written is then compared with it.
-func (r *request) partsAhead(ctx context.Context, tp ocispecs.Platform, ip *llbgen.InitrdParts, have func(string) bool) ([]byte, error) {
+// composeManifest reads the mkimage step's own parts and the segments'
+// digests (formats.SegmentDigestFile) and sizes, and returns the whole
+// manifest (llbgen.InitrdParts.Compose).
+func (r *request) composeManifest(ctx context.Context, tp ocispecs.Platform, ip *llbgen.InitrdParts) ([]byte, error) {
 	steps := ip.SegmentSteps()
-	if len(steps) == 0 {
-		return nil, nil
-	}
-	parts := make([]formats.InitrdPart, len(steps))
+	segs := make([]formats.InitrdPart, len(steps))
+	var own formats.InitrdParts
 	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		b, err := r.readFile(ectx, tp, ip.Own, formats.InitrdPartsManifest)
+		if err != nil {
+			return fmt.Errorf("reading the initrd's parts: %w", err)
+		}
+		own, err = formats.ParseInitrdParts(b)
+		return err
+	})
 	for i, st := range steps {
 		eg.Go(func() error {
 			ref, err := r.solveRef(ectx, tp, st)
@@ -128,36 +109,32 @@ func (r *request) partsAhead(ctx context.Context, tp ocispecs.Platform, ip *llbg
 			}
 			d, err := ref.ReadFile(ectx, client.ReadRequest{Filename: formats.SegmentDigestFile})
 			if err != nil {
-				return err
+				return fmt.Errorf("initrd segment %d: %w", i, err)
 			}
 			fi, err := ref.StatFile(ectx, client.StatRequest{Path: formats.SegmentFile})
 			if err != nil {
-				return err
+				return fmt.Errorf("initrd segment %d: %w", i, err)
 			}
-			parts[i] = formats.InitrdPart{SHA256: strings.TrimSuffix(string(d), "\n"), Size: fi.Size, Segment: i}
-			if !formats.ValidSHA256(parts[i].SHA256) {
-				return fmt.Errorf("%s: not a SHA-256", formats.SegmentDigestFile)
+			segs[i] = formats.InitrdPart{SHA256: strings.TrimSuffix(string(d), "\n"), Size: fi.Size, Segment: i}
+			if !formats.ValidSHA256(segs[i].SHA256) {
+				return fmt.Errorf("initrd segment %d: %s is not a SHA-256", i, formats.SegmentDigestFile)
 			}
 			return nil
 		})
 	}
 	if err := eg.Wait(); err != nil {
-		// The manifest's step fails the same way, or tells the parts.
-		return nil, nil
+		return nil, err
 	}
-	b, err := ip.ExpectedManifest(parts)
+	return ip.Compose(own, segs)
+}
+
+// readFile solves st and reads its file name.
+func (r *request) readFile(ctx context.Context, tp ocispecs.Platform, st llb.State, name string) ([]byte, error) {
+	ref, err := r.solveRef(ctx, tp, st)
 	if err != nil {
-		return nil, nil
+		return nil, err
 	}
-	m, err := formats.ParseInitrdParts(b)
-	if err != nil {
-		return nil, nil
-	}
-	srcs, err := ip.Missing(m, have)
-	if err != nil {
-		return nil, nil
-	}
-	return b, r.sendParts(ctx, tp, b, srcs)
+	return ref.ReadFile(ctx, client.ReadRequest{Filename: name})
 }
 
 // solveRef solves st with the build's constraints.

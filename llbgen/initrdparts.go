@@ -3,6 +3,7 @@ package llbgen
 import (
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/moby/buildkit/client/llb"
@@ -13,52 +14,79 @@ import (
 const initrdPartsMount = "/parts"
 
 // InitrdParts is kernel+initrd's initrd built in parts (Options.InitrdParts,
-// formats.InitrdParts): the result's output holds the manifest at
-// formats.InitrdPartsDir/formats.InitrdPartsManifest instead of the initrd,
-// and With adds the parts a client lacks. The frontend reads the manifest
-// from Manifest (solved) and calls With.
+// formats.InitrdParts): the result's output holds, instead of the initrd,
+// the manifest at formats.InitrdPartsDir/formats.InitrdPartsManifest, and
+// With adds the parts a client lacks.
+//
+// When the initrd is segmented (Segmented), the mkimage step does not wait
+// for the segments: it writes only its own parts (the microcode) and their
+// manifest into Own, and the frontend completes it with the segments'
+// digests and sizes (SegmentSteps, Compose) and adds it to the output
+// (WithManifest). Otherwise the mkimage step writes the whole manifest
+// into Manifest's output.
 type InitrdParts struct {
-	// Manifest is the mkimage output holding the manifest.
+	// Manifest is the mkimage output holding the manifest, when not
+	// Segmented.
 	Manifest llb.State
-	// written holds the parts mkimage wrote (segment -1), each at /<sha256>.
-	written llb.State
+	// Own holds the parts mkimage wrote (segment -1), each at /<sha256>,
+	// and, when Segmented, their manifest at /formats.InitrdPartsManifest.
+	Own llb.State
 	// segments are the initrd's segment steps, each holding
-	// formats.SegmentFile, in the order of the manifest's segment indexes.
-	segments []llb.State
-	noMerge  bool
-	// initrd is the artifact's name (<name>-initrd.img); ucode is set
-	// when the kernel section has microcode (a part before the segments).
-	initrd string
-	ucode  bool
+	// formats.SegmentFile and formats.SegmentDigestFile, in the order of
+	// the manifest's segment indexes.
+	segments  []llb.State
+	segmented bool
+	noMerge   bool
+	epoch     time.Time // the artifacts' time: SOURCE_DATE_EPOCH, else 0
 }
 
-func (b *builder) newInitrdParts(out, written llb.State) *InitrdParts {
-	p := &InitrdParts{Manifest: out, written: written, noMerge: b.opt.NoMergeOp,
-		initrd: path.Base(b.opt.Name) + "-initrd.img", ucode: b.cfg.Kernel.UCodeFile() != ""}
+func (b *builder) newInitrdParts(out, own llb.State, segmented bool) *InitrdParts {
+	p := &InitrdParts{Manifest: out, Own: own, segmented: segmented, noMerge: b.opt.NoMergeOp, epoch: time.Unix(0, 0).UTC()}
+	if b.opt.Epoch != nil {
+		p.epoch = *b.opt.Epoch
+	}
 	if s := b.segments; s != nil && s.why == "" {
 		p.segments = s.outs
 	}
 	return p
 }
 
-// SegmentSteps returns, when the manifest is expected to list the
-// initrd's segments alone (it is segmented and the kernel section has no
-// microcode), the segment steps in order, each holding formats.SegmentFile
-// and formats.SegmentDigestFile; else nil. With ExpectedManifest the
-// frontend can pass the parts on before the manifest's step ends. A wrong
-// expectation (a files entry writing boot/ucode.cpio) costs time only:
-// the client recognises what it wrote ahead by the manifest's bytes.
-func (p *InitrdParts) SegmentSteps() []llb.State {
-	if p.ucode {
-		return nil
+// Segmented tells whether the frontend makes the manifest (SegmentSteps,
+// Compose, WithManifest) rather than the mkimage step.
+func (p *InitrdParts) Segmented() bool { return p.segmented }
+
+// SegmentSteps returns the segment steps, in order, each holding
+// formats.SegmentFile and formats.SegmentDigestFile.
+func (p *InitrdParts) SegmentSteps() []llb.State { return p.segments }
+
+// Compose returns the bytes of the whole manifest: mkimage's own (read
+// from Own) followed by the segments segs, in order, with their indexes.
+func (p *InitrdParts) Compose(own formats.InitrdParts, segs []formats.InitrdPart) ([]byte, error) {
+	if len(segs) != len(p.segments) {
+		return nil, fmt.Errorf("initrd parts: %d segments listed, the build has %d", len(segs), len(p.segments))
 	}
-	return p.segments
+	m := formats.InitrdParts{Initrd: own.Initrd, Parts: append([]formats.InitrdPart{}, own.Parts...)}
+	for i, sp := range segs {
+		if sp.Segment != i {
+			return nil, fmt.Errorf("initrd parts: segment %d listed as %d", i, sp.Segment)
+		}
+		m.Parts = append(m.Parts, sp)
+	}
+	return m.Marshal()
 }
 
-// ExpectedManifest returns the bytes of the manifest mkimage writes when
-// its parts are segs, the segments in order (SegmentSteps).
-func (p *InitrdParts) ExpectedManifest(segs []formats.InitrdPart) ([]byte, error) {
-	return formats.InitrdParts{Initrd: p.initrd, Parts: segs}.Marshal()
+// WithManifest returns output with the manifest b at
+// formats.InitrdPartsDir/formats.InitrdPartsManifest, with the mode and
+// time mkimage gives the artifacts (the client gives them to the initrd).
+func (p *InitrdParts) WithManifest(output llb.State, b []byte) llb.State {
+	ct := llb.WithCreatedTime(p.epoch)
+	dir := path.Join("/", formats.InitrdPartsDir)
+	m := llb.Scratch().File(llb.Mkdir(dir, 0o755, ct).Mkfile(path.Join(dir, formats.InitrdPartsManifest), 0o644, b, ct),
+		llb.WithCustomNamef("[%s] the initrd's manifest", formats.InitrdPartsTarget))
+	if p.noMerge {
+		return output.File(llb.Copy(m, "/", "/", &llb.CopyInfo{CopyDirContentsOnly: true}), llb.WithCustomName("[initrd] add the manifest"))
+	}
+	return llb.Merge([]llb.State{output, m}, llb.WithCustomName("[initrd] add the manifest"))
 }
 
 // PartSource is where the bytes of one part of the manifest are: the file
@@ -80,7 +108,7 @@ func (p *InitrdParts) Missing(m formats.InitrdParts, have func(sha256 string) bo
 			continue
 		}
 		seen[part.SHA256] = true
-		src := PartSource{Part: part, State: p.written, Path: "/" + part.SHA256}
+		src := PartSource{Part: part, State: p.Own, Path: "/" + part.SHA256}
 		if part.Segment >= 0 {
 			if part.Segment >= len(p.segments) {
 				return nil, fmt.Errorf("initrd parts manifest: part %d is segment %d of %d", i, part.Segment, len(p.segments))

@@ -495,14 +495,23 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 	}
 	in := rootfs
 	var mounts []llb.RunOption
+	parts := b.opt.InitrdParts && t.Name == formats.InitrdPartsTarget
+	segmented := false
 	if t.Initrd {
 		if base, segArgs, segMounts, ok := b.segmented(); ok {
-			in, args, mounts = base, append(args, segArgs...), segMounts
+			in, segmented = base, true
+			if !parts {
+				args, mounts = append(args, segArgs...), segMounts
+			}
 		}
 	}
-	parts := b.opt.InitrdParts && t.Name == formats.InitrdPartsTarget
 	if parts {
 		args = append(args, "--initrd-parts-dir", initrdPartsMount)
+		if segmented {
+			// The frontend lists the segments (InitrdParts): this
+			// step does not wait for them.
+			args = append(args, "--initrd-parts-segmented")
+		}
 	}
 	helper := *b.opt.Helper
 	run := helper.Run(append(mounts,
@@ -513,7 +522,7 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 	)...)
 	out := run.AddMount("/out", llb.Scratch())
 	if parts {
-		b.initrdParts = b.newInitrdParts(out, run.AddMount(initrdPartsMount, llb.Scratch()))
+		b.initrdParts = b.newInitrdParts(out, run.AddMount(initrdPartsMount, llb.Scratch()), segmented)
 	}
 	return out
 }

@@ -87,7 +87,7 @@ func (o Options) writeInitrdParts(ctx context.Context, initrd string) error {
 	if err := add(func(w io.Writer) error { return o.appendBoot(w, UCodeFile) }); err != nil {
 		return err
 	}
-	if len(o.InitrdSegments) == 0 {
+	if len(o.InitrdSegments) == 0 && !o.InitrdPartsSegmented {
 		if err := add(o.writeInitrd); err != nil {
 			return err
 		}
@@ -104,6 +104,11 @@ func (o Options) writeInitrdParts(ctx context.Context, initrd string) error {
 		return err
 	}
 	dir := filepath.Join(o.Output, formats.InitrdPartsDir)
+	if o.InitrdPartsSegmented {
+		// The manifest of this step's parts, which the frontend
+		// completes with the segments (formats.InitrdParts).
+		dir = o.InitrdPartsDir
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -145,10 +150,14 @@ type countWriter int64
 func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
 
 // checkInitrdParts refuses InitrdPartsDir for a format other than
-// formats.InitrdPartsTarget, which would silently ignore it.
+// formats.InitrdPartsTarget, which would silently ignore it, and
+// InitrdPartsSegmented without InitrdPartsDir or with segments.
 func checkInitrdParts(o Options) error {
 	if o.InitrdPartsDir != "" && o.Format != formats.InitrdPartsTarget {
 		return fmt.Errorf("format %s writes no initrd in parts: only %s does", o.Format, formats.InitrdPartsTarget)
+	}
+	if o.InitrdPartsSegmented && (o.InitrdPartsDir == "" || len(o.InitrdSegments) > 0) {
+		return fmt.Errorf("--initrd-parts-segmented needs --initrd-parts-dir and no --initrd-segment (the frontend lists the segments)")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,6 +122,48 @@ func TestInitrdParts(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Errorf("the parts make %d bytes that differ from the initrd's %d", len(got), len(want))
+			}
+			if !tc.segged {
+				return
+			}
+			// The frontend lists the segments: the step writes its own
+			// parts and their manifest only, which with the segments
+			// after them is the manifest above.
+			out, own := t.TempDir(), t.TempDir()
+			if err := Run(ctx, Options{Format: "kernel+initrd", Name: "sys", Input: base, Output: out, Epoch: &epoch, InitrdPartsDir: own, InitrdPartsSegmented: true}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(filepath.Join(out, formats.InitrdPartsDir)); err == nil {
+				t.Error("a manifest in the output")
+			}
+			for _, n := range []string{"sys-kernel", "sys-cmdline"} {
+				a, _ := os.ReadFile(filepath.Join(whole, n))
+				b, _ := os.ReadFile(filepath.Join(out, n))
+				if !bytes.Equal(a, b) {
+					t.Errorf("%s differs", n)
+				}
+			}
+			ob, err := os.ReadFile(filepath.Join(own, formats.InitrdPartsManifest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			om, err := formats.ParseInitrdParts(ob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := om.Parts
+			for _, p := range m.Parts {
+				if p.Segment >= 0 {
+					full = append(full, p)
+				}
+			}
+			if om.Initrd != m.Initrd || fmt.Sprint(full) != fmt.Sprint(m.Parts) {
+				t.Errorf("own parts %+v and the segments make %+v, want %+v", om, full, m.Parts)
+			}
+			for _, p := range om.Parts {
+				if _, err := os.Stat(filepath.Join(own, p.SHA256)); err != nil {
+					t.Errorf("own part %s not written: %v", p.SHA256, err)
+				}
 			}
 		})
 	}

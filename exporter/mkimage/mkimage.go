@@ -45,6 +45,12 @@ type Options struct {
 	// not segments (microcode, a whole initrd) into this directory, each
 	// named by its SHA-256 (initrdparts.go).
 	InitrdPartsDir string
+	// InitrdPartsSegmented, with InitrdPartsDir and no InitrdSegments,
+	// says that the initrd is segmented and that the frontend lists its
+	// segments: kernel+initrd writes only its own parts (microcode) and
+	// their manifest, into InitrdPartsDir/formats.InitrdPartsManifest,
+	// so that it does not wait for the segments (initrdparts.go).
+	InitrdPartsSegmented bool
 	// SegmentExclude, for BaseSegmentFormat and BaseSplitSegmentFormat, is
 	// the tree that KernelSegmentFormat wrote its segment from: the base
 	// segment leaves out its non-directories (see excludeKernel).

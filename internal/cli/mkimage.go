@@ -50,6 +50,7 @@ func mkimageCmd() *cobra.Command {
 	f.StringVar(&o.BootFiles, "boot-files", mkimage.DefaultBootFiles, "directory of bootloader files, one subdirectory per architecture")
 	f.StringArrayVar(&o.InitrdSegments, "initrd-segment", nil, "a file of the initrd, in order (repeated): the initrd is their concatenation instead of the tree's cpio")
 	f.StringArrayVar(&o.SegmentPaths, "segment-path", nil, "for format "+mkimage.FilesSegmentFormat+": a path to write, with the directories above it (repeated)")
+	f.BoolVar(&o.InitrdPartsSegmented, "initrd-parts-segmented", false, "with --initrd-parts-dir: the initrd is segmented and the frontend lists the segments; write only this step's parts (microcode) and their manifest, into the parts directory")
 	f.StringVar(&o.InitrdPartsDir, "initrd-parts-dir", "", "for format kernel+initrd: write the initrd in parts, for lkbuild build's cache: the manifest into the output's "+formats.InitrdPartsDir+" and the parts that are not segments into this directory, named by their SHA-256")
 	f.StringVar(&o.SegmentExclude, "segment-exclude", "", "for the base segment formats: the tree of the kernel's segment ("+mkimage.KernelSegmentFormat+"), whose non-directories are left out")
 	f.Int64Var(&epoch, "epoch", -1, "SOURCE_DATE_EPOCH: clamp timestamps to this many seconds since 1970")
