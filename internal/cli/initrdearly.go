@@ -138,6 +138,10 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 		src, n, err := c.copyCachedAt(pa.out, ca)
 		if err != nil {
 			errs[i] = err
+			if errors.Is(err, errPartGone) {
+				// The others are still checked (writeParts).
+				continue
+			}
 			break
 		}
 		wg.Add(1)
@@ -223,6 +227,22 @@ func (c *initrdCache) dropPreassemblies() {
 	c.mu.Unlock()
 	for _, pa := range pending {
 		pa.cancel()
+		<-pa.done
+		os.Remove(pa.path)
+	}
+}
+
+// settlePreassemblies waits for the initrds being written to end, without
+// stopping them, and removes them: before the build is asked again
+// (errPartGone), so that every cached part they copy is checked, and
+// removed when damaged, and the second try is sent all such parts at once.
+// The first try's solve has ended, so their parts received are all in.
+func (c *initrdCache) settlePreassemblies() {
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, pa := range pending {
 		<-pa.done
 		os.Remove(pa.path)
 	}

@@ -354,6 +354,11 @@ func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.Initrd
 		src, fromCache, n, err := c.copyPart(out, pd, p)
 		if err != nil {
 			errs[i] = err
+			if errors.Is(err, errPartGone) {
+				// The others are still checked: the build asks
+				// again once, for every damaged part at once.
+				continue
+			}
 			break
 		}
 		// The copies never wait for the hashing: the parts copied queue

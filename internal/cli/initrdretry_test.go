@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/lkbuild/lkbuild/formats"
+)
+
+// TestInitrdCacheFindsAllDamaged: a part gone from the cache does not
+// stop the others from being checked, when the initrd is written after
+// the build (writeParts) or while it runs (preassemble): every damaged
+// part is removed in one try, so that the one time the build asks again
+// (errPartGone) it is sent them all. It stopped at the first part gone,
+// and the second try failed on a damaged part after it.
+func TestInitrdCacheFindsAllDamaged(t *testing.T) {
+	gone, bad1, bad2 := []byte("gone"), []byte("damaged one"), []byte("damaged two")
+	setup := func(t *testing.T) (*initrdCache, formats.InitrdParts) {
+		dir := t.TempDir()
+		for _, p := range [][]byte{bad1, bad2} {
+			d := append([]byte{}, p...)
+			d[0] ^= 0xff
+			if err := os.WriteFile(filepath.Join(dir, sum(p)), d, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := openInitrdCache(context.Background(), dir, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.close)
+		c.recv = t.TempDir()
+		m := formats.InitrdParts{Initrd: "sys-initrd.img"}
+		for _, p := range [][]byte{gone, bad1, bad2} {
+			m.Parts = append(m.Parts, partOf(p))
+		}
+		return c, m
+	}
+	check := func(t *testing.T, c *initrdCache, err error) {
+		t.Helper()
+		if !errors.Is(err, errPartGone) {
+			t.Fatalf("error %v, want one asking again", err)
+		}
+		for _, p := range [][]byte{bad1, bad2} {
+			if fileExists(filepath.Join(c.dir, sum(p))) {
+				t.Errorf("damaged part %q is still in the cache", p)
+			}
+		}
+	}
+	t.Run("after the build", func(t *testing.T) {
+		c, m := setup(t)
+		stage := t.TempDir()
+		pd := filepath.Join(stage, formats.InitrdPartsDir)
+		b, _ := json.Marshal(m)
+		if err := os.MkdirAll(pd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(pd, formats.InitrdPartsManifest), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check(t, c, c.assemble(stage))
+	})
+	t.Run("while it runs", func(t *testing.T) {
+		c, m := setup(t)
+		b, _ := json.Marshal(m)
+		if err := c.ReceiveParts(context.Background(), b, nil); err != nil {
+			t.Fatal(err)
+		}
+		pa := c.pending[sha256Hex(b)]
+		// What the build does before asking again.
+		c.settlePreassemblies()
+		check(t, c, pa.err)
+		if fileExists(pa.path) || len(c.pending) != 0 {
+			t.Error("the initrd written meanwhile is left")
+		}
+	})
+}
