@@ -186,6 +186,9 @@ func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, int64, er
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
 	}
+	if errors.Is(err, errNotRegular) {
+		return "", 0, replacedInCache(ca.p, err)
+	}
 	if err != nil {
 		return "", 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
 	}

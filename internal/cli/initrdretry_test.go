@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"golang.org/x/sys/unix"
 )
 
 // TestInitrdCacheFindsAllDamaged: a part gone from the cache does not
@@ -79,4 +80,63 @@ func TestInitrdCacheFindsAllDamaged(t *testing.T) {
 			t.Error("the initrd written meanwhile is left")
 		}
 	})
+}
+
+// TestInitrdCacheEntryReplaced: a cached part replaced, during the
+// build, by a symlink (even to the right bytes), a FIFO or a directory
+// is not read, and the build asks again (errPartGone), as for a part
+// removed; it failed. The cache's list left it out from the start.
+func TestInitrdCacheEntryReplaced(t *testing.T) {
+	part := []byte("cached part")
+	for name, replace := range map[string]func(t *testing.T, p string){
+		"symlink": func(t *testing.T, p string) {
+			right := filepath.Join(t.TempDir(), "right")
+			if err := os.WriteFile(right, part, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(right, p); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"fifo": func(t *testing.T, p string) {
+			if err := unix.Mkfifo(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"directory": func(t *testing.T, p string) {
+			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, early := range []bool{false, true} {
+				c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.recv = t.TempDir()
+				replace(t, filepath.Join(c.dir, sum(part)))
+				m := formats.InitrdParts{Initrd: "sys-initrd.img", Parts: []formats.InitrdPart{partOf(part)}}
+				b, _ := json.Marshal(m)
+				if early {
+					if err := c.ReceiveParts(context.Background(), b, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				stage := t.TempDir()
+				pd := filepath.Join(stage, formats.InitrdPartsDir)
+				if err := os.MkdirAll(pd, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(pd, formats.InitrdPartsManifest), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.assemble(stage); !errors.Is(err, errPartGone) {
+					t.Errorf("written meanwhile %v: %v, want it asked again", early, err)
+				}
+				c.close()
+			}
+		})
+	}
 }
