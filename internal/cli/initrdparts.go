@@ -153,6 +153,13 @@ func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCac
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
+	// The cache is used where its symlinks lead now, where privateDir
+	// looks: one in a directory others can write could be re-pointed
+	// during the build.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("initrd cache: %w", err)
+	}
 	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)

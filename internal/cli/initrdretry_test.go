@@ -140,3 +140,34 @@ func TestInitrdCacheEntryReplaced(t *testing.T) {
 		})
 	}
 }
+
+// TestInitrdCacheThroughSymlink: a cache named through a symlink in a
+// directory anybody can write (and so re-point the symlink) is used at
+// the place the symlink led to when the build began, where privateDir
+// looked: it went on using the symlink, whose target could change
+// under a cache it trusted as private.
+func TestInitrdCacheThroughSymlink(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	open := filepath.Join(base, "open")
+	for _, d := range []string{real, open} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(open, "cache")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	c, err := openInitrdCache(context.Background(), link, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if c.dir != real || !c.private {
+		t.Errorf("cache at %s (private %v), want %s (private)", c.dir, c.private, real)
+	}
+}
