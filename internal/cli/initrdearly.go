@@ -135,7 +135,7 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 			errs[i] = ctx.Err()
 			break
 		}
-		src, n, err := c.copyCachedAt(pa.out, ca)
+		src, fromCache, n, err := c.copyCachedAt(pa.out, ca)
 		if err != nil {
 			errs[i] = err
 			if errors.Is(err, errPartGone) {
@@ -149,7 +149,7 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = c.checkPart(pa.out, ca.off, n, src, true, ca.p)
+			errs[i] = c.checkPart(pa.out, ca.off, n, src, fromCache, ca.p)
 		}()
 	}
 	wg.Wait()
@@ -177,37 +177,50 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 	return nil
 }
 
-// copyCachedAt copies the cached part ca.p to out at ca.off and returns
-// its path and how many bytes of it there are: one more than its size
-// when the file is longer (only that is copied).
-func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, int64, error) {
-	src := filepath.Join(c.dir, ca.p.SHA256)
-	f, err := openPart(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
+// copyCachedAt copies the part ca.p, as this build received it already
+// (notReceived) or else from the cache, to out at ca.off and returns its
+// path, whether that is the cache's, and how many bytes of it there are:
+// one more than its size when the file is longer (only that is copied).
+func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, bool, int64, error) {
+	var src string
+	var fromCache bool
+	var f *os.File
+	err := fs.ErrNotExist
+	if c.recv != "" {
+		src = filepath.Join(c.recv, ca.p.SHA256)
+		f, err = openPart(src)
 	}
-	if errors.Is(err, errNotRegular) {
-		return "", 0, replacedInCache(ca.p, err)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Moved into the cache meanwhile, when another platform's initrd
+		// was written, or never received.
+		src, fromCache = filepath.Join(c.dir, ca.p.SHA256), true
+		f, err = openPart(src)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
+	}
+	if fromCache && errors.Is(err, errNotRegular) {
+		return "", false, 0, replacedInCache(ca.p, err)
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
+		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
 	}
 	defer f.Close()
 	// Only this goroutine moves out's offset: the parts received are
 	// written at theirs (WriteAt).
 	if _, err := out.Seek(ca.off, io.SeekStart); err != nil {
-		return "", 0, err
+		return "", false, 0, err
 	}
 	n, err := io.Copy(out, io.LimitReader(f, ca.p.Size))
 	if err != nil {
-		return "", 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
+		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
 	}
 	if n == ca.p.Size {
 		if m, _ := f.ReadAt(make([]byte, 1), n); m > 0 {
 			n++ // longer than the manifest says: damaged
 		}
 	}
-	return src, n, nil
+	return src, fromCache, n, nil
 }
 
 // takePreassembly returns the initrd being written for the manifest of

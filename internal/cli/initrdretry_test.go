@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/lkbuild/lkbuild/formats"
+	"github.com/lkbuild/lkbuild/frontend"
 	"golang.org/x/sys/unix"
 )
 
@@ -169,5 +172,54 @@ func TestInitrdCacheThroughSymlink(t *testing.T) {
 	defer c.close()
 	if c.dir != real || !c.private {
 		t.Errorf("cache at %s (private %v), want %s (private)", c.dir, c.private, real)
+	}
+}
+
+// TestReceivePartsAgain: a manifest passed again (the one passed ahead
+// was not the one mkimage wrote: microcode from a files entry) does not
+// have its parts received again when this build received them already;
+// its initrd takes them from those received. They were all read from
+// the daemon twice.
+func TestReceivePartsAgain(t *testing.T) {
+	a, b, u := bytes.Repeat([]byte("a"), recvChunk+3), []byte("segment b"), []byte("microcode")
+	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.recv = t.TempDir()
+	ahead := formats.InitrdParts{Initrd: "sys-initrd.img", Parts: []formats.InitrdPart{partOf(a), partOf(b)}}
+	ab, _ := json.Marshal(ahead)
+	if err := c.ReceiveParts(context.Background(), ab, []frontend.PartReader{
+		{Part: partOf(a), Read: sliceReader(a)}, {Part: partOf(b), Read: sliceReader(b)}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	read := map[string]bool{}
+	counted := func(d []byte) func(context.Context, int64, int) ([]byte, error) {
+		return func(ctx context.Context, off int64, n int) ([]byte, error) {
+			mu.Lock()
+			read[string(d[:1])] = true
+			mu.Unlock()
+			return sliceReader(d)(ctx, off, n)
+		}
+	}
+	real := formats.InitrdParts{Initrd: "sys-initrd.img", Parts: []formats.InitrdPart{partOf(u), partOf(a), partOf(b)}}
+	rb, _ := json.Marshal(real)
+	if err := c.ReceiveParts(context.Background(), rb, []frontend.PartReader{
+		{Part: partOf(u), Read: counted(u)}, {Part: partOf(a), Read: counted(a)}, {Part: partOf(b), Read: counted(b)}}); err != nil {
+		t.Fatal(err)
+	}
+	if read["a"] || read["s"] || !read["m"] {
+		t.Errorf("read again from the daemon: %v, want the microcode only", read)
+	}
+	pa := c.takePreassembly(rb)
+	if pa == nil {
+		t.Fatal("no initrd written meanwhile")
+	}
+	<-pa.done
+	got, err := os.ReadFile(pa.path)
+	if pa.err != nil || err != nil || !bytes.Equal(got, bytes.Join([][]byte{u, a, b}, nil)) {
+		t.Errorf("initrd: %v, %v, %d bytes", pa.err, err, len(got))
 	}
 }
