@@ -1,9 +1,11 @@
 package frontend_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/internal/cli"
@@ -64,4 +66,32 @@ func TestInitrdPartsCacheDamagedTwoPlatforms(t *testing.T) {
 	for _, p := range []string{"linux_amd64", "linux_arm64"} {
 		sameArtifacts(t, "after damage, "+p, filepath.Join(got, p), filepath.Join(want, p))
 	}
+}
+
+// TestInitrdPartsCacheUCodeFromFiles: a files entry writing
+// boot/ucode.cpio makes the manifest mkimage writes differ from the one
+// the frontend passes ahead (no microcode in the kernel section): the
+// manifest passed again has only the microcode received, the segments
+// being received already (they were all received twice), and the
+// artifacts are those of a build without the cache.
+func TestInitrdPartsCacheUCodeFromFiles(t *testing.T) {
+	env := testenv.Integration(t)
+	orig, err := os.ReadFile(filepath.Join(env.Root, "examples/minimal.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "ucode.yml")
+	files := fmt.Sprintf("files:\n  - path: boot/ucode.cpio\n    contents: \"microcode %d\"\n", time.Now().UnixNano())
+	if err := os.WriteFile(yml, append(orig, files...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := cli.BuildOptions{File: yml, Context: dir, Target: "kernel+initrd", InitrdCache: t.TempDir(),
+		Output: filepath.Join(t.TempDir(), "out")}
+	plain := o
+	plain.InitrdCache, plain.Output = cli.InitrdCacheNone, ""
+	if sent, all := partsSent(t, env, o); sent != "1" || all == "1" {
+		t.Errorf("the manifest passed again: %s of %s parts received, want the microcode alone", sent, all)
+	}
+	sameArtifacts(t, "microcode from files", o.Output, build(t, env, plain))
 }
