@@ -235,7 +235,8 @@ func (c *initrdCache) takePreassembly(manifest []byte) *preassembly {
 }
 
 // dropPreassemblies stops the initrds being written, waits for them and
-// removes them (a build that failed, or is asked again).
+// removes them, when the build ends (one asked again settles them:
+// settlePreassemblies).
 func (c *initrdCache) dropPreassemblies() {
 	c.mu.Lock()
 	pending := c.pending
