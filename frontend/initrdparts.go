@@ -139,7 +139,7 @@ func (r *request) readFile(ctx context.Context, tp ocispecs.Platform, st llb.Sta
 
 // solveRef solves st with the build's constraints.
 func (r *request) solveRef(ctx context.Context, tp ocispecs.Platform, st llb.State) (client.Reference, error) {
-	def, err := st.Marshal(ctx, r.constraints(tp)...)
+	def, err := marshalState(ctx, st, r.constraints(tp)...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling LLB: %w", err)
 	}

@@ -22,7 +22,7 @@ type reader struct {
 var _ llbgen.Reader = (*reader)(nil)
 
 func (r *reader) Open(ctx context.Context, st llb.State) (llbgen.Tree, error) {
-	def, err := st.Marshal(ctx, r.constraints...)
+	def, err := marshalState(ctx, st, r.constraints...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling LLB: %w", err)
 	}
@@ -43,7 +43,7 @@ func (r *reader) Open(ctx context.Context, st llb.State) (llbgen.Tree, error) {
 // solve ends when ctx (the platform's build) does, so the final
 // definition is evaluated before (request.build, Result.Prefetched).
 func (r *reader) Prefetch(ctx context.Context, st llb.State) {
-	def, err := st.Marshal(ctx, r.constraints...)
+	def, err := marshalState(ctx, st, r.constraints...)
 	if err != nil {
 		return // the final marshal reports it
 	}

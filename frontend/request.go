@@ -190,7 +190,7 @@ func (r *request) build(ctx context.Context, platform *ocispecs.Platform, idx in
 			return nil, err
 		}
 	}
-	def, err := res.Output.Marshal(ctx, r.constraints(tp)...)
+	def, err := marshalState(ctx, res.Output, r.constraints(tp)...)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling LLB: %w", err)
 	}

@@ -86,7 +86,7 @@ func (s *sbomLayers) attest(ctx context.Context, c client.Client, rb *dockerui.R
 		if st == nil {
 			return fmt.Errorf("no SBOM for platform %s: the SBOM is written by the lkbuild helper image, which is not set", id)
 		}
-		def, err := st.Marshal(ctx, marshal(p)...)
+		def, err := marshalState(ctx, *st, marshal(p)...)
 		if err != nil {
 			return fmt.Errorf("marshalling the SBOM's LLB: %w", err)
 		}

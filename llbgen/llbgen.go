@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"sync"
 	"time"
 
 	"github.com/containerd/platforms"
@@ -532,7 +531,6 @@ func (b *builder) mkimage(t formats.Target, rootfs llb.State) llb.State {
 // already resolved for the target platform is reused.
 func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options, known map[string]*resolvedImage) (map[string][]*resolvedImage, error) {
 	out := map[string][]*resolvedImage{}
-	var mu sync.Mutex
 	eg, ctx := errgroup.WithContext(ctx)
 	for _, v := range cfg.Volumes {
 		if v.Format != "oci" || v.Image == "" {
@@ -549,10 +547,13 @@ func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options, known
 				plats = append(plats, platforms.Normalize(p))
 			}
 		}
-		out[v.Name] = make([]*resolvedImage, len(plats))
+		// The goroutines fill their own slots of the volume's slice and
+		// never touch out, which this loop writes meanwhile.
+		ris := make([]*resolvedImage, len(plats))
+		out[v.Name] = ris
 		for i, p := range plats {
 			if ri, ok := known[v.Image]; ok && platforms.Format(p) == platforms.Format(platforms.Normalize(opt.TargetPlatform)) {
-				out[v.Name][i] = ri
+				ris[i] = ri
 				continue
 			}
 			eg.Go(func() error {
@@ -560,9 +561,7 @@ func resolveOCIVolumes(ctx context.Context, cfg *spec.Config, opt Options, known
 				if err != nil {
 					return fmt.Errorf("%s: volume %s: %w", v.Pos, v.Name, err)
 				}
-				mu.Lock()
-				out[v.Name][i] = ri
-				mu.Unlock()
+				ris[i] = ri
 				return nil
 			})
 		}

@@ -2,6 +2,7 @@ package llbgen
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/moby/buildkit/client/llb"
@@ -12,13 +13,16 @@ import (
 // is asked to prefetch, and whether a layer had been read before.
 type prefetchReader struct {
 	fakeReader
+	mu         sync.Mutex // the layers are opened concurrently (newReconciler)
 	opened     int
 	prefetched []string
 	openedAt   []int // opened when each prefetch came
 }
 
 func (r *prefetchReader) Open(ctx context.Context, st llb.State) (Tree, error) {
+	r.mu.Lock()
 	r.opened++
+	r.mu.Unlock()
 	return r.fakeReader.Open(ctx, st)
 }
 
@@ -27,6 +31,8 @@ func (r *prefetchReader) Prefetch(ctx context.Context, st llb.State) {
 	if err != nil {
 		panic(err)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.prefetched = append(r.prefetched, lastOpDigest(def))
 	r.openedAt = append(r.openedAt, r.opened)
 }

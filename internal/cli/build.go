@@ -185,6 +185,9 @@ func Build(ctx context.Context, fl BuildOptions) error {
 		// A cached part of the initrd vanished or was damaged (and
 		// removed): ask once more, for what the cache has now.
 		fmt.Fprintf(fl.Log, "lkbuild: %v\n", err)
+		// The initrds written during the first try (another platform's,
+		// possibly from the same damaged part) are not taken again.
+		cache.settlePreassemblies()
 		if err = stage.reset(); err == nil {
 			if attrs[frontend.OptInitrdParts], err = cache.attr(); err == nil {
 				err = solveInto(ctx, c, opt, fl, cache, stage)

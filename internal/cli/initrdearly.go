@@ -135,9 +135,13 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 			errs[i] = ctx.Err()
 			break
 		}
-		src, n, err := c.copyCachedAt(pa.out, ca)
+		src, fromCache, n, err := c.copyCachedAt(pa.out, ca)
 		if err != nil {
 			errs[i] = err
+			if errors.Is(err, errPartGone) {
+				// The others are still checked (writeParts).
+				continue
+			}
 			break
 		}
 		wg.Add(1)
@@ -145,7 +149,7 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs[i] = c.checkPart(pa.out, ca.off, n, src, true, ca.p)
+			errs[i] = c.checkPart(pa.out, ca.off, n, src, fromCache, ca.p)
 		}()
 	}
 	wg.Wait()
@@ -173,34 +177,50 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 	return nil
 }
 
-// copyCachedAt copies the cached part ca.p to out at ca.off and returns
-// its path and how many bytes of it there are: one more than its size
-// when the file is longer (only that is copied).
-func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, int64, error) {
-	src := filepath.Join(c.dir, ca.p.SHA256)
-	f, err := openPart(src)
+// copyCachedAt copies the part ca.p, as this build received it already
+// (notReceived) or else from the cache, to out at ca.off and returns its
+// path, whether that is the cache's, and how many bytes of it there are:
+// one more than its size when the file is longer (only that is copied).
+func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, bool, int64, error) {
+	var src string
+	var fromCache bool
+	var f *os.File
+	err := fs.ErrNotExist
+	if c.recv != "" {
+		src = filepath.Join(c.recv, ca.p.SHA256)
+		f, err = openPart(src)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
+		// Moved into the cache meanwhile, when another platform's initrd
+		// was written, or never received.
+		src, fromCache = filepath.Join(c.dir, ca.p.SHA256), true
+		f, err = openPart(src)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
+	}
+	if fromCache && errors.Is(err, errNotRegular) {
+		return "", false, 0, replacedInCache(ca.p, err)
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
+		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
 	}
 	defer f.Close()
 	// Only this goroutine moves out's offset: the parts received are
 	// written at theirs (WriteAt).
 	if _, err := out.Seek(ca.off, io.SeekStart); err != nil {
-		return "", 0, err
+		return "", false, 0, err
 	}
 	n, err := io.Copy(out, io.LimitReader(f, ca.p.Size))
 	if err != nil {
-		return "", 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
+		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
 	}
 	if n == ca.p.Size {
 		if m, _ := f.ReadAt(make([]byte, 1), n); m > 0 {
 			n++ // longer than the manifest says: damaged
 		}
 	}
-	return src, n, nil
+	return src, fromCache, n, nil
 }
 
 // takePreassembly returns the initrd being written for the manifest of
@@ -215,7 +235,8 @@ func (c *initrdCache) takePreassembly(manifest []byte) *preassembly {
 }
 
 // dropPreassemblies stops the initrds being written, waits for them and
-// removes them (a build that failed, or is asked again).
+// removes them, when the build ends (one asked again settles them:
+// settlePreassemblies).
 func (c *initrdCache) dropPreassemblies() {
 	c.mu.Lock()
 	pending := c.pending
@@ -223,6 +244,22 @@ func (c *initrdCache) dropPreassemblies() {
 	c.mu.Unlock()
 	for _, pa := range pending {
 		pa.cancel()
+		<-pa.done
+		os.Remove(pa.path)
+	}
+}
+
+// settlePreassemblies waits for the initrds being written to end, without
+// stopping them, and removes them: before the build is asked again
+// (errPartGone), so that every cached part they copy is checked, and
+// removed when damaged, and the second try is sent all such parts at once.
+// The first try's solve has ended, so their parts received are all in.
+func (c *initrdCache) settlePreassemblies() {
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	for _, pa := range pending {
 		<-pa.done
 		os.Remove(pa.path)
 	}

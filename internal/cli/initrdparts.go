@@ -153,6 +153,13 @@ func openInitrdCache(ctx context.Context, dir string, log io.Writer) (*initrdCac
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
 	}
+	// The cache is used where its symlinks lead now, where privateDir
+	// looks: one in a directory others can write could be re-pointed
+	// during the build.
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, fmt.Errorf("initrd cache: %w", err)
+	}
 	l, err := os.OpenFile(filepath.Join(dir, initrdCacheLock), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("initrd cache: %w", err)
@@ -354,6 +361,11 @@ func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.Initrd
 		src, fromCache, n, err := c.copyPart(out, pd, p)
 		if err != nil {
 			errs[i] = err
+			if errors.Is(err, errPartGone) {
+				// The others are still checked: the build asks
+				// again once, for every damaged part at once.
+				continue
+			}
 			break
 		}
 		// The copies never wait for the hashing: the parts copied queue
@@ -397,6 +409,9 @@ func (c *initrdCache) copyPart(out *os.File, pd string, p formats.InitrdPart) (s
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
 	}
+	if fromCache && errors.Is(err, errNotRegular) {
+		return "", false, 0, replacedInCache(p, err)
+	}
 	if err != nil {
 		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
@@ -405,6 +420,13 @@ func (c *initrdCache) copyPart(out *os.File, pd string, p formats.InitrdPart) (s
 		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
 	}
 	return src, fromCache, n, nil
+}
+
+// replacedInCache is the error for the cache's entry of part p that is
+// no longer a regular file (err): the cache's list left it out, so the
+// build asked again is sent the part, and keeps it in the entry's place.
+func replacedInCache(p formats.InitrdPart, err error) error {
+	return fmt.Errorf("part %s: %v in the initrd cache (replaced during the build?): %w", p.SHA256, err, errPartGone)
 }
 
 // checkPart checks the n bytes of part p written at start of out, which
@@ -527,19 +549,22 @@ func (c *initrdCache) prune() {
 // openPart opens a part (openRegular; tests replace it).
 var openPart = openRegular
 
+// errNotRegular is in openRegular's error for what is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
 // openRegular opens the regular file at p without following a symlink
 // there (fs.ErrNotExist when there is nothing at p).
 func openRegular(p string) (*os.File, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
-			return nil, fmt.Errorf("%s is a symlink, not a file", filepath.Base(p))
+			return nil, fmt.Errorf("%s is a symlink: %w", filepath.Base(p), errNotRegular)
 		}
 		return nil, err
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file", filepath.Base(p))
+		return nil, fmt.Errorf("%s is %w", filepath.Base(p), errNotRegular)
 	}
 	return f, nil
 }

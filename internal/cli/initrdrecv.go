@@ -36,6 +36,7 @@ func (c *initrdCache) ReceiveParts(ctx context.Context, manifest []byte, parts [
 	if err != nil {
 		return err
 	}
+	parts = c.notReceived(parts)
 	pa, err := c.preassemble(manifest, m, parts)
 	if err != nil {
 		return err
@@ -79,6 +80,22 @@ func (c *initrdCache) ReceiveParts(ctx context.Context, manifest []byte, parts [
 	}
 	c.show(&done)
 	return err
+}
+
+// notReceived returns the parts this build has not received yet. A
+// manifest may be passed twice (the one passed ahead was not the one
+// mkimage wrote, as when a files entry writes the microcode): the parts
+// received for the first are in c.recv, checked, and its initrd copies
+// them from there (copyCachedAt) instead of their being read again.
+func (c *initrdCache) notReceived(parts []frontend.PartReader) []frontend.PartReader {
+	var out []frontend.PartReader
+	for _, p := range parts {
+		if fi, err := os.Lstat(filepath.Join(c.recv, p.Part.SHA256)); err == nil && fi.Mode().IsRegular() && formats.ValidSHA256(p.Part.SHA256) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // show adds v to the build's progress (when the build shows it).
