@@ -12,8 +12,8 @@ import (
 // the op's own lock, so two marshals of states sharing an exec step at
 // once race on that slice and may swap its entries into a wrong order or
 // a duplicate. The frontend marshals states of one graph concurrently: the
-// layers the reconciler reads, the segment steps read ahead of the
-// manifest's, the parts sent. A marshal takes milliseconds; the solves it
+// layers the reconciler reads, the segment steps read for the manifest,
+// the parts sent. A marshal takes milliseconds; the solves it
 // feeds still run concurrently.
 var marshalMu sync.Mutex
 

@@ -82,11 +82,11 @@ func (c *initrdCache) ReceiveParts(ctx context.Context, manifest []byte, parts [
 	return err
 }
 
-// notReceived returns the parts this build has not received yet. A
-// manifest may be passed twice (the one passed ahead was not the one
-// mkimage wrote, as when a files entry writes the microcode): the parts
-// received for the first are in c.recv, checked, and its initrd copies
-// them from there (copyCachedAt) instead of their being read again.
+// notReceived returns the parts this build has not received yet. A part
+// may be passed with several manifests (two platforms' initrds that share
+// it): once received for one it is in c.recv, checked, and the others'
+// initrds copy it from there (copyCachedAt) instead of its being read
+// again.
 func (c *initrdCache) notReceived(parts []frontend.PartReader) []frontend.PartReader {
 	var out []frontend.PartReader
 	for _, p := range parts {
