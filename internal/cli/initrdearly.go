@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/frontend"
@@ -81,6 +83,7 @@ func (c *initrdCache) preassemble(manifest []byte, m formats.InitrdParts, recv [
 		}
 		off += p.Size
 	}
+	c.markUsed(cached)
 	if len(recv) == 0 {
 		pa.recv <- nil
 	}
@@ -268,4 +271,17 @@ func (c *initrdCache) settlePreassemblies() {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// markUsed gives the cached parts the time of now as soon as the manifest
+// names them: another build's pruning, least recently used first, then
+// leaves them (keep gives them the time again once the initrd is
+// written). The entries are touched without following a symlink.
+func (c *initrdCache) markUsed(cached []cachedAt) {
+	now := unix.NsecToTimespec(time.Now().UnixNano())
+	for _, ca := range cached {
+		if formats.ValidSHA256(ca.p.SHA256) {
+			unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(c.dir, ca.p.SHA256), []unix.Timespec{now, now}, unix.AT_SYMLINK_NOFOLLOW)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/lkbuild/lkbuild/formats"
@@ -284,5 +285,41 @@ func TestPrivateDir(t *testing.T) {
 		if got := privateDir(p); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.dir, got, tc.want)
 		}
+	}
+}
+
+// TestPreassemblyMarksCachedUsed: the cached parts a manifest names get
+// the current time when it arrives, so that another build's pruning
+// (least recently used first) leaves them; a symlink at a part's name is
+// touched itself, not what it points to.
+func TestPreassemblyMarksCachedUsed(t *testing.T) {
+	c := &initrdCache{recv: t.TempDir(), dir: t.TempDir(), used: map[string]bool{}}
+	part := []byte("an old cached part")
+	p := filepath.Join(c.dir, partOf(part).SHA256)
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.WriteFile(p, part, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte("a symlink in the cache")
+	if err := os.Symlink(victim, filepath.Join(c.dir, partOf(other).SHA256)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{p, victim} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest, _ := json.Marshal(formats.InitrdParts{Initrd: "x-initrd.img", Parts: []formats.InitrdPart{partOf(part), partOf(other)}})
+	c.ReceiveParts(context.Background(), manifest, nil)
+	c.dropPreassemblies()
+	if fi, err := os.Stat(p); err != nil || time.Since(fi.ModTime()) > time.Hour {
+		t.Errorf("the cached part was not marked used: %v", err)
+	}
+	if fi, err := os.Stat(victim); err != nil || time.Since(fi.ModTime()) < time.Hour {
+		t.Errorf("the file a symlink in the cache points to was touched: %v", err)
 	}
 }
