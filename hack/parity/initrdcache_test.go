@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/lkbuild/lkbuild/hack/parity"
 	"github.com/lkbuild/lkbuild/internal/cli"
 	"github.com/lkbuild/lkbuild/internal/testenv"
-	"golang.org/x/sync/errgroup"
 )
 
 // TestInitrdCacheCorpus builds inputs of the corpus as kernel+initrd
@@ -39,24 +37,10 @@ func TestInitrdCacheCorpus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if re := os.Getenv("LKBUILD_PARITY_RUN"); re != "" {
-		sel := regexp.MustCompile(re)
-		var kept []parity.Input
-		for _, in := range inputs {
-			if sel.MatchString(in.Key) {
-				kept = append(kept, in)
-			}
-		}
-		inputs = kept
-	}
+	inputs = selectInputs(inputs)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(4)
-	for _, img := range imgs {
-		eg.Go(func() error { return parity.Push(ectx, img) })
-	}
-	if err := eg.Wait(); err != nil {
+	if err := pushAll(ctx, imgs, 4); err != nil {
 		t.Fatal(err)
 	}
 	jobs := 2

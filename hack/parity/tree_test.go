@@ -91,24 +91,10 @@ func TestLinuxKitTrees(t *testing.T) {
 	for _, img := range imgs {
 		images[img.Ref] = img
 	}
-	if re := os.Getenv("LKBUILD_PARITY_RUN"); re != "" {
-		sel := regexp.MustCompile(re)
-		var kept []parity.Input
-		for _, in := range inputs {
-			if sel.MatchString(in.Key) {
-				kept = append(kept, in)
-			}
-		}
-		inputs = kept
-	}
+	inputs = selectInputs(inputs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(8)
-	for _, img := range imgs {
-		eg.Go(func() error { return parity.Push(ectx, img) })
-	}
-	if err := eg.Wait(); err != nil {
+	if err := pushAll(ctx, imgs, 8); err != nil {
 		t.Fatal(err)
 	}
 	pushed := time.Since(start)
@@ -350,4 +336,31 @@ func inputReport(r *result, max int) string {
 		lines = append(lines[:max], fmt.Sprintf("... and %d more", len(lines)-max))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// selectInputs keeps the inputs whose key matches $LKBUILD_PARITY_RUN (a
+// regular expression), all of them when it is not set.
+func selectInputs(inputs []parity.Input) []parity.Input {
+	re := os.Getenv("LKBUILD_PARITY_RUN")
+	if re == "" {
+		return inputs
+	}
+	sel := regexp.MustCompile(re)
+	var kept []parity.Input
+	for _, in := range inputs {
+		if sel.MatchString(in.Key) {
+			kept = append(kept, in)
+		}
+	}
+	return kept
+}
+
+// pushAll pushes the stand-in images, limit at a time.
+func pushAll(ctx context.Context, imgs []*parity.Image, limit int) error {
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(limit)
+	for _, img := range imgs {
+		eg.Go(func() error { return parity.Push(ectx, img) })
+	}
+	return eg.Wait()
 }
