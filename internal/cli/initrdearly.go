@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/frontend"
+	"golang.org/x/sys/unix"
 )
 
 // preassembly is an initrd written while the build still runs, from the

@@ -3,12 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"github.com/lkbuild/lkbuild/formats"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/lkbuild/lkbuild/exporter/mkimage"
+	"github.com/lkbuild/lkbuild/formats"
 	"github.com/lkbuild/lkbuild/internal/buildarg"
 	"github.com/spf13/cobra"
 )
