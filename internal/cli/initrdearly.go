@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -181,49 +179,17 @@ func (c *initrdCache) fill(ctx context.Context, pa *preassembly, cached []cached
 }
 
 // copyCachedAt copies the part ca.p, as this build received it already
-// (notReceived) or else from the cache, to out at ca.off and returns its
-// path, whether that is the cache's, and how many bytes of it there are:
-// one more than its size when the file is longer (only that is copied).
+// (notReceived) or else from the cache (findPart), to out at ca.off
+// (copyAt) and returns its path, whether that is the cache's, and how
+// many bytes of it there are.
 func (c *initrdCache) copyCachedAt(out *os.File, ca cachedAt) (string, bool, int64, error) {
-	var src string
-	var fromCache bool
-	var f *os.File
-	err := fs.ErrNotExist
-	if c.recv != "" {
-		src = filepath.Join(c.recv, ca.p.SHA256)
-		f, err = openPart(src)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		// Moved into the cache meanwhile, when another platform's initrd
-		// was written, or never received.
-		src, fromCache = filepath.Join(c.dir, ca.p.SHA256), true
-		f, err = openPart(src)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", ca.p.SHA256, errPartGone)
-	}
-	if fromCache && errors.Is(err, errNotRegular) {
-		return "", false, 0, replacedInCache(ca.p, err)
-	}
+	f, src, fromCache, err := c.findPart(ca.p, c.recv)
 	if err != nil {
-		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
-	}
-	defer f.Close()
-	// Only this goroutine moves out's offset: the parts received are
-	// written at theirs (WriteAt).
-	if _, err := out.Seek(ca.off, io.SeekStart); err != nil {
 		return "", false, 0, err
 	}
-	n, err := io.Copy(out, io.LimitReader(f, ca.p.Size))
-	if err != nil {
-		return "", false, 0, fmt.Errorf("part %s: %w", ca.p.SHA256, err)
-	}
-	if n == ca.p.Size {
-		if m, _ := f.ReadAt(make([]byte, 1), n); m > 0 {
-			n++ // longer than the manifest says: damaged
-		}
-	}
-	return src, fromCache, n, nil
+	defer f.Close()
+	n, err := copyAt(out, ca.off, f, ca.p)
+	return src, fromCache, n, err
 }
 
 // takePreassembly returns the initrd being written for the manifest of

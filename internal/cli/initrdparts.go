@@ -356,9 +356,13 @@ func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.Initrd
 	errs := make([]error, len(parts))
 	sem := make(chan struct{}, hashWorkers)
 	var wg sync.WaitGroup
-	var start int64
+	var next int64
 	for i, p := range parts {
-		src, fromCache, n, err := c.copyPart(out, pd, p)
+		// Each part goes at its offset in the manifest, whatever the
+		// parts before it turned out to be.
+		start := next
+		next += p.Size
+		src, fromCache, n, err := c.copyPart(out, start, pd, p)
 		if err != nil {
 			errs[i] = err
 			if errors.Is(err, errPartGone) {
@@ -377,7 +381,6 @@ func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.Initrd
 			defer func() { <-sem }()
 			errs[i] = c.checkPart(out, start, n, src, fromCache, p)
 		}(i, p, start)
-		start += n
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -392,34 +395,60 @@ func (c *initrdCache) writeParts(out *os.File, pd string, parts []formats.Initrd
 // hashWorkers is how many parts writeParts hashes back at once.
 const hashWorkers = 2
 
-// copyPart appends part p to out and returns where it came from and how
-// many bytes it copied: at most one more than p.Size, which tells a longer
-// file without copying all of it.
-func (c *initrdCache) copyPart(out *os.File, pd string, p formats.InitrdPart) (src string, fromCache bool, n int64, err error) {
-	src = filepath.Join(pd, p.SHA256)
-	f, err := openPart(src)
-	if errors.Is(err, fs.ErrNotExist) && c.recv != "" {
-		src = filepath.Join(c.recv, p.SHA256)
-		f, err = openPart(src)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		src, fromCache = filepath.Join(c.dir, p.SHA256), true
-		f, err = openPart(src)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", false, 0, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
-	}
-	if fromCache && errors.Is(err, errNotRegular) {
-		return "", false, 0, replacedInCache(p, err)
-	}
+// copyPart copies part p, from the parts exported (in pd) or received or
+// else the cache (findPart), to out at start (copyAt).
+func (c *initrdCache) copyPart(out *os.File, start int64, pd string, p formats.InitrdPart) (string, bool, int64, error) {
+	f, src, fromCache, err := c.findPart(p, pd, c.recv)
 	if err != nil {
-		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
+		return "", false, 0, err
 	}
 	defer f.Close()
-	if n, err = io.Copy(out, io.LimitReader(f, p.Size+1)); err != nil {
-		return "", false, 0, fmt.Errorf("part %s: %w", p.SHA256, err)
+	n, err := copyAt(out, start, f, p)
+	return src, fromCache, n, err
+}
+
+// findPart opens part p in the first of dirs that has it (an empty one is
+// skipped), else in the cache (fromCache). A part in none of them is
+// errPartGone; a cache entry that is not a regular file is
+// replacedInCache.
+func (c *initrdCache) findPart(p formats.InitrdPart, dirs ...string) (f *os.File, src string, fromCache bool, err error) {
+	err = fs.ErrNotExist
+	for _, d := range append(dirs, c.dir) {
+		if d == "" || !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		src, fromCache = filepath.Join(d, p.SHA256), d == c.dir
+		f, err = openPart(src)
 	}
-	return src, fromCache, n, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, "", false, fmt.Errorf("part %s: neither sent nor in the initrd cache (removed from it during the build?): %w", p.SHA256, errPartGone)
+	case fromCache && errors.Is(err, errNotRegular):
+		return nil, "", false, replacedInCache(p, err)
+	case err != nil:
+		return nil, "", false, fmt.Errorf("part %s: %w", p.SHA256, err)
+	}
+	return f, src, fromCache, nil
+}
+
+// copyAt copies part p from f to out at off and returns how many bytes of
+// it f has: one more than p.Size when f is longer (that byte is not
+// copied), which checkPart then reports. Only one goroutine moves out's
+// offset: the parts received are written at theirs (WriteAt).
+func copyAt(out *os.File, off int64, f *os.File, p formats.InitrdPart) (int64, error) {
+	if _, err := out.Seek(off, io.SeekStart); err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(out, io.LimitReader(f, p.Size))
+	if err != nil {
+		return 0, fmt.Errorf("part %s: %w", p.SHA256, err)
+	}
+	if n == p.Size {
+		if m, _ := f.ReadAt(make([]byte, 1), n); m > 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // replacedInCache is the error for the cache's entry of part p that is

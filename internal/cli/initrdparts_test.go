@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,10 +17,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
+// openTestCache opens the initrd cache in dir for a test and closes it
+// when the test ends.
+func openTestCache(t *testing.T, dir string) *initrdCache {
+	t.Helper()
+	c, err := openInitrdCache(context.Background(), dir, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.close)
+	return c
 }
+
+// sum is a part's name: its hex SHA-256.
+func sum(b []byte) string { return sha256Hex(b) }
 
 // stageParts writes, in dir, a manifest of parts (in order) and the parts
 // listed in sent.
@@ -62,11 +70,7 @@ func TestInitrdCacheAssemble(t *testing.T) {
 	parts := [][]byte{[]byte("UCODE"), bytes.Repeat([]byte("a"), 1000), []byte("base")}
 	build := func(parts [][]byte, sent map[int]bool, sub string) []byte {
 		t.Helper()
-		c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := openTestCache(t, cacheDir)
 		stage := t.TempDir()
 		dir := filepath.Join(stage, sub)
 		stageParts(t, dir, parts, sent)
@@ -122,14 +126,10 @@ func TestInitrdCacheDamagedPart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cacheDir, sum(part)), []byte("segmenT"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, cacheDir)
 	stage := t.TempDir()
 	stageParts(t, stage, [][]byte{part}, nil)
-	err = c.assemble(stage)
+	err := c.assemble(stage)
 	if err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), sum(part)) || !errors.Is(err, errPartGone) {
 		t.Fatalf("damaged part: %v", err)
 	}
@@ -271,11 +271,7 @@ func TestInitrdCacheRefusesLinks(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.close()
+			c := openTestCache(t, t.TempDir())
 			stage := t.TempDir()
 			setup(t, stage)
 			if err := c.assemble(stage); err == nil {
@@ -342,11 +338,7 @@ func TestInitrdCacheKeepFails(t *testing.T) {
 // directory's time as exported (as with --initrd-cache none), not the
 // time the initrd was written.
 func TestInitrdCacheKeepsDirTime(t *testing.T) {
-	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, t.TempDir())
 	stage := t.TempDir()
 	dir := filepath.Join(stage, "linux_arm64")
 	stageParts(t, dir, [][]byte{[]byte("base")}, map[int]bool{0: true})
@@ -373,11 +365,7 @@ func TestInitrdCacheKeepsDirTime(t *testing.T) {
 func TestInitrdCacheModeIgnoresUmask(t *testing.T) {
 	old := unix.Umask(0o077)
 	defer unix.Umask(old)
-	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, t.TempDir())
 	stage := t.TempDir()
 	stageParts(t, stage, [][]byte{[]byte("base")}, map[int]bool{0: true})
 	if err := os.Chmod(filepath.Join(stage, formats.InitrdPartsDir, formats.InitrdPartsManifest), 0o644); err != nil {
@@ -421,14 +409,10 @@ func TestInitrdCacheHashesWhatIsWritten(t *testing.T) {
 		}
 		return openRegular(p)
 	}
-	c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, cacheDir)
 	stage := t.TempDir()
 	stageParts(t, stage, [][]byte{good}, nil)
-	err = c.assemble(stage)
+	err := c.assemble(stage)
 	b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img"))
 	if err == nil && !bytes.Equal(b, good) {
 		t.Fatalf("the initrd %q passed the check, want %q or an error", b, good)
@@ -530,14 +514,10 @@ func TestInitrdCacheLargePart(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(cacheDir, sum(part)), tc.cached, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.close()
+			c := openTestCache(t, cacheDir)
 			stage := t.TempDir()
 			stageParts(t, stage, [][]byte{[]byte("ucode"), part}, map[int]bool{0: true})
-			err = c.assemble(stage)
+			err := c.assemble(stage)
 			if tc.ok {
 				b, _ := os.ReadFile(filepath.Join(stage, "sys-initrd.img"))
 				if err != nil || !bytes.Equal(b, append([]byte("ucode"), part...)) {

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,8 +33,7 @@ func sliceReader(data []byte) func(context.Context, int64, int) ([]byte, error) 
 }
 
 func partOf(data []byte) formats.InitrdPart {
-	s := sha256.Sum256(data)
-	return formats.InitrdPart{SHA256: hex.EncodeToString(s[:]), Size: int64(len(data)), Segment: -1}
+	return formats.InitrdPart{SHA256: sha256Hex(data), Size: int64(len(data)), Segment: -1}
 }
 
 // TestReceiveParts: parts of every size around the chunk boundaries are
@@ -179,11 +176,7 @@ func TestInitrdCacheSums(t *testing.T) {
 	changed := bytes.Clone(part)
 	changed[500] ^= 0xff
 	build := func(cacheDir string) (*initrdCache, error) {
-		c, err := openInitrdCache(context.Background(), cacheDir, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.close()
+		c := openTestCache(t, cacheDir)
 		stage := t.TempDir()
 		stageParts(t, stage, [][]byte{part}, map[int]bool{0: !fileExists(filepath.Join(cacheDir, sum(part)))})
 		return c, c.assemble(stage)

@@ -165,11 +165,7 @@ func TestInitrdCacheThroughSymlink(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
 	}
-	c, err := openInitrdCache(context.Background(), link, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, link)
 	if c.dir != real || !c.private {
 		t.Errorf("cache at %s (private %v), want %s (private)", c.dir, c.private, real)
 	}
@@ -182,11 +178,7 @@ func TestInitrdCacheThroughSymlink(t *testing.T) {
 // the daemon twice.
 func TestReceivePartsAgain(t *testing.T) {
 	a, b, u := bytes.Repeat([]byte("a"), recvChunk+3), []byte("segment b"), []byte("microcode")
-	c, err := openInitrdCache(context.Background(), t.TempDir(), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.close()
+	c := openTestCache(t, t.TempDir())
 	c.recv = t.TempDir()
 	ahead := formats.InitrdParts{Initrd: "sys-initrd.img", Parts: []formats.InitrdPart{partOf(a), partOf(b)}}
 	ab, _ := json.Marshal(ahead)
