@@ -8,19 +8,24 @@ import (
 // The initrd in parts: `lkbuild build` keeps the parts of the initrds it
 // built (the segments of a segmented initrd, see segments.go) in a cache
 // of its own and asks the frontend for kernel+initrd "in parts". The
-// frontend then sends, instead of <name>-initrd.img, a manifest listing
-// the initrd's parts in order and only the parts the client lacks; the
-// client writes <name>-initrd.img as the concatenation of the parts,
-// checking each against its SHA-256. An unchanged part is thus neither
-// concatenated in the build nor sent again. docs/formats.md ("The initrd
-// in parts") says more; buildx users get the whole file as before.
+// build then exports, instead of <name>-initrd.img, a manifest listing
+// the initrd's parts in order, and the client gets only the parts it
+// lacks (lkbuild build receives them through the gateway's file reads);
+// the client writes <name>-initrd.img as the concatenation of the parts,
+// checking each one. For a segmented initrd the frontend composes the
+// manifest: mkimage writes the manifest of its own parts (the microcode)
+// into its parts directory, and the frontend adds the segments, each
+// with the SHA-256 of its SegmentDigestFile. An unchanged part is thus
+// neither concatenated in the build nor sent again. docs/formats.md ("The
+// initrd in parts") says more; buildx users get the whole file as before.
 const (
 	// InitrdPartsTarget is the target whose initrd can be sent in parts:
 	// the one whose initrd is an artifact of its own.
 	InitrdPartsTarget = "kernel+initrd"
 	// InitrdPartsDir is the directory of the output, next to the target's
-	// other artifacts, holding InitrdPartsManifest and the parts sent,
-	// each named by the hex SHA-256 of its content.
+	// other artifacts, holding InitrdPartsManifest and the parts exported
+	// (none for lkbuild build, which receives them), each named by the
+	// hex SHA-256 of its content.
 	InitrdPartsDir = ".lkbuild-initrd-parts"
 	// InitrdPartsManifest is the manifest's file name in InitrdPartsDir.
 	InitrdPartsManifest = "manifest.json"
